@@ -1,0 +1,124 @@
+// Command fleetwire-runtime is the Fleetwire WebSocket runtime.
+//
+//	fleetwire-runtime [flags]          run the runtime
+//	fleetwire-runtime token [flags]    print a signed token for development
+//	fleetwire-runtime version          print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/runtime/config"
+	"github.com/fleetwire/fleetwire/runtime/logging"
+	"github.com/fleetwire/fleetwire/runtime/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(os.Stderr, "fleetwire-runtime: %v\n", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "token":
+			return runToken(args[1:], stdout, stderr)
+		case "version":
+			_, err := fmt.Fprintln(stdout, version)
+			return err
+		}
+	}
+	return serve(args, stderr)
+}
+
+func serve(args []string, stderr io.Writer) error {
+	cfg, err := config.Load(args, os.LookupEnv, stderr)
+	if err != nil {
+		return err
+	}
+	log, sync, err := logging.New(cfg.Log.Level, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sync() }()
+
+	opts := server.Options{Logger: log, Version: version}
+	if cfg.DevMode() {
+		secret, where, err := devSecret()
+		if err != nil {
+			return err
+		}
+		opts.DevSecret = secret
+		token, err := auth.SignHS256(secret, auth.TokenRequest{UserID: "dev-admin", Roles: []string{auth.RoleAdmin, auth.RoleService}, TTL: devAdminTTL})
+		if err != nil {
+			return err
+		}
+		log.Info("DEV MODE: no JWT_SECRET or public key is set; tokens are signed with a development secret. Never run like this in production.",
+			"devSecretFile", where)
+		printDevBanner(stderr, token, cfg.Port)
+	}
+
+	srv, err := server.New(cfg, opts)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("port (PORT): %w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	stop()
+	log.Info("signal received; stopping", "timeout", cfg.Shutdown.Timeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout.Duration)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error(err, "shutdown was not clean")
+		return err
+	}
+	if err := <-errc; err != nil {
+		return err
+	}
+	log.Info("stopped cleanly")
+	return nil
+}
+
+func printDevBanner(w io.Writer, token string, port int) {
+	fmt.Fprintf(w, `
+  ================================================================
+  DEV MODE - tokens are signed with a local development secret.
+  Set JWT_SECRET (or use --production) for anything but local work.
+
+  Admin token (roles admin,service; valid %s):
+
+  %s
+
+  Try:  curl -H "Authorization: Bearer <token>" http://localhost:%d/ws/status/alice
+  ================================================================
+
+`, devAdminTTL, token, port)
+}

@@ -1,0 +1,31 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/fleetwire/fleetwire/runtime/message"
+)
+
+// Handler receives every publication on a topic this node subscribed to.
+// It is called from the broker's goroutines and must not block on network
+// I/O: the hub only enqueues into per-connection queues.
+type Handler func(topic string, msg *message.Message)
+
+// Broker carries publications between nodes. A node subscribes only to the
+// topics its local connections need.
+type Broker interface {
+	// Start registers the handler and begins delivery. It is called once.
+	Start(h Handler) error
+	// Publish sends msg to every node subscribed to topic and returns how
+	// many subscribers it reached (0 means nobody is listening).
+	Publish(ctx context.Context, topic string, msg *message.Message) (int, error)
+	// Subscribe adds topics to this node's subscriptions. The hub calls
+	// Subscribe and Unsubscribe under its registry locks, so they must not
+	// wait on the network: a networked broker records the wanted set and
+	// applies it in batches from its own goroutine.
+	Subscribe(ctx context.Context, topics ...string) error
+	// Unsubscribe removes topics from this node's subscriptions.
+	Unsubscribe(ctx context.Context, topics ...string) error
+	// Close stops delivery. It is idempotent.
+	Close() error
+}

@@ -1,0 +1,169 @@
+package channel
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/runtime/protocol"
+)
+
+// Access is what a rule allows.
+type Access string
+
+// Rule kinds for configurable namespaces.
+const (
+	// AllowAuthenticated lets every authenticated user subscribe (default).
+	AllowAuthenticated Access = "authenticated"
+	// AllowRoles requires at least one of the rule's roles.
+	AllowRoles Access = "roles"
+	// Deny refuses every client subscription; the HTTP API can still publish.
+	Deny Access = "deny"
+)
+
+// Rule decides who may subscribe to the channels of one namespace.
+type Rule struct {
+	// Allow is the rule kind: authenticated (default), roles or deny.
+	Allow Access `json:"allow,omitempty"`
+	// Roles lists the roles of which a subscriber needs one, for allow: roles.
+	Roles []string `json:"roles,omitempty"`
+}
+
+// Config holds the channel rules. Zero values are the defaults.
+type Config struct {
+	// Default applies to namespaces without their own rule.
+	Default Rule `json:"default,omitempty"`
+	// Namespaces maps a namespace (the part before the first ':') to its rule.
+	Namespaces map[string]Rule `json:"namespaces,omitempty"`
+}
+
+// Built-in namespaces; their rules are fixed and cannot be configured.
+const (
+	NamespaceUser  = "user"  // user:<id>, only that user
+	NamespaceTeam  = "team"  // team:<id>, only members of that team
+	NamespaceAdmin = "admin" // admin:*, only admins
+)
+
+// MaxNameLen bounds channel names.
+const MaxNameLen = 200
+
+// namePattern is the documented channel name pattern.
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9_\-.@=]+(:[A-Za-z0-9_\-.@=:]+)?$`)
+
+// ValidateName checks a channel name against the pattern.
+func ValidateName(name string) error {
+	if name == "" || len(name) > MaxNameLen || !namePattern.MatchString(name) {
+		return protocol.Errorf(protocol.CodeInvalidChannel,
+			"channel %q must be 1-%d characters of letters, digits and _-.@= with an optional namespace prefix like \"analysis:123\"",
+			truncate(name, 64), MaxNameLen)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// Namespace returns the part of name before the first ':', or "" if none.
+func Namespace(name string) string {
+	ns, _, found := strings.Cut(name, ":")
+	if !found {
+		return ""
+	}
+	return ns
+}
+
+// Validate checks a Config for mistakes a person can fix.
+func (c Config) Validate() error {
+	if err := c.Default.validate(); err != nil {
+		return fmt.Errorf("channels.default: %w", err)
+	}
+	for ns, r := range c.Namespaces {
+		switch ns {
+		case NamespaceUser, NamespaceTeam, NamespaceAdmin:
+			return fmt.Errorf("channels.namespaces.%s: the %q namespace is built in and cannot be configured", ns, ns)
+		}
+		if !namePattern.MatchString(ns) || strings.Contains(ns, ":") {
+			return fmt.Errorf("channels.namespaces: %q is not a valid namespace name", ns)
+		}
+		if err := r.validate(); err != nil {
+			return fmt.Errorf("channels.namespaces.%s: %w", ns, err)
+		}
+	}
+	return nil
+}
+
+func (r Rule) validate() error {
+	switch r.Allow {
+	case "", AllowAuthenticated, Deny:
+		if len(r.Roles) > 0 {
+			return fmt.Errorf("roles are only used with allow: roles")
+		}
+	case AllowRoles:
+		if len(r.Roles) == 0 {
+			return fmt.Errorf("allow: roles needs at least one role")
+		}
+	default:
+		return fmt.Errorf("allow must be one of authenticated, roles, deny; got %q", r.Allow)
+	}
+	return nil
+}
+
+// Policy authorizes subscriptions. It is immutable and safe to share.
+type Policy struct {
+	cfg Config
+}
+
+// NewPolicy returns a Policy for a validated Config.
+func NewPolicy(cfg Config) (*Policy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Policy{cfg: cfg}, nil
+}
+
+// Authorize returns nil when the user may subscribe to name, or a
+// *protocol.Error explaining why not.
+func (p *Policy) Authorize(c *auth.Claims, name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	ns := Namespace(name)
+	rest := strings.TrimPrefix(name, ns+":")
+	switch ns {
+	case NamespaceUser:
+		if rest == c.UserID() {
+			return nil
+		}
+		return protocol.Errorf(protocol.CodeChannelForbidden, "channel %s is open only to user %s", name, rest)
+	case NamespaceTeam:
+		if c.InTeam(rest) {
+			return nil
+		}
+		return protocol.Errorf(protocol.CodeChannelForbidden, "channel %s is open only to members of team %s", name, rest)
+	case NamespaceAdmin:
+		if c.HasRole(auth.RoleAdmin) {
+			return nil
+		}
+		return protocol.Errorf(protocol.CodeChannelForbidden, "channel %s needs the admin role", name)
+	}
+	rule, ok := p.cfg.Namespaces[ns]
+	if !ok {
+		rule = p.cfg.Default
+	}
+	switch rule.Allow {
+	case Deny:
+		return protocol.Errorf(protocol.CodeChannelForbidden, "clients may not subscribe to channel %s", name)
+	case AllowRoles:
+		if slices.ContainsFunc(rule.Roles, c.HasRole) {
+			return nil
+		}
+		return protocol.Errorf(protocol.CodeChannelForbidden, "channel %s needs one of the roles %s", name, strings.Join(rule.Roles, ", "))
+	}
+	return nil
+}

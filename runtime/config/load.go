@@ -1,0 +1,193 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Source reads environment variables; os.LookupEnv in production.
+type Source func(key string) (string, bool)
+
+// Load builds the configuration from, lowest precedence first: defaults,
+// the YAML file named by --config, environment variables, then flags. It
+// returns an error naming each invalid setting.
+func Load(args []string, env Source, stderr io.Writer) (*Config, error) {
+	cfg := Default()
+	fs, flags := newFlagSet(stderr)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if flags.configFile != "" {
+		if err := LoadFile(flags.configFile, &cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := applyEnv(&cfg, env); err != nil {
+		return nil, err
+	}
+	fs.Visit(func(f *flag.Flag) { flags.apply(f.Name, &cfg) })
+	if err := readSecretFile(&cfg); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// LoadFile overlays the YAML file at path onto cfg. Unknown keys are
+// errors, so a typo never silently falls back to a default.
+func LoadFile(path string, cfg *Config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	return Parse(b, cfg)
+}
+
+// Parse overlays YAML bytes onto cfg.
+func Parse(b []byte, cfg *Config) error {
+	if err := yaml.UnmarshalStrict(b, cfg); err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	return nil
+}
+
+func readSecretFile(cfg *Config) error {
+	if cfg.Auth.SecretFile == "" || cfg.Auth.Secret != "" {
+		return nil
+	}
+	b, err := os.ReadFile(cfg.Auth.SecretFile)
+	if err != nil {
+		return fmt.Errorf("auth.secretFile: %w", err)
+	}
+	cfg.Auth.Secret = strings.TrimSpace(string(b))
+	if cfg.Auth.Secret == "" {
+		return fmt.Errorf("auth.secretFile: %s is empty", cfg.Auth.SecretFile)
+	}
+	return nil
+}
+
+// applyEnv reads the replaced service's variables, plus a few of our own.
+func applyEnv(cfg *Config, env Source) error {
+	var errs []error
+	str := func(key string, dst *string) {
+		if v, ok := env(key); ok && v != "" {
+			*dst = v
+		}
+	}
+	num := func(key string, dst *int) {
+		if v, ok := env(key); ok && v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: must be an integer, got %q", key, v))
+				return
+			}
+			*dst = n
+		}
+	}
+	if v, ok := env("PORT"); ok && v != "" {
+		num("PORT", &cfg.Port)
+	}
+	if v, ok := env("NODE_ENV"); ok && v == "production" {
+		cfg.Production = true
+	}
+	str("REDIS_URL", &cfg.RedisURL)
+	str("JWT_SECRET", &cfg.Auth.Secret)
+	str("JWT_PUBLIC_KEY_FILE", &cfg.Auth.PublicKeyFile)
+	str("JWT_ISSUER", &cfg.Auth.Issuer)
+	str("JWT_AUDIENCE", &cfg.Auth.Audience)
+	if v, ok := env("CORS_ORIGINS"); ok && v != "" {
+		cfg.CORS.Origins = splitList(v)
+	}
+	num("MAX_CONNECTIONS", &cfg.Limits.MaxConnections)
+	if v, ok := env("RATE_LIMIT_WINDOW"); ok && v != "" {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("RATE_LIMIT_WINDOW: must be an integer number of milliseconds, got %q", v))
+		} else {
+			cfg.RateLimit.Window = Duration{time.Duration(ms) * time.Millisecond}
+		}
+	}
+	num("RATE_LIMIT_MAX", &cfg.RateLimit.Max)
+	str("LOG_LEVEL", &cfg.Log.Level)
+	return errors.Join(errs...)
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+type flagValues struct {
+	configFile    string
+	port          int
+	production    bool
+	redisURL      string
+	publicKeyFile string
+	issuer        string
+	audience      string
+	corsOrigins   string
+	maxConns      int
+	logLevel      string
+	shutdown      time.Duration
+}
+
+func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flagValues) {
+	v := &flagValues{}
+	fs := flag.NewFlagSet("fleetwire-runtime", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&v.configFile, "config", "", "YAML config file (see docs/configuration.md)")
+	fs.IntVar(&v.port, "port", 0, "listen port (env PORT, default 8080)")
+	fs.BoolVar(&v.production, "production", false, "production mode: refuse to start without a JWT key (env NODE_ENV=production)")
+	fs.StringVar(&v.redisURL, "redis-url", "", "Redis URL; empty means the in-memory broker (env REDIS_URL)")
+	fs.StringVar(&v.publicKeyFile, "jwt-public-key-file", "", "PEM public key for RS256/ES256 tokens (env JWT_PUBLIC_KEY_FILE)")
+	fs.StringVar(&v.issuer, "jwt-issuer", "", "required token issuer (env JWT_ISSUER)")
+	fs.StringVar(&v.audience, "jwt-audience", "", "required token audience (env JWT_AUDIENCE)")
+	fs.StringVar(&v.corsOrigins, "cors-origins", "", "comma-separated allowed origins (env CORS_ORIGINS)")
+	fs.IntVar(&v.maxConns, "max-connections", 0, "maximum WebSocket connections per process (env MAX_CONNECTIONS)")
+	fs.StringVar(&v.logLevel, "log-level", "", "debug, info, warn or error (env LOG_LEVEL)")
+	fs.DurationVar(&v.shutdown, "shutdown-timeout", 0, "bound on the whole shutdown")
+	return fs, v
+}
+
+func (v *flagValues) apply(name string, cfg *Config) {
+	switch name {
+	case "port":
+		cfg.Port = v.port
+	case "production":
+		cfg.Production = v.production
+	case "redis-url":
+		cfg.RedisURL = v.redisURL
+	case "jwt-public-key-file":
+		cfg.Auth.PublicKeyFile = v.publicKeyFile
+	case "jwt-issuer":
+		cfg.Auth.Issuer = v.issuer
+	case "jwt-audience":
+		cfg.Auth.Audience = v.audience
+	case "cors-origins":
+		cfg.CORS.Origins = splitList(v.corsOrigins)
+	case "max-connections":
+		cfg.Limits.MaxConnections = v.maxConns
+	case "log-level":
+		cfg.Log.Level = v.logLevel
+	case "shutdown-timeout":
+		cfg.Shutdown.Timeout = Duration{v.shutdown}
+	}
+}

@@ -1,0 +1,229 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+	"unicode"
+
+	"github.com/go-logr/logr"
+
+	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/runtime/hub"
+	"github.com/fleetwire/fleetwire/runtime/protocol"
+	"github.com/fleetwire/fleetwire/runtime/transport"
+)
+
+// Config wires the API to the node. Zero values of the limits mean the
+// documented defaults.
+type Config struct {
+	Hub      *hub.Hub
+	Verifier *auth.Verifier
+	Denylist auth.Denylist
+	Upgrader *transport.Upgrader
+	Origins  *OriginPolicy
+	Logger   logr.Logger
+	// Codec is the WebSocket wire protocol at /ws. Default protocol.JSON.
+	Codec protocol.Codec
+	// MaxBodyBytes bounds request bodies. Default 1 MiB.
+	MaxBodyBytes int64
+	// MaxConnections refuses upgrades beyond this many sessions. Default 10000.
+	MaxConnections int
+	// MaxBulkUsers bounds POST /ws/send/bulk. Default 1000.
+	MaxBulkUsers int
+	// AllowedTypes, when non-empty, restricts message types.
+	AllowedTypes map[string]bool
+	// Version is reported by /health.
+	Version string
+}
+
+// API serves the runtime's HTTP endpoints.
+type API struct {
+	cfg     Config
+	started time.Time
+	mux     *http.ServeMux
+}
+
+// New returns the API with every route registered.
+func New(cfg Config) (*API, error) {
+	if cfg.Hub == nil || cfg.Verifier == nil || cfg.Upgrader == nil {
+		return nil, errors.New("httpapi: Hub, Verifier and Upgrader are required")
+	}
+	if cfg.Codec == nil {
+		cfg.Codec = protocol.JSON{}
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = 10000
+	}
+	if cfg.MaxBulkUsers <= 0 {
+		cfg.MaxBulkUsers = 1000
+	}
+	if cfg.Origins == nil {
+		cfg.Origins = NewOriginPolicy(nil, false)
+	}
+	a := &API{cfg: cfg, started: time.Now(), mux: http.NewServeMux()}
+	a.routes()
+	return a, nil
+}
+
+func (a *API) routes() {
+	m := a.mux
+	m.HandleFunc("GET /ws", a.handleWebSocket)
+	m.Handle("POST /ws/send/bulk", a.service(a.handleSendBulk))
+	m.Handle("POST /ws/send/{userId}", a.service(a.handleSend))
+	m.Handle("POST /ws/broadcast", a.service(a.handleBroadcast))
+	m.Handle("POST /ws/publish", a.service(a.handlePublish))
+	m.Handle("GET /ws/status/{userId}", a.service(a.handleStatus))
+	m.Handle("GET /ws/queue/{userId}", a.service(a.handleQueue))
+	m.Handle("POST /admin/tokens/revoke", a.admin(a.handleRevoke))
+	m.HandleFunc("GET /health", a.handleHealth)
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, newError(http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
+	})
+}
+
+// Handler returns the API with request ids and request logging.
+func (a *API) Handler() http.Handler {
+	return withRequestID(withLogging(a.cfg.Logger, a.mux))
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, c *auth.Claims) (any, error)
+
+// service requires a token with the service or admin role.
+func (a *API) service(h handlerFunc) http.Handler {
+	return a.authorized(h, auth.RoleService, auth.RoleAdmin)
+}
+
+// admin requires a token with the admin role.
+func (a *API) admin(h handlerFunc) http.Handler { return a.authorized(h, auth.RoleAdmin) }
+
+func (a *API) authorized(h handlerFunc, roles ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, err := a.cfg.Verifier.Verify(r.Context(), auth.TokenFromRequest(r))
+		if err != nil {
+			writeError(w, r, authError(err))
+			return
+		}
+		if !claims.HasAnyRole(roles...) {
+			writeError(w, r, newError(http.StatusForbidden, CodeForbidden, fmt.Sprintf("this endpoint needs one of the roles %v", roles)))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
+		out, err := h(w, r, claims)
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) {
+				a.cfg.Logger.Error(err, "request failed", "path", r.URL.Path, "requestId", requestID(r.Context()))
+				ae = newError(http.StatusInternalServerError, CodeInternal, "internal error; see the server log for request "+requestID(r.Context()))
+			}
+			writeError(w, r, ae)
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+func authError(err error) *apiError {
+	var ve *auth.VerifyError
+	if errors.As(err, &ve) {
+		if ve.Reason == auth.ReasonUnavailable {
+			return newError(http.StatusServiceUnavailable, string(ve.Reason), ve.Detail)
+		}
+		return newError(http.StatusUnauthorized, string(ve.Reason), ve.Detail)
+	}
+	return newError(http.StatusUnauthorized, string(auth.ReasonMalformed), "token could not be verified")
+}
+
+// decodeJSON reads a JSON object body into v with errors a caller can act on.
+func decodeJSON(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return newError(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "Content-Type must be application/json")
+		}
+	}
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		var typeErr *json.UnmarshalTypeError
+		var syntaxErr *json.SyntaxError
+		switch {
+		case errors.As(err, &tooLarge):
+			return newError(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooLarge.Limit))
+		case errors.As(err, &typeErr):
+			return fieldError(typeErr.Field, fmt.Sprintf("field %q must be %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String())))
+		case errors.As(err, &syntaxErr):
+			return newError(http.StatusBadRequest, CodeInvalidJSON, fmt.Sprintf("body is not valid JSON (syntax error at byte %d)", syntaxErr.Offset))
+		case errors.Is(err, context.Canceled):
+			return err
+		}
+		return newError(http.StatusBadRequest, CodeInvalidJSON, "body must be a JSON object")
+	}
+	if dec.More() {
+		return newError(http.StatusBadRequest, CodeInvalidJSON, "body has data after the JSON object")
+	}
+	return nil
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "slice":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "int", "int64", "uint64", "float64":
+		return "a number"
+	}
+	return "a " + k
+}
+
+// maxUserIDLen bounds user ids in paths and bodies.
+const maxUserIDLen = 256
+
+func validateUserID(field, id string) *apiError {
+	if id == "" {
+		return fieldError(field, "user id must not be empty")
+	}
+	if len(id) > maxUserIDLen {
+		return fieldError(field, fmt.Sprintf("user id must be at most %d bytes", maxUserIDLen))
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) || unicode.IsSpace(r) {
+			return fieldError(field, "user id must not contain spaces or control characters")
+		}
+	}
+	return nil
+}
+
+func queryInt(r *http.Request, key string, def, lo, hi int) (int, *apiError) {
+	v := r.URL.Query().Get(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fieldError(key, fmt.Sprintf("%s must be an integer from %d to %d", key, lo, hi))
+	}
+	return n, nil
+}
+
+// Health is the body of GET /health.
+type Health struct {
+	Status      string `json:"status"`
+	Version     string `json:"version"`
+	UptimeSec   int64  `json:"uptimeSeconds"`
+	Connections int    `json:"connections"`
+}
+
+func (a *API) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, Health{Status: "ok", Version: a.cfg.Version,
+		UptimeSec: int64(time.Since(a.started).Seconds()), Connections: a.cfg.Hub.Connections()})
+}

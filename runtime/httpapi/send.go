@@ -1,0 +1,225 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/runtime/channel"
+	"github.com/fleetwire/fleetwire/runtime/hub"
+	"github.com/fleetwire/fleetwire/runtime/message"
+)
+
+// SendRequest is the body of POST /ws/send/:userId and /ws/broadcast.
+type SendRequest struct {
+	Type     string          `json:"type"`
+	Payload  json.RawMessage `json:"payload"`
+	Priority string          `json:"priority"`
+}
+
+// newMessage validates the request fields and builds the message.
+func (a *API) newMessage(req SendRequest) (*message.Message, *apiError) {
+	if req.Type == "" {
+		return nil, fieldError("type", `"type" is required`)
+	}
+	if err := message.ValidateType(req.Type, a.cfg.AllowedTypes); err != nil {
+		return nil, fieldError("type", err.Error())
+	}
+	prio, err := message.ParsePriority(req.Priority)
+	if err != nil {
+		return nil, fieldError("priority", err.Error())
+	}
+	return message.New(req.Type, req.Payload, prio), nil
+}
+
+func (a *API) handleSend(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
+	userID := r.PathValue("userId")
+	if err := validateUserID("userId", userID); err != nil {
+		return nil, err
+	}
+	var req SendRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return nil, err
+	}
+	msg, aerr := a.newMessage(req)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return a.cfg.Hub.SendToUser(r.Context(), userID, msg)
+}
+
+// BulkRequest is the body of POST /ws/send/bulk: one message to many users.
+type BulkRequest struct {
+	UserIDs []string `json:"userIds"`
+	SendRequest
+}
+
+// BulkResult is one user's outcome in a BulkReply.
+type BulkResult struct {
+	UserID string `json:"userId"`
+	hub.Delivery
+}
+
+// BulkReply answers POST /ws/send/bulk.
+type BulkReply struct {
+	Results   []BulkResult `json:"results"`
+	Delivered int          `json:"delivered"`
+	Queued    int          `json:"queued"`
+}
+
+// handleSendBulk validates every user id before sending anything, so a bad
+// request sends nothing. Each user gets its own message id.
+func (a *API) handleSendBulk(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
+	var req BulkRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return nil, err
+	}
+	if len(req.UserIDs) == 0 {
+		return nil, fieldError("userIds", `"userIds" must list at least one user`)
+	}
+	if len(req.UserIDs) > a.cfg.MaxBulkUsers {
+		return nil, fieldError("userIds", fmt.Sprintf(`"userIds" may list at most %d users, got %d`, a.cfg.MaxBulkUsers, len(req.UserIDs)))
+	}
+	for i, id := range req.UserIDs {
+		if err := validateUserID(fmt.Sprintf("userIds[%d]", i), id); err != nil {
+			return nil, err
+		}
+	}
+	if _, aerr := a.newMessage(req.SendRequest); aerr != nil {
+		return nil, aerr
+	}
+	reply := BulkReply{Results: make([]BulkResult, 0, len(req.UserIDs))}
+	for _, id := range req.UserIDs {
+		msg, _ := a.newMessage(req.SendRequest)
+		d, err := a.cfg.Hub.SendToUser(r.Context(), id, msg)
+		if err != nil {
+			return nil, err
+		}
+		reply.Results = append(reply.Results, BulkResult{UserID: id, Delivery: d})
+		if d.Status == hub.StatusQueued {
+			reply.Queued++
+		} else {
+			reply.Delivered++
+		}
+	}
+	return reply, nil
+}
+
+func (a *API) handleBroadcast(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
+	var req SendRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return nil, err
+	}
+	msg, aerr := a.newMessage(req)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return a.cfg.Hub.Broadcast(r.Context(), msg)
+}
+
+// PublishRequest is the body of POST /ws/publish.
+type PublishRequest struct {
+	Channel string `json:"channel"`
+	SendRequest
+}
+
+func (a *API) handlePublish(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
+	var req PublishRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return nil, err
+	}
+	if req.Channel == "" {
+		return nil, fieldError("channel", `"channel" is required`)
+	}
+	if err := channel.ValidateName(req.Channel); err != nil {
+		return nil, fieldError("channel", err.Error())
+	}
+	msg, aerr := a.newMessage(req.SendRequest)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return a.cfg.Hub.Publish(r.Context(), req.Channel, msg)
+}
+
+func (a *API) handleStatus(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
+	userID := r.PathValue("userId")
+	if err := validateUserID("userId", userID); err != nil {
+		return nil, err
+	}
+	return a.cfg.Hub.Status(r.Context(), userID)
+}
+
+// QueueReply answers GET /ws/queue/:userId.
+type QueueReply struct {
+	UserID   string             `json:"userId"`
+	Depth    int                `json:"depth"`
+	Messages []*message.Message `json:"messages"`
+}
+
+// maxQueuePeek bounds GET /ws/queue/:userId?limit=N.
+const maxQueuePeek = 1000
+
+func (a *API) handleQueue(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
+	userID := r.PathValue("userId")
+	if err := validateUserID("userId", userID); err != nil {
+		return nil, err
+	}
+	limit, aerr := queryInt(r, "limit", 100, 1, maxQueuePeek)
+	if aerr != nil {
+		return nil, aerr
+	}
+	msgs, depth, err := a.cfg.Hub.Queue().Peek(r.Context(), userID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("while reading the queue of %s: %w", userID, err)
+	}
+	if msgs == nil {
+		msgs = []*message.Message{}
+	}
+	return QueueReply{UserID: userID, Depth: depth, Messages: msgs}, nil
+}
+
+// RevokeRequest is the body of POST /admin/tokens/revoke.
+type RevokeRequest struct {
+	JTI string `json:"jti"`
+	// ExpiresAt is when the token expires anyway (RFC 3339). Default: 24h
+	// from now, which covers tokens issued with the usual lifetimes.
+	ExpiresAt *time.Time `json:"expiresAt"`
+}
+
+// RevokeReply answers POST /admin/tokens/revoke.
+type RevokeReply struct {
+	JTI          string    `json:"jti"`
+	RevokedUntil time.Time `json:"revokedUntil"`
+	Disconnected int       `json:"disconnected"`
+}
+
+// defaultRevocation is how long a revocation without expiresAt lasts.
+const defaultRevocation = 24 * time.Hour
+
+func (a *API) handleRevoke(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
+	var req RevokeRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return nil, err
+	}
+	if req.JTI == "" || len(req.JTI) > 256 {
+		return nil, fieldError("jti", `"jti" is required and at most 256 bytes`)
+	}
+	until := time.Now().Add(defaultRevocation)
+	if req.ExpiresAt != nil {
+		if !req.ExpiresAt.After(time.Now()) {
+			return nil, fieldError("expiresAt", `"expiresAt" must be in the future`)
+		}
+		until = *req.ExpiresAt
+	}
+	if a.cfg.Denylist == nil {
+		return nil, newError(http.StatusNotImplemented, CodeInternal, "token revocation is not configured")
+	}
+	if err := a.cfg.Denylist.Revoke(r.Context(), req.JTI, until); err != nil {
+		return nil, fmt.Errorf("while revoking a token: %w", err)
+	}
+	n := a.cfg.Hub.RevokeToken(req.JTI)
+	a.cfg.Logger.Info("token revoked", "jti", req.JTI, "until", until, "disconnected", n, "requestId", requestID(r.Context()))
+	return RevokeReply{JTI: req.JTI, RevokedUntil: until.UTC(), Disconnected: n}, nil
+}

@@ -1,0 +1,72 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/runtime/hub"
+)
+
+// capacityRetryAfter is the Retry-After sent when the node is full: long
+// enough for a load balancer to pick another pod.
+const capacityRetryAfter = 5
+
+// handleWebSocket checks origin, capacity and token before upgrading, so a
+// refused client gets an HTTP status with a JSON body and never a socket.
+func (a *API) handleWebSocket(w http.ResponseWriter, r *http.Request) {
+	if !a.cfg.Origins.Allowed(r) {
+		writeError(w, r, newError(http.StatusForbidden, CodeOriginNotAllowed,
+			"origin "+r.Header.Get("Origin")+" is not in CORS_ORIGINS"))
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		writeError(w, r, newError(http.StatusBadRequest, CodeUpgradeRequired, "this endpoint needs a WebSocket upgrade request"))
+		return
+	}
+	if a.cfg.Hub.Connections() >= a.cfg.MaxConnections {
+		w.Header().Set("Retry-After", strconv.Itoa(capacityRetryAfter))
+		writeError(w, r, newError(http.StatusServiceUnavailable, CodeTooManyConns, "this node is at its connection limit; retry, ideally on another node"))
+		return
+	}
+	claims, err := a.cfg.Verifier.Verify(r.Context(), auth.TokenFromRequest(r))
+	if err != nil {
+		a.cfg.Logger.Info("websocket authentication failed", "reason", reasonOf(err), "ip", clientIP(r),
+			"userAgent", r.UserAgent(), "requestId", requestID(r.Context()))
+		writeError(w, r, authError(err))
+		return
+	}
+	conn, err := a.cfg.Upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		// gorilla/websocket has already answered the request.
+		a.cfg.Logger.V(1).Info("websocket upgrade failed", "error", err.Error(), "requestId", requestID(r.Context()))
+		return
+	}
+	meta := hub.Meta{ConnID: newConnID(), IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context())}
+	if err := a.cfg.Hub.Accept(conn, a.cfg.Codec, claims, meta); err != nil {
+		a.cfg.Logger.V(1).Info("session refused", "error", err.Error(), "requestId", meta.RequestID)
+	}
+}
+
+func reasonOf(err error) string {
+	var ve *auth.VerifyError
+	if errors.As(err, &ve) {
+		return string(ve.Reason)
+	}
+	return "unknown"
+}
+
+// newConnID returns a 20-character URL-safe connection id, the same length
+// as a Socket.IO socket id.
+func newConnID() string {
+	var b [15]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,243 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/fleetwire/fleetwire/runtime/message"
+	"github.com/fleetwire/fleetwire/runtime/protocol"
+)
+
+// maxChannelsPerRequest bounds one subscribe or unsubscribe frame.
+const maxChannelsPerRequest = 100
+
+// handleFrame decodes one client frame, applies the event rate limit and
+// runs the event's handler. A frame with an id gets exactly one reply.
+func (s *Session) handleFrame(p []byte) {
+	f, err := s.codec.Decode(p)
+	if err != nil {
+		s.replyError(f, asProtocolError(err))
+		return
+	}
+	if perr := s.checkRate(); perr != nil {
+		s.replyError(f, perr)
+		return
+	}
+	var reply any
+	var perr *protocol.Error
+	switch f.Event {
+	case "ping":
+		reply, perr = s.handlePing(f)
+	case "subscribe":
+		reply, perr = s.handleSubscribe(f)
+	case "unsubscribe":
+		reply, perr = s.handleUnsubscribe(f)
+	default:
+		perr = protocol.Errorf(protocol.CodeUnknownEvent, "unknown event %q", f.Event)
+	}
+	if perr != nil {
+		s.replyError(f, perr)
+		return
+	}
+	s.replyAck(f, reply)
+}
+
+func asProtocolError(err error) *protocol.Error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return protocol.Errorf(protocol.CodeInternal, "internal error")
+}
+
+func (s *Session) checkRate() *protocol.Error {
+	rule := s.hub.cfg.EventRate
+	if rule.Disabled() {
+		return nil
+	}
+	d, err := s.hub.cfg.Limiter.Allow(context.Background(), "events:"+s.userID, rule)
+	if err != nil {
+		// Failing open keeps clients working when the limiter's store is
+		// down; the error is logged for operators.
+		s.hub.log.Error(err, "rate limiter unavailable", "userId", s.userID)
+		return nil
+	}
+	if d.Allowed {
+		return nil
+	}
+	e := protocol.Errorf(protocol.CodeRateLimited, "too many events: the limit is %d per %s", rule.Limit, rule.Window)
+	e.RetryAfterMs = max(d.RetryAfter.Milliseconds(), 1)
+	return e
+}
+
+func (s *Session) replyAck(f Frame, data any) {
+	if !f.HasID {
+		return
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		s.replyError(f, protocol.Errorf(protocol.CodeInternal, "internal error"))
+		return
+	}
+	if frame, err := s.codec.EncodeAck(f.ID, b); err == nil {
+		s.sendFrame(frame)
+	}
+}
+
+func (s *Session) replyError(f Frame, e *protocol.Error) {
+	if frame, err := s.codec.EncodeError(f.ID, f.HasID, e); err == nil {
+		s.sendFrame(frame)
+	}
+}
+
+// Frame is the decoded client frame handlers receive.
+type Frame = protocol.Frame
+
+// PongReply answers ping.
+type PongReply struct {
+	Timestamp string `json:"timestamp"`
+}
+
+// handlePing answers with an ack when the frame has an id, else with a
+// "pong" event, as the replaced service did.
+func (s *Session) handlePing(f Frame) (any, *protocol.Error) {
+	r := PongReply{Timestamp: time.Now().UTC().Format(message.TimestampFormat)}
+	if !f.HasID {
+		s.sendEvent("pong", r)
+	}
+	return r, nil
+}
+
+// ChannelsRequest is the data of subscribe and unsubscribe.
+type ChannelsRequest struct {
+	Channels []string `json:"channels"`
+}
+
+// ChannelResult is the outcome for one channel.
+type ChannelResult struct {
+	Channel string          `json:"channel"`
+	OK      bool            `json:"ok"`
+	Error   *protocol.Error `json:"error,omitempty"`
+}
+
+// ChannelsReply is the ack of subscribe and unsubscribe: one result per
+// requested channel, in request order.
+type ChannelsReply struct {
+	Results []ChannelResult `json:"results"`
+}
+
+func parseChannels(f Frame) (ChannelsRequest, *protocol.Error) {
+	var req ChannelsRequest
+	if len(f.Data) == 0 {
+		return req, protocol.Errorf(protocol.CodeInvalidData, `%s needs data {"channels": [...]}`, f.Event)
+	}
+	if err := json.Unmarshal(f.Data, &req); err != nil {
+		return req, protocol.Errorf(protocol.CodeInvalidData, `%s data must be {"channels": [string, ...]}`, f.Event)
+	}
+	if len(req.Channels) == 0 {
+		return req, protocol.Errorf(protocol.CodeInvalidData, `%s needs at least one channel in "channels"`, f.Event)
+	}
+	if len(req.Channels) > maxChannelsPerRequest {
+		return req, protocol.Errorf(protocol.CodeInvalidData, "%s takes at most %d channels per frame", f.Event, maxChannelsPerRequest)
+	}
+	return req, nil
+}
+
+// handleSubscribe authorizes and subscribes each requested channel. Frames
+// without an id get an "error" event for each refused channel instead.
+func (s *Session) handleSubscribe(f Frame) (any, *protocol.Error) {
+	req, perr := parseChannels(f)
+	if perr != nil {
+		return nil, perr
+	}
+	reply := ChannelsReply{Results: make([]ChannelResult, 0, len(req.Channels))}
+	for _, ch := range req.Channels {
+		r := ChannelResult{Channel: ch, OK: true}
+		if err := s.subscribe(ch); err != nil {
+			r.OK, r.Error = false, err
+			if !f.HasID {
+				s.replyError(f, err)
+			}
+		}
+		reply.Results = append(reply.Results, r)
+	}
+	return reply, nil
+}
+
+func (s *Session) subscribe(ch string) *protocol.Error {
+	if err := s.hub.cfg.Policy.Authorize(s.claims, ch); err != nil {
+		return asProtocolError(err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return protocol.Errorf(protocol.CodeInternal, "connection is closing")
+	}
+	if _, ok := s.channels[ch]; ok {
+		s.mu.Unlock()
+		return nil
+	}
+	if len(s.channels) >= s.hub.cfg.MaxChannelsPerConnection {
+		s.mu.Unlock()
+		return protocol.Errorf(protocol.CodeTooManyChannels, "a connection may subscribe to at most %d channels", s.hub.cfg.MaxChannelsPerConnection)
+	}
+	if s.channels == nil {
+		s.channels = make(map[string]struct{}, 4)
+	}
+	s.channels[ch] = struct{}{}
+	s.mu.Unlock()
+	s.hub.subscribeChannel(s, ch)
+	return nil
+}
+
+func (s *Session) handleUnsubscribe(f Frame) (any, *protocol.Error) {
+	req, perr := parseChannels(f)
+	if perr != nil {
+		return nil, perr
+	}
+	reply := ChannelsReply{Results: make([]ChannelResult, 0, len(req.Channels))}
+	for _, ch := range req.Channels {
+		s.mu.Lock()
+		_, had := s.channels[ch]
+		delete(s.channels, ch)
+		s.mu.Unlock()
+		if had {
+			s.hub.unsubscribeChannel(s, ch)
+		}
+		reply.Results = append(reply.Results, ChannelResult{Channel: ch, OK: true})
+	}
+	return reply, nil
+}
+
+// subscribeChannel adds s to the channel's subscribers, subscribing the
+// node to the channel's topic for its first local subscriber.
+func (h *Hub) subscribeChannel(s *Session, ch string) {
+	sh := h.chanShard(ch)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	subs := sh.chans[ch]
+	if subs == nil {
+		subs = make(map[*Session]struct{}, 1)
+		sh.chans[ch] = subs
+		if err := h.cfg.Broker.Subscribe(context.Background(), topicChannelPrefix+ch); err != nil {
+			h.log.Error(err, "broker subscribe failed", "channel", ch)
+		}
+	}
+	subs[s] = struct{}{}
+}
+
+func (h *Hub) unsubscribeChannel(s *Session, ch string) {
+	sh := h.chanShard(ch)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	subs := sh.chans[ch]
+	delete(subs, s)
+	if len(subs) == 0 && subs != nil {
+		delete(sh.chans, ch)
+		if err := h.cfg.Broker.Unsubscribe(context.Background(), topicChannelPrefix+ch); err != nil {
+			h.log.Error(err, "broker unsubscribe failed", "channel", ch)
+		}
+	}
+}

@@ -1,0 +1,355 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/runtime/message"
+	"github.com/fleetwire/fleetwire/runtime/protocol"
+	"github.com/fleetwire/fleetwire/runtime/schedule"
+	"github.com/fleetwire/fleetwire/runtime/transport"
+)
+
+// Meta describes where a connection came from, for logs.
+type Meta struct {
+	ConnID    string
+	IP        string
+	UserAgent string
+	RequestID string
+}
+
+// closeReason pairs a close code with its text.
+type closeReason struct {
+	code   int
+	reason string
+}
+
+var (
+	closeServiceRestart = closeReason{protocol.CloseServiceRestart, "service restart"}
+	closeTokenExpired   = closeReason{protocol.CloseTokenExpired, "token expired"}
+	closeTokenRevoked   = closeReason{protocol.CloseTokenRevoked, "token revoked"}
+	closeSlowConsumer   = closeReason{protocol.CloseSlowConsumer, "slow consumer"}
+	closeHeartbeat      = closeReason{protocol.CloseHeartbeatTimeout, "heartbeat timeout"}
+)
+
+// Session is one authenticated connection on this node.
+type Session struct {
+	hub    *Hub
+	conn   *transport.Conn
+	codec  protocol.Codec
+	claims *auth.Claims
+	userID string
+	meta   Meta
+
+	mu        sync.Mutex
+	channels  map[string]struct{}
+	replaying bool        // the offline queue is being delivered
+	held      []*outbound // user messages that arrived during the replay
+	closed    bool
+
+	heartbeat *schedule.Entry
+	expiry    *schedule.Entry
+}
+
+// Accept turns an upgraded connection into a session: it registers the
+// session, announces presence, sends "connected", delivers the user's
+// offline queue in order, and starts the session's reader.
+func (h *Hub) Accept(conn *transport.Conn, codec protocol.Codec, claims *auth.Claims, meta Meta) error {
+	if h.closing.Load() {
+		conn.Close(closeServiceRestart.code, closeServiceRestart.reason)
+		return ErrClosing
+	}
+	s := &Session{hub: h, conn: conn, codec: codec, claims: claims, userID: claims.UserID(), meta: meta, replaying: true}
+	h.count.Add(1)
+	h.register(s)
+	h.log.Info("client connected", "userId", s.userID, "socketId", meta.ConnID, "ip", meta.IP,
+		"userAgent", meta.UserAgent, "requestId", meta.RequestID, "transport", codec.Name())
+	ctx := context.Background()
+	if first, err := h.cfg.Presence.Join(ctx, s.userID, meta.ConnID); err != nil {
+		h.log.Error(err, "presence join failed", "userId", s.userID, "socketId", meta.ConnID)
+	} else if first {
+		h.announcePresence(s.userID, "online")
+	}
+	s.sendEvent("connected", connectedData{
+		ConnectionID:        meta.ConnID,
+		SocketID:            meta.ConnID,
+		UserID:              s.userID,
+		ServerTime:          time.Now().UTC().Format(message.TimestampFormat),
+		HeartbeatIntervalMs: h.cfg.HeartbeatInterval.Milliseconds(),
+	})
+	s.replayQueue(ctx)
+	s.startTimers()
+	go s.readLoop()
+	return nil
+}
+
+type connectedData struct {
+	ConnectionID        string `json:"connectionId"`
+	SocketID            string `json:"socketId"`
+	UserID              string `json:"userId"`
+	ServerTime          string `json:"serverTime"`
+	HeartbeatIntervalMs int64  `json:"heartbeatIntervalMs"`
+}
+
+// register adds s to its user's sessions. The user's broker topic is
+// subscribed under the shard lock, so a concurrent last-leave of the same
+// user cannot unsubscribe after this join subscribed.
+func (h *Hub) register(s *Session) {
+	sh := h.userShard(s.userID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if len(sh.users[s.userID]) == 0 {
+		if err := h.cfg.Broker.Subscribe(context.Background(), topicUserPrefix+s.userID); err != nil {
+			h.log.Error(err, "broker subscribe failed", "userId", s.userID)
+		}
+	}
+	sh.users[s.userID] = append(sh.users[s.userID], s)
+}
+
+// unregister removes s from its user's sessions.
+func (h *Hub) unregister(s *Session) {
+	sh := h.userShard(s.userID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	list := sh.users[s.userID]
+	for i, x := range list {
+		if x == s {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) > 0 {
+		sh.users[s.userID] = list
+		return
+	}
+	delete(sh.users, s.userID)
+	if err := h.cfg.Broker.Unsubscribe(context.Background(), topicUserPrefix+s.userID); err != nil {
+		h.log.Error(err, "broker unsubscribe failed", "userId", s.userID)
+	}
+}
+
+// hasOtherSessions reports whether the user of s has another open session
+// on this node.
+func (h *Hub) hasOtherSessions(s *Session) bool {
+	sh := h.userShard(s.userID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for _, x := range sh.users[s.userID] {
+		if x != s && !x.conn.Closed() {
+			return true
+		}
+	}
+	return false
+}
+
+// announcePresence publishes user_presence on presence:<userId>.
+func (h *Hub) announcePresence(userID, status string) {
+	payload, _ := json.Marshal(map[string]string{"userId": userID, "status": status})
+	msg := message.New("user_presence", payload, message.PriorityNormal)
+	if _, err := h.Publish(context.Background(), "presence:"+userID, msg); err != nil {
+		h.log.Error(err, "presence announcement failed", "userId", userID)
+	}
+}
+
+// replayQueue delivers the user's offline queue, then whatever arrived for
+// the user while it ran, and only then lets new messages straight through.
+func (s *Session) replayQueue(ctx context.Context) {
+	msgs, err := s.hub.cfg.Queue.Drain(ctx, s.userID)
+	if err != nil {
+		s.hub.log.Error(err, "offline queue could not be read", "userId", s.userID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// A send fails only when the connection is already closing; from then
+	// on every message goes back to the queue, so the order is kept.
+	for _, m := range msgs {
+		if !s.sendLocked(newOutbound(m), true) {
+			s.hub.requeue(s.userID, m)
+		}
+	}
+	for _, out := range s.held {
+		if !s.sendLocked(out, true) {
+			s.hub.requeue(s.userID, out.msg)
+		}
+	}
+	s.held, s.replaying = nil, false
+}
+
+// deliver hands out to the connection. It reports whether the session took
+// it; a closed or overflowing session did not.
+func (s *Session) deliver(out *outbound, toUser bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.replaying && toUser {
+		s.held = append(s.held, out)
+		return true
+	}
+	return s.sendLocked(out, toUser)
+}
+
+func (s *Session) sendLocked(out *outbound, toUser bool) bool {
+	pm, size, err := out.prepared(s.codec)
+	if err != nil {
+		s.hub.log.Error(err, "message could not be encoded", "messageId", out.msg.ID)
+		return false
+	}
+	var tag any
+	if toUser {
+		tag = out.msg
+	}
+	switch err := s.conn.SendPrepared(pm, size, tag); {
+	case err == nil:
+		return true
+	case errors.Is(err, transport.ErrQueueFull):
+		// The client cannot keep up. What it has not been sent yet goes
+		// back to the user's queue, then the connection is closed. Closing
+		// under the session lock is safe: it only queues a close frame.
+		s.salvageLocked()
+		s.closeLocked(closeSlowConsumer)
+	}
+	return false
+}
+
+// salvageLocked takes the messages addressed to the user that are still
+// waiting in the connection's outbound queue and puts them back in the
+// user's offline queue, unless another session of the user on this node
+// received them too. Holding s.mu keeps them ahead of anything delivered
+// to the user later.
+func (s *Session) salvageLocked() {
+	unsent := s.conn.DropPending()
+	if len(unsent) == 0 || s.hub.hasOtherSessions(s) {
+		return
+	}
+	for _, tag := range unsent {
+		if m, ok := tag.(*message.Message); ok {
+			s.hub.requeue(s.userID, m)
+		}
+	}
+}
+
+// sendEvent sends a protocol event (not an application message) to this
+// connection only.
+func (s *Session) sendEvent(event string, data any) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		s.hub.log.Error(err, "event could not be encoded", "event", event)
+		return
+	}
+	frame, err := s.codec.EncodeEvent(event, b)
+	if err == nil {
+		s.sendFrame(frame)
+	}
+}
+
+func (s *Session) sendFrame(frame []byte) {
+	if err := s.conn.SendText(frame); errors.Is(err, transport.ErrQueueFull) {
+		s.close(closeSlowConsumer)
+	}
+}
+
+func (s *Session) close(r closeReason) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeLocked(r)
+}
+
+func (s *Session) closeLocked(r closeReason) {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.hub.log.Info("closing client connection", "userId", s.userID, "socketId", s.meta.ConnID, "code", r.code, "reason", r.reason)
+	s.conn.Close(r.code, r.reason)
+}
+
+// startTimers schedules the heartbeat and, if the token expires, the
+// close at expiry.
+func (s *Session) startTimers() {
+	sched := s.hub.cfg.Scheduler
+	s.heartbeat = sched.At(time.Now().Add(s.hub.cfg.HeartbeatInterval), s.onHeartbeat)
+	if exp := s.claims.Expiry(); !exp.IsZero() {
+		s.expiry = sched.At(exp, func() { s.close(closeTokenExpired) })
+	}
+}
+
+// onHeartbeat runs on the scheduler goroutine: it only checks a timestamp
+// and queues a ping or a close.
+func (s *Session) onHeartbeat() {
+	if s.conn.Closed() {
+		return
+	}
+	if time.Since(s.conn.LastRead()) > s.hub.cfg.HeartbeatTimeout {
+		s.close(closeHeartbeat)
+		return
+	}
+	_ = s.conn.Ping()
+	s.hub.cfg.Scheduler.Reset(s.heartbeat, time.Now().Add(s.hub.cfg.HeartbeatInterval))
+}
+
+// readLoop is the session's only reader. When it ends the session is
+// removed.
+func (s *Session) readLoop() {
+	defer s.remove()
+	for {
+		p, err := s.conn.Read()
+		if err != nil {
+			if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) {
+				s.hub.log.V(1).Info("client closed", "socketId", s.meta.ConnID, "code", ce.Code)
+			}
+			return
+		}
+		s.handleFrame(p)
+	}
+}
+
+// remove tears the session down once its reader has stopped.
+func (s *Session) remove() {
+	h := s.hub
+	h.cfg.Scheduler.Cancel(s.heartbeat)
+	h.cfg.Scheduler.Cancel(s.expiry)
+	s.mu.Lock()
+	s.closed = true
+	s.salvageLocked()
+	chans := make([]string, 0, len(s.channels))
+	for ch := range s.channels {
+		chans = append(chans, ch)
+	}
+	s.channels = nil
+	s.mu.Unlock()
+	s.conn.Abort()
+	for _, ch := range chans {
+		h.unsubscribeChannel(s, ch)
+	}
+	h.unregister(s)
+	ctx := context.Background()
+	if gone, err := h.cfg.Presence.Leave(ctx, s.userID, s.meta.ConnID); err != nil {
+		h.log.Error(err, "presence leave failed", "userId", s.userID)
+	} else if gone {
+		h.announcePresence(s.userID, "offline")
+	}
+	h.log.Info("client disconnected", "userId", s.userID, "socketId", s.meta.ConnID, "ip", s.meta.IP)
+	if h.count.Add(-1) == 0 && h.closing.Load() {
+		h.emptyOnce.Do(func() { close(h.emptied) })
+	}
+}
+
+func (s *Session) channelList() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.channels))
+	for ch := range s.channels {
+		out = append(out, ch)
+	}
+	sort.Strings(out)
+	return out
+}

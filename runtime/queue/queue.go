@@ -1,0 +1,33 @@
+package queue
+
+import (
+	"context"
+
+	"github.com/fleetwire/fleetwire/runtime/message"
+)
+
+// Queue holds messages for offline users.
+type Queue interface {
+	// Push appends msg to the user's queue. When the queue is full it
+	// drops the oldest message of the lowest priority present and returns it.
+	Push(ctx context.Context, userID string, msg *message.Message) (dropped *message.Message, err error)
+	// Drain removes and returns the user's unexpired messages, oldest first.
+	Drain(ctx context.Context, userID string) ([]*message.Message, error)
+	// Peek returns up to limit unexpired messages without removing them,
+	// and the queue's total depth.
+	Peek(ctx context.Context, userID string, limit int) ([]*message.Message, int, error)
+	// Clear removes the user's queue and returns how many messages it held.
+	Clear(ctx context.Context, userID string) (int, error)
+	// Stats returns counters in the replaced service's terms.
+	Stats(ctx context.Context) (Stats, error)
+}
+
+// Stats are queue counters. Waiting is a gauge; the rest count since start.
+type Stats struct {
+	Waiting   int   `json:"waiting"`   // messages held now
+	Users     int   `json:"users"`     // users with a non-empty queue
+	Active    int   `json:"active"`    // messages being delivered right now
+	Completed int64 `json:"completed"` // messages handed to a connection from a queue
+	Failed    int64 `json:"failed"`    // messages dropped because a queue was full
+	Expired   int64 `json:"expired"`   // messages dropped because their TTL passed
+}

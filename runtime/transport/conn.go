@@ -1,0 +1,316 @@
+package transport
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Config tunes connections. Zero values mean the defaults.
+type Config struct {
+	// ReadBufferSize is the per-connection read buffer. Default 1024 bytes:
+	// client frames are small, and this buffer lives as long as the socket.
+	ReadBufferSize int
+	// MaxMessageBytes is the largest client frame accepted; a larger one
+	// closes the connection with 1009. Default 64 KiB.
+	MaxMessageBytes int64
+	// MaxQueueBytes bounds each connection's outbound queue. Default 1 MiB.
+	MaxQueueBytes int
+	// WriteTimeout bounds each socket write. Default 10s.
+	WriteTimeout time.Duration
+	// CloseGrace is how long to wait for the client's close reply before
+	// the TCP connection is closed. Default 1s.
+	CloseGrace time.Duration
+	// EnableCompression negotiates permessage-deflate. Default off: it
+	// costs memory and CPU per connection.
+	EnableCompression bool
+}
+
+// Defaults for Config.
+const (
+	DefaultReadBufferSize  = 1024
+	DefaultMaxMessageBytes = 64 << 10
+	DefaultMaxQueueBytes   = 1 << 20
+	DefaultWriteTimeout    = 10 * time.Second
+	DefaultCloseGrace      = time.Second
+)
+
+func (c Config) withDefaults() Config {
+	if c.ReadBufferSize <= 0 {
+		c.ReadBufferSize = DefaultReadBufferSize
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.MaxQueueBytes <= 0 {
+		c.MaxQueueBytes = DefaultMaxQueueBytes
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.CloseGrace <= 0 {
+		c.CloseGrace = DefaultCloseGrace
+	}
+	return c
+}
+
+// Errors returned by Send.
+var (
+	ErrQueueFull = errors.New("transport: outbound queue full")
+	ErrClosed    = errors.New("transport: connection closed")
+)
+
+// Upgrader upgrades HTTP requests to Conns. The caller checks Origin and
+// authentication before calling Upgrade.
+type Upgrader struct {
+	cfg Config
+	ws  websocket.Upgrader
+}
+
+// NewUpgrader returns an Upgrader for cfg.
+func NewUpgrader(cfg Config) *Upgrader {
+	cfg = cfg.withDefaults()
+	return &Upgrader{
+		cfg: cfg,
+		ws: websocket.Upgrader{
+			ReadBufferSize: cfg.ReadBufferSize,
+			// Write buffers are only needed while a message is written with
+			// NextWriter; pooling them keeps idle connections small.
+			WriteBufferPool:   &sync.Pool{},
+			EnableCompression: cfg.EnableCompression,
+			// Origin is checked by the caller, which answers with a JSON 403.
+			CheckOrigin: func(*http.Request) bool { return true },
+		},
+	}
+}
+
+// Upgrade completes the WebSocket handshake. On failure gorilla has already
+// written an HTTP error response.
+func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, h http.Header) (*Conn, error) {
+	hw := &hijackResponse{ResponseWriter: w}
+	ws, err := u.ws.Upgrade(hw, r, h)
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadLimit(u.cfg.MaxMessageBytes)
+	c := &Conn{ws: ws, nc: hw.conn, cfg: &u.cfg}
+	c.touch()
+	ws.SetPongHandler(func(string) error { c.touch(); return nil })
+	return c, nil
+}
+
+type itemKind uint8
+
+const (
+	kindPrepared itemKind = iota
+	kindText
+	kindPing
+	kindClose
+)
+
+type item struct {
+	kind   itemKind
+	pm     *websocket.PreparedMessage
+	data   []byte
+	size   int
+	code   int
+	reason string
+	tag    any
+}
+
+// Conn is one WebSocket connection. Exactly one goroutine calls Read; any
+// goroutine may call Send, Ping and Close, which never block on the socket.
+type Conn struct {
+	ws  *websocket.Conn
+	nc  *batchConn
+	cfg *Config
+
+	mu      sync.Mutex
+	queue   []item
+	bytes   int
+	writing bool
+	closing bool // a close is queued; data sends are refused
+
+	closed   atomic.Bool
+	lastRead atomic.Int64
+}
+
+func (c *Conn) touch() { c.lastRead.Store(time.Now().UnixNano()) }
+
+// LastRead returns when the last frame (data, ping or pong) arrived.
+func (c *Conn) LastRead() time.Time { return time.Unix(0, c.lastRead.Load()) }
+
+// RemoteAddr returns the peer address.
+func (c *Conn) RemoteAddr() string { return c.ws.RemoteAddr().String() }
+
+// Read returns the next data frame's payload. Control frames are handled
+// inside. Any error ends the connection.
+func (c *Conn) Read() ([]byte, error) {
+	_, p, err := c.ws.ReadMessage()
+	if err == nil {
+		c.touch()
+	}
+	return p, err
+}
+
+// SendPrepared queues a message encoded once for many connections. size is
+// its length in bytes; tag is returned by DropPending if it is never sent.
+func (c *Conn) SendPrepared(pm *websocket.PreparedMessage, size int, tag any) error {
+	return c.enqueue(item{kind: kindPrepared, pm: pm, size: size, tag: tag}, true)
+}
+
+// SendText queues a text frame for this connection only.
+func (c *Conn) SendText(b []byte) error {
+	return c.enqueue(item{kind: kindText, data: b, size: len(b)}, true)
+}
+
+// Ping queues a WebSocket ping. Pings are not counted against the bound.
+func (c *Conn) Ping() error {
+	return c.enqueue(item{kind: kindPing}, false)
+}
+
+// Close queues a close frame behind what is already queued, so earlier
+// messages still reach the client, then closes the TCP connection once the
+// client replies or CloseGrace passes. Close is idempotent.
+func (c *Conn) Close(code int, reason string) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	c.mu.Unlock()
+	_ = c.enqueue(item{kind: kindClose, code: code, reason: reason}, false)
+}
+
+// DropPending empties the outbound queue and returns the tags of the data
+// messages that were never written, so the caller can requeue them.
+func (c *Conn) DropPending() []any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var tags []any
+	kept := c.queue[:0]
+	for _, it := range c.queue {
+		switch {
+		case it.kind == kindClose:
+			kept = append(kept, it)
+		case it.tag != nil:
+			tags = append(tags, it.tag)
+		}
+	}
+	clear(c.queue[len(kept):])
+	c.queue = kept
+	c.bytes = 0
+	return tags
+}
+
+// Abort closes the TCP connection at once. The reader sees an error.
+func (c *Conn) Abort() {
+	if c.closed.CompareAndSwap(false, true) {
+		_ = c.ws.Close()
+	}
+}
+
+// Closed reports whether the TCP connection has been closed.
+func (c *Conn) Closed() bool { return c.closed.Load() }
+
+// QueuedBytes returns the bytes waiting in the outbound queue.
+func (c *Conn) QueuedBytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
+}
+
+func (c *Conn) enqueue(it item, bounded bool) error {
+	c.mu.Lock()
+	if c.closed.Load() || (c.closing && it.kind != kindClose) {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if bounded && c.bytes+it.size > c.cfg.MaxQueueBytes {
+		c.mu.Unlock()
+		return ErrQueueFull
+	}
+	c.queue = append(c.queue, it)
+	c.bytes += it.size
+	start := !c.writing
+	c.writing = true
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+	return nil
+}
+
+// writeLoop drains the queue and exits when it is empty, so no goroutine
+// waits on an idle connection.
+func (c *Conn) writeLoop() {
+	for {
+		c.mu.Lock()
+		batch := c.queue
+		c.queue, c.bytes = nil, 0
+		if len(batch) == 0 || c.closed.Load() {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if closeSent, err := c.writeBatch(batch); err != nil || closeSent {
+			c.mu.Lock()
+			c.queue, c.bytes, c.writing = nil, 0, false
+			c.mu.Unlock()
+			if err != nil {
+				c.Abort()
+			} else {
+				time.AfterFunc(c.cfg.CloseGrace, c.Abort)
+			}
+			return
+		}
+	}
+}
+
+func (c *Conn) writeBatch(batch []item) (closeSent bool, err error) {
+	batched := len(batch) > 1
+	if batched {
+		c.nc.hold()
+	}
+	deadline := time.Now().Add(c.cfg.WriteTimeout)
+	for _, it := range batch {
+		if err = c.writeItem(it, deadline); err != nil || it.kind == kindClose {
+			closeSent = it.kind == kindClose
+			break
+		}
+	}
+	if batched {
+		if rerr := c.nc.release(); err == nil {
+			err = rerr
+		}
+	}
+	return closeSent, err
+}
+
+func (c *Conn) writeItem(it item, deadline time.Time) error {
+	switch it.kind {
+	case kindPing:
+		return c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+	case kindClose:
+		return c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(it.code, it.reason), deadline)
+	}
+	if err := c.ws.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	if it.kind == kindPrepared {
+		return c.ws.WritePreparedMessage(it.pm)
+	}
+	return c.ws.WriteMessage(websocket.TextMessage, it.data)
+}
+
+// Prepare encodes a text frame once so that it can be sent to many
+// connections.
+func Prepare(b []byte) (*websocket.PreparedMessage, error) {
+	return websocket.NewPreparedMessage(websocket.TextMessage, b)
+}
