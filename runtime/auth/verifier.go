@@ -26,7 +26,8 @@ type Config struct {
 	Issuer string
 	// Audience, when set, must be among the aud claim's values.
 	Audience string
-	// Leeway is the clock skew allowed on exp, nbf and iat. Default 30s.
+	// Leeway is the clock skew allowed on exp, nbf and iat. Default 30s;
+	// a negative value means none.
 	Leeway time.Duration
 	// RequireExpiry refuses tokens without exp.
 	RequireExpiry bool
@@ -70,6 +71,7 @@ type Verifier struct {
 	methods  []string
 	parser   *jwt.Parser
 	denylist Denylist
+	leeway   time.Duration
 }
 
 // NewVerifier parses the configured keys and pins the algorithms. A nil
@@ -89,9 +91,13 @@ func NewVerifier(cfg Config, denylist Denylist) (*Verifier, error) {
 		return nil, errors.New("auth: no verification key: set a secret or a public key")
 	}
 	leeway := cfg.Leeway
-	if leeway == 0 {
+	switch {
+	case leeway == 0:
 		leeway = DefaultLeeway
+	case leeway < 0:
+		leeway = 0
 	}
+	v.leeway = leeway
 	opts := []jwt.ParserOption{jwt.WithValidMethods(v.methods), jwt.WithLeeway(leeway), jwt.WithIssuedAt()}
 	if cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
@@ -123,6 +129,10 @@ func (v *Verifier) parsePublicKey(pemBytes []byte) error {
 	v.methods = append(v.methods, jwt.SigningMethodES256.Alg())
 	return nil
 }
+
+// Leeway returns the clock skew tolerated on time claims. A connection is
+// closed once its token's exp plus this leeway has passed.
+func (v *Verifier) Leeway() time.Duration { return v.leeway }
 
 // Algorithms returns the pinned algorithms, for logs and docs.
 func (v *Verifier) Algorithms() []string { return append([]string(nil), v.methods...) }

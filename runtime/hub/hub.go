@@ -33,6 +33,9 @@ type Config struct {
 	HeartbeatTimeout time.Duration
 	// MaxChannelsPerConnection caps subscriptions per connection. Default 100.
 	MaxChannelsPerConnection int
+	// ExpiryGrace is added to a token's exp before its connection is
+	// closed; it equals the verifier's leeway so both agree on expiry.
+	ExpiryGrace time.Duration
 	// EventRate limits client events per user. Zero disables the limit.
 	EventRate ratelimit.Rule
 

@@ -278,7 +278,7 @@ func (s *Session) startTimers() {
 	sched := s.hub.cfg.Scheduler
 	s.heartbeat = sched.At(time.Now().Add(s.hub.cfg.HeartbeatInterval), s.onHeartbeat)
 	if exp := s.claims.Expiry(); !exp.IsZero() {
-		s.expiry = sched.At(exp, func() { s.close(closeTokenExpired) })
+		s.expiry = sched.At(exp.Add(s.hub.cfg.ExpiryGrace), func() { s.close(closeTokenExpired) })
 	}
 }
 

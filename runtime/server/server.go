@@ -56,6 +56,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		HeartbeatInterval:        cfg.Heartbeat.Interval.Duration,
 		HeartbeatTimeout:         cfg.Heartbeat.Timeout.Duration,
 		MaxChannelsPerConnection: cfg.Limits.MaxChannelsPerConnection,
+		ExpiryGrace:              verifier.Leeway(),
 		EventRate:                ratelimit.Rule{Limit: cfg.RateLimit.Max, Window: cfg.RateLimit.Window.Duration},
 		Queue:                    queue.NewMemory(queue.Config{MaxPerUser: cfg.Queue.MaxPerUser, TTL: cfg.Queue.TTL.Duration}),
 		Policy:                   policy,
@@ -104,7 +105,7 @@ func newVerifier(cfg *config.Config, devSecret []byte, d auth.Denylist) (*auth.V
 		Secret:        []byte(cfg.Auth.Secret),
 		Issuer:        cfg.Auth.Issuer,
 		Audience:      cfg.Auth.Audience,
-		Leeway:        cfg.Auth.Leeway.Duration,
+		Leeway:        leeway(cfg.Auth.Leeway.Duration),
 		RequireExpiry: cfg.Auth.RequireExpiry,
 	}
 	if cfg.Auth.PublicKeyFile != "" {
@@ -122,6 +123,15 @@ func newVerifier(cfg *config.Config, devSecret []byte, d auth.Denylist) (*auth.V
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	return v, nil
+}
+
+// leeway maps the config's 0 (no leeway) to auth's negative "none"; in
+// auth, zero means the default.
+func leeway(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // Handler returns the node's HTTP handler, for tests with httptest.

@@ -1,0 +1,226 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestShutdownClosesClientsWithServiceRestart(t *testing.T) {
+	n := startNode(t, nil)
+	var clients []*client
+	for i := range 10 {
+		clients = append(clients, dial(t, n, userToken(t, fmt.Sprintf("u%d", i))))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- n.srv.Shutdown(ctx) }()
+	for _, c := range clients {
+		code, reason := c.expectClose()
+		if code != 1012 || reason != "service restart" {
+			t.Fatalf("close %d %q, want 1012 \"service restart\"", code, reason)
+		}
+		c.ws.Close()
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// runtimeBinary builds cmd/runtime once per test run.
+func runtimeBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "fleetwire-e2e-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "fleetwire-runtime")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/fleetwire/fleetwire/cmd/runtime").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// proc is a runtime running as its own process.
+type proc struct {
+	cmd  *exec.Cmd
+	node *node
+	logs *syncBuffer
+	exit chan error
+}
+
+func startProcess(t *testing.T, env ...string) *proc {
+	t.Helper()
+	port := freePort(t)
+	cmd := exec.Command(runtimeBinary(t))
+	cmd.Env = append(os.Environ(), "PORT="+fmt.Sprint(port), "JWT_SECRET="+testSecret, "LOG_LEVEL=debug")
+	cmd.Env = append(cmd.Env, env...)
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, logs: logs, exit: make(chan error, 1),
+		node: &node{base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: logs}}
+	go func() { p.exit <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("process logs:\n%s", logs.String())
+		}
+	})
+	eventually(t, "the runtime to listen", func() bool {
+		resp, err := http.Get(p.node.base + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return p
+}
+
+func TestSIGTERMClosesClientsAndExitsCleanly(t *testing.T) {
+	p := startProcess(t)
+	var clients []*client
+	for i := range 20 {
+		clients = append(clients, dial(t, p.node, userToken(t, fmt.Sprintf("u%d", i))))
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range clients {
+		if code, reason := c.expectClose(); code != 1012 || reason != "service restart" {
+			t.Fatalf("close %d %q, want 1012", code, reason)
+		}
+		c.ws.Close()
+	}
+	select {
+	case err := <-p.exit:
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("runtime did not exit after SIGTERM")
+	}
+	if !strings.Contains(p.logs.String(), "stopped cleanly") {
+		t.Fatalf("no clean-stop log")
+	}
+	// After the exit, the port no longer accepts connections.
+	if _, err := net.DialTimeout("tcp", strings.TrimPrefix(p.node.base, "http://"), time.Second); err == nil {
+		t.Fatal("port still accepting after exit")
+	}
+}
+
+func TestProductionModeRefusesToStartWithoutSecret(t *testing.T) {
+	cmd := exec.Command(runtimeBinary(t), "--production")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "PORT=" + fmt.Sprint(freePort(t))}
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("started without a secret:\n%s", out)
+	}
+	if !strings.Contains(string(out), "production mode needs JWT_SECRET") {
+		t.Fatalf("message does not name the setting:\n%s", out)
+	}
+}
+
+func TestInvalidSettingStopsStartup(t *testing.T) {
+	for _, tc := range []struct{ env, want string }{
+		{"MAX_CONNECTIONS=lots", "MAX_CONNECTIONS: must be an integer"},
+		{"RATE_LIMIT_WINDOW=-5", "rateLimit"},
+		{"CORS_ORIGINS=ftp://x", "cors.origins (CORS_ORIGINS)"},
+		{"PORT=70000", "port (PORT)"},
+	} {
+		cmd := exec.Command(runtimeBinary(t))
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "JWT_SECRET=" + testSecret, tc.env}
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%s: err=%v output:\n%s", tc.env, err, out)
+		}
+	}
+}
+
+func TestDevModePrintsAWorkingAdminToken(t *testing.T) {
+	home := t.TempDir()
+	port := freePort(t)
+	cmd := exec.Command(runtimeBinary(t))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "XDG_CACHE_HOME=" + home, "PORT=" + fmt.Sprint(port)}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var admin string
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "eyJ") {
+			admin = line
+			break
+		}
+	}
+	if admin == "" {
+		t.Fatal("no token printed in dev mode")
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	n := &node{base: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	eventually(t, "listen", func() bool {
+		resp, err := http.Get(n.base + "/health")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	mustStatus(t, call(t, "GET", n.base+"/ws/status/alice", admin, nil), 200)
+	// The token command signs with the same dev secret.
+	tok := exec.Command(runtimeBinary(t), "token", "--user", "alice")
+	tok.Env = cmd.Env
+	out, err := tok.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, n, strings.TrimSpace(string(out)))
+	if c.conn.UserID != "alice" {
+		t.Fatalf("user %q", c.conn.UserID)
+	}
+}
