@@ -406,4 +406,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func fmtPayload(i int) map[string]any { return map[string]any{"seq": i, "text": fmt.Sprintf("message %d", i)} }
+func fmtPayload(i int) map[string]any {
+	return map[string]any{"seq": i, "text": fmt.Sprintf("message %d", i)}
+}
