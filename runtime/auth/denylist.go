@@ -10,7 +10,8 @@ import (
 // the token would have expired anyway. The memory implementation is the
 // default; a Redis implementation shares revocations across a fleet.
 type Denylist interface {
-	// Revoke denies jti until the given time.
+	// Revoke denies jti until the given time; a later time extends an
+	// existing revocation and an earlier one never shortens it.
 	Revoke(ctx context.Context, jti string, until time.Time) error
 	// IsRevoked reports whether jti is currently denied.
 	IsRevoked(ctx context.Context, jti string) (bool, error)
@@ -39,7 +40,9 @@ const sweepEvery = 256
 func (d *MemoryDenylist) Revoke(_ context.Context, jti string, until time.Time) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.entries[jti] = until
+	if prev, ok := d.entries[jti]; !ok || until.After(prev) {
+		d.entries[jti] = until
+	}
 	if len(d.entries)%sweepEvery == 0 {
 		now := d.now()
 		for k, t := range d.entries {

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode"
 
@@ -85,9 +86,28 @@ func (a *API) routes() {
 	m.Handle("GET /ws/queue/{userId}", a.service(a.handleQueue))
 	m.Handle("POST /admin/tokens/revoke", a.admin(a.handleRevoke))
 	m.HandleFunc("GET /health", a.handleHealth)
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, newError(http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
-	})
+	m.HandleFunc("/", a.handleNoRoute)
+}
+
+// handleNoRoute answers requests no route took: 405 with Allow when the
+// path exists for other methods, else 404. Both get the JSON error body,
+// which the mux's own plain-text answers would not have.
+func (a *API) handleNoRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := a.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, r, newError(http.StatusMethodNotAllowed, CodeMethodNotAllowed,
+			fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, " or "))))
+		return
+	}
+	writeError(w, r, newError(http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
 }
 
 // Handler returns the API with request ids and request logging.

@@ -33,14 +33,10 @@ func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// WebSocket close codes the runtime uses. 1000-2999 are defined by RFC 6455
-// and the IANA registry; 4000-4999 are private to this protocol.
+// WebSocket close codes the runtime sends. 1000-2999 are defined by RFC
+// 6455 and the IANA registry; 4000-4999 are private to this protocol.
 const (
-	CloseNormal           = 1000 // the client or server ended the session normally
-	CloseGoingAway        = 1001 // the server is stopping without a restart plan
-	ClosePolicyViolation  = 1008 // sustained abuse, or a token revoked mid-session
-	CloseMessageTooBig    = 1009 // a frame exceeded the configured maximum size
-	CloseInternalError    = 1011 // an unexpected server failure
+	CloseMessageTooBig    = 1009 // a frame exceeded limits.maxMessageBytes
 	CloseServiceRestart   = 1012 // the server is restarting: reconnect after a short delay
 	CloseTokenExpired     = 4001 // the token's exp passed: get a new token, then reconnect
 	CloseTokenRevoked     = 4003 // the token's jti was revoked: do not reconnect with it

@@ -48,6 +48,8 @@ func TestAPIValidationErrors(t *testing.T) {
 		{"revoke needs admin", "POST", "/admin/tokens/revoke", svc, map[string]any{"jti": "x"}, 403, "forbidden", ""},
 		{"revoke without jti", "POST", "/admin/tokens/revoke", token(t, auth.TokenRequest{UserID: "r", Roles: []string{"admin"}}), map[string]any{}, 400, "validation_failed", "jti"},
 		{"unknown endpoint", "GET", "/nope", "", nil, 404, "not_found", ""},
+		{"wrong method", "GET", "/ws/send/alice", svc, nil, 405, "method_not_allowed", ""},
+		{"wrong method on /ws", "POST", "/ws", svc, nil, 405, "method_not_allowed", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,50 @@
+package channel
+
+import (
+	"testing"
+
+	"github.com/fleetwire/fleetwire/runtime/auth"
+)
+
+func TestValidateName(t *testing.T) {
+	for _, ok := range []string{"news", "analysis:123", "user:alice@example.com", "presence:bob", "a:b:c", "doc:a-b_c.d=e"} {
+		if err := ValidateName(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	long := make([]byte, MaxNameLen+1)
+	for i := range long {
+		long[i] = 'a'
+	}
+	for _, bad := range []string{"", "a b", ":x", "x:", "héllo", "a/b", string(long)} {
+		if err := ValidateName(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestNamespace(t *testing.T) {
+	for in, want := range map[string]string{"a:b": "a", "a:b:c": "a", "plain": ""} {
+		if got := Namespace(in); got != want {
+			t.Errorf("Namespace(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAuthorizeDefaultDeny(t *testing.T) {
+	p, err := NewPolicy(Config{Default: Rule{Allow: Deny}, Namespaces: map[string]Rule{"open": {Allow: AllowAuthenticated}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &auth.Claims{}
+	c.Subject = "alice"
+	if err := p.Authorize(c, "news"); err == nil {
+		t.Error("default deny allowed a plain channel")
+	}
+	if err := p.Authorize(c, "open:1"); err != nil {
+		t.Errorf("open namespace refused: %v", err)
+	}
+	if err := p.Authorize(c, "user:alice"); err != nil {
+		t.Errorf("own user channel refused under default deny: %v", err)
+	}
+}
