@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/fleetwire/fleetwire/runtime/message"
@@ -175,7 +176,7 @@ func (s *Session) subscribe(ch string) *protocol.Error {
 		s.mu.Unlock()
 		return protocol.Errorf(protocol.CodeInternal, "connection is closing")
 	}
-	if _, ok := s.channels[ch]; ok {
+	if slices.Contains(s.channels, ch) {
 		s.mu.Unlock()
 		return nil
 	}
@@ -183,10 +184,7 @@ func (s *Session) subscribe(ch string) *protocol.Error {
 		s.mu.Unlock()
 		return protocol.Errorf(protocol.CodeTooManyChannels, "a connection may subscribe to at most %d channels", s.hub.cfg.MaxChannelsPerConnection)
 	}
-	if s.channels == nil {
-		s.channels = make(map[string]struct{}, 4)
-	}
-	s.channels[ch] = struct{}{}
+	s.channels = append(s.channels, ch)
 	s.mu.Unlock()
 	s.hub.subscribeChannel(s, ch)
 	return nil
@@ -200,8 +198,11 @@ func (s *Session) handleUnsubscribe(f Frame) (any, *protocol.Error) {
 	reply := ChannelsReply{Results: make([]ChannelResult, 0, len(req.Channels))}
 	for _, ch := range req.Channels {
 		s.mu.Lock()
-		_, had := s.channels[ch]
-		delete(s.channels, ch)
+		i := slices.Index(s.channels, ch)
+		had := i >= 0
+		if had {
+			s.channels = slices.Delete(s.channels, i, i+1)
+		}
 		s.mu.Unlock()
 		if had {
 			s.hub.unsubscribeChannel(s, ch)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,7 +49,7 @@ type Session struct {
 	meta   Meta
 
 	mu        sync.Mutex
-	channels  map[string]struct{}
+	channels  []string    // subscribed channels; a slice is smaller than a map at these sizes
 	replaying bool        // the offline queue is being delivered
 	held      []*outbound // user messages that arrived during the replay
 	closed    bool
@@ -71,6 +71,8 @@ func (h *Hub) Accept(conn *transport.Conn, codec protocol.Codec, claims *auth.Cl
 	h.register(s)
 	h.log.Info("client connected", "userId", s.userID, "socketId", meta.ConnID, "ip", meta.IP,
 		"userAgent", meta.UserAgent, "requestId", meta.RequestID, "transport", codec.Name())
+	// Only the connect line needs these; dropping them keeps idle sessions small.
+	s.meta.UserAgent, s.meta.RequestID = "", ""
 	ctx := context.Background()
 	if first, err := h.cfg.Presence.Join(ctx, s.userID, meta.ConnID); err != nil {
 		h.log.Error(err, "presence join failed", "userId", s.userID, "socketId", meta.ConnID)
@@ -297,19 +299,38 @@ func (s *Session) onHeartbeat() {
 }
 
 // readLoop is the session's only reader. When it ends the session is
-// removed.
+// removed. Between frames it only parks in Wait; reading and handling a
+// frame run on a short-lived goroutine (readFrame). Both matter for memory:
+// an idle connection's largest cost is this goroutine's stack, and a stack
+// that once grew for JSON decoding would stay grown for the connection's
+// life, because the runtime shrinks only mostly-unused stacks.
 func (s *Session) readLoop() {
 	defer s.remove()
 	for {
-		p, err := s.conn.Read()
-		if err != nil {
-			if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) {
-				s.hub.log.V(1).Info("client closed", "socketId", s.meta.ConnID, "code", ce.Code)
-			}
+		s.conn.Wait()
+		// Made per frame so that an idle connection holds no channel.
+		done := make(chan bool)
+		go s.readFrame(done)
+		if !<-done {
 			return
 		}
-		s.handleFrame(p)
 	}
+}
+
+// readFrame reads one frame and handles it, then reports on done whether
+// the connection is still usable. Frames are handled one at a time, in
+// order, because readLoop waits for each.
+func (s *Session) readFrame(done chan<- bool) {
+	p, err := s.conn.Read()
+	if err != nil {
+		if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) {
+			s.hub.log.V(1).Info("client closed", "socketId", s.meta.ConnID, "code", ce.Code)
+		}
+		done <- false
+		return
+	}
+	s.handleFrame(p)
+	done <- true
 }
 
 // remove tears the session down once its reader has stopped.
@@ -320,10 +341,7 @@ func (s *Session) remove() {
 	s.mu.Lock()
 	s.closed = true
 	s.salvageLocked()
-	chans := make([]string, 0, len(s.channels))
-	for ch := range s.channels {
-		chans = append(chans, ch)
-	}
+	chans := s.channels
 	s.channels = nil
 	s.mu.Unlock()
 	s.conn.Abort()
@@ -346,10 +364,7 @@ func (s *Session) remove() {
 func (s *Session) channelList() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.channels))
-	for ch := range s.channels {
-		out = append(out, ch)
-	}
-	sort.Strings(out)
+	out := slices.Clone(s.channels)
+	slices.Sort(out)
 	return out
 }

@@ -3,6 +3,7 @@ package presence
 import (
 	"context"
 	"hash/maphash"
+	"slices"
 	"sync"
 )
 
@@ -29,9 +30,12 @@ type Memory struct {
 	shards [shardCount]memShard
 }
 
+// memShard maps a user to its connection ids. A slice, not a set: users
+// have few connections, and a map per user would cost several times the
+// memory of the ids themselves.
 type memShard struct {
 	mu    sync.Mutex
-	users map[string]map[string]struct{}
+	users map[string][]string
 }
 
 var _ Presence = (*Memory)(nil)
@@ -40,7 +44,7 @@ var _ Presence = (*Memory)(nil)
 func NewMemory() *Memory {
 	m := &Memory{seed: maphash.MakeSeed()}
 	for i := range m.shards {
-		m.shards[i].users = make(map[string]map[string]struct{})
+		m.shards[i].users = make(map[string][]string)
 	}
 	return m
 }
@@ -55,12 +59,11 @@ func (m *Memory) Join(_ context.Context, userID, connID string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	conns := s.users[userID]
-	if conns == nil {
-		conns = make(map[string]struct{}, 1)
-		s.users[userID] = conns
+	if slices.Contains(conns, connID) {
+		return false, nil
 	}
-	conns[connID] = struct{}{}
-	return len(conns) == 1, nil
+	s.users[userID] = append(conns, connID)
+	return len(conns) == 0, nil
 }
 
 // Leave implements Presence.
@@ -68,14 +71,13 @@ func (m *Memory) Leave(_ context.Context, userID, connID string) (bool, error) {
 	s := m.shard(userID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	conns, ok := s.users[userID]
-	if !ok {
+	conns := s.users[userID]
+	i := slices.Index(conns, connID)
+	if i < 0 {
 		return false, nil
 	}
-	if _, had := conns[connID]; !had {
-		return false, nil
-	}
-	delete(conns, connID)
+	conns = slices.Delete(conns, i, i+1)
+	s.users[userID] = conns
 	if len(conns) == 0 {
 		delete(s.users, userID)
 		return true, nil

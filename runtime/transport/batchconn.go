@@ -83,10 +83,15 @@ func (c *batchConn) Write(p []byte) (int, error) {
 }
 
 // hijackResponse hands gorilla/websocket a batchConn instead of the raw
-// connection when it hijacks the request.
+// connection when it hijacks the request, and a read buffer of our own
+// size that gorilla adopts as the connection's reader. Owning that
+// bufio.Reader lets the read loop see whether a frame is already buffered
+// before it waits on the socket.
 type hijackResponse struct {
 	http.ResponseWriter
-	conn *batchConn
+	readSize int
+	conn     *batchConn
+	br       *bufio.Reader
 }
 
 func (h *hijackResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -95,7 +100,13 @@ func (h *hijackResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	h.conn = &batchConn{Conn: c}
-	return h.conn, brw, nil
+	if brw.Reader.Buffered() > 0 {
+		// gorilla refuses this case itself; keep the server's reader so
+		// the bytes are not lost before it does.
+		return h.conn, brw, nil
+	}
+	h.br = bufio.NewReaderSize(h.conn, h.readSize)
+	return h.conn, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
 
 func (h *hijackResponse) Unwrap() http.ResponseWriter { return h.ResponseWriter }

@@ -1,10 +1,12 @@
 package transport
 
 import (
+	"bufio"
 	"errors"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -12,8 +14,9 @@ import (
 
 // Config tunes connections. Zero values mean the defaults.
 type Config struct {
-	// ReadBufferSize is the per-connection read buffer. Default 1024 bytes:
-	// client frames are small, and this buffer lives as long as the socket.
+	// ReadBufferSize is the per-connection read buffer. Default 512 bytes,
+	// at least 512: client frames are small, and this buffer lives as long
+	// as the socket.
 	ReadBufferSize int
 	// MaxMessageBytes is the largest client frame accepted; a larger one
 	// closes the connection with 1009. Default 64 KiB.
@@ -32,7 +35,7 @@ type Config struct {
 
 // Defaults for Config.
 const (
-	DefaultReadBufferSize  = 1024
+	DefaultReadBufferSize  = 512
 	DefaultMaxMessageBytes = 64 << 10
 	DefaultMaxQueueBytes   = 1 << 20
 	DefaultWriteTimeout    = 10 * time.Second
@@ -43,6 +46,8 @@ func (c Config) withDefaults() Config {
 	if c.ReadBufferSize <= 0 {
 		c.ReadBufferSize = DefaultReadBufferSize
 	}
+	// gorilla/websocket adopts the hijacked reader only above 256 bytes.
+	c.ReadBufferSize = max(c.ReadBufferSize, 512)
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
@@ -77,7 +82,8 @@ func NewUpgrader(cfg Config) *Upgrader {
 	return &Upgrader{
 		cfg: cfg,
 		ws: websocket.Upgrader{
-			ReadBufferSize: cfg.ReadBufferSize,
+			// Zero makes gorilla adopt the reader that hijackResponse
+			// supplies, sized cfg.ReadBufferSize.
 			// Write buffers are only needed while a message is written with
 			// NextWriter; pooling them keeps idle connections small.
 			WriteBufferPool:   &sync.Pool{},
@@ -91,13 +97,16 @@ func NewUpgrader(cfg Config) *Upgrader {
 // Upgrade completes the WebSocket handshake. On failure gorilla has already
 // written an HTTP error response.
 func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, h http.Header) (*Conn, error) {
-	hw := &hijackResponse{ResponseWriter: w}
+	hw := &hijackResponse{ResponseWriter: w, readSize: u.cfg.ReadBufferSize}
 	ws, err := u.ws.Upgrade(hw, r, h)
 	if err != nil {
 		return nil, err
 	}
 	ws.SetReadLimit(u.cfg.MaxMessageBytes)
-	c := &Conn{ws: ws, nc: hw.conn, cfg: &u.cfg}
+	c := &Conn{ws: ws, nc: hw.conn, br: hw.br, cfg: &u.cfg}
+	if sc, ok := hw.conn.Conn.(syscall.Conn); ok && hw.br != nil {
+		c.raw, _ = sc.SyscallConn()
+	}
 	c.touch()
 	ws.SetPongHandler(func(string) error { c.touch(); return nil })
 	return c, nil
@@ -109,6 +118,7 @@ const (
 	kindPrepared itemKind = iota
 	kindText
 	kindPing
+	kindPong
 	kindClose
 )
 
@@ -127,6 +137,8 @@ type item struct {
 type Conn struct {
 	ws  *websocket.Conn
 	nc  *batchConn
+	br  *bufio.Reader   // the reader gorilla reads frames from
+	raw syscall.RawConn // for waiting on readability; nil if unavailable
 	cfg *Config
 
 	mu      sync.Mutex
@@ -148,7 +160,8 @@ func (c *Conn) LastRead() time.Time { return time.Unix(0, c.lastRead.Load()) }
 func (c *Conn) RemoteAddr() string { return c.ws.RemoteAddr().String() }
 
 // Read returns the next data frame's payload. Control frames are handled
-// inside. Any error ends the connection.
+// inside. Any error ends the connection. Callers that hold many idle
+// connections call Wait first (see Wait).
 func (c *Conn) Read() ([]byte, error) {
 	_, p, err := c.ws.ReadMessage()
 	if err == nil {
@@ -157,7 +170,74 @@ func (c *Conn) Read() ([]byte, error) {
 	return p, err
 }
 
-// SendPrepared queues a message encoded once for many connections. size is
+// Wait parks the reader until a data frame, a close frame or an error is
+// ready for Read. Pings and pongs that arrive in between are handled here
+// (see consumeControl), so that Read is called only when it will return.
+//
+// Both matter for memory. Wait parks a few frames above the scheduler
+// instead of deep inside gorilla/websocket's read path, so an idle reader's
+// stack stays small enough for the runtime to shrink. And gorilla's Read
+// returns only on a data frame: called for a heartbeat pong, it would stay
+// parked, deep, until the client next sent data.
+func (c *Conn) Wait() {
+	if c.raw == nil {
+		return
+	}
+	for {
+		if c.br.Buffered() == 0 {
+			// The probe looks at the kernel's receive queue without
+			// consuming it: Go's poller is edge-triggered, so waiting
+			// without checking could sleep forever on data that arrived
+			// before the wait began. Errors are left for Read.
+			_ = c.raw.Read(socketReadable)
+		}
+		if !c.consumeControl() {
+			return
+		}
+	}
+}
+
+// WebSocket framing (RFC 6455 section 5.2) for the control frames that
+// consumeControl handles itself.
+const (
+	opPing          = 0x9
+	opPong          = 0xA
+	maxControlBytes = 125
+	maskBytes       = 4
+)
+
+// consumeControl handles one complete ping or pong frame at the head of
+// the read buffer and reports whether it did. Anything else (a data or
+// close frame, a malformed header, an error) is left for gorilla/websocket
+// to read and judge. It runs only between messages, when gorilla holds no
+// partial frame, so the two never disagree about where a frame starts.
+func (c *Conn) consumeControl() bool {
+	h, err := c.br.Peek(2)
+	if err != nil {
+		return false
+	}
+	op, n := h[0]&0x0f, int(h[1]&0x7f)
+	fin, rsv, masked := h[0]&0x80 != 0, h[0]&0x70, h[1]&0x80 != 0
+	if (op != opPing && op != opPong) || !fin || rsv != 0 || !masked || n > maxControlBytes {
+		return false
+	}
+	f, err := c.br.Peek(2 + maskBytes + n)
+	if err != nil {
+		return false
+	}
+	c.touch()
+	if op == opPing {
+		mask, payload := f[2:2+maskBytes], make([]byte, n)
+		for i := range payload {
+			payload[i] = f[2+maskBytes+i] ^ mask[i%maskBytes]
+		}
+		_ = c.enqueue(item{kind: kindPong, data: payload}, false)
+	}
+	_, _ = c.br.Discard(2 + maskBytes + n)
+	return true
+}
+
+// SendPrepared queues// SendPrepared queues a message encoded once for many connections. size is
 // its length in bytes; tag is returned by DropPending if it is never sent.
 func (c *Conn) SendPrepared(pm *websocket.PreparedMessage, size int, tag any) error {
 	return c.enqueue(item{kind: kindPrepared, pm: pm, size: size, tag: tag}, true)
@@ -297,6 +377,8 @@ func (c *Conn) writeItem(it item, deadline time.Time) error {
 	switch it.kind {
 	case kindPing:
 		return c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+	case kindPong:
+		return c.ws.WriteControl(websocket.PongMessage, it.data, deadline)
 	case kindClose:
 		return c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(it.code, it.reason), deadline)
 	}

@@ -1,0 +1,240 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// pair returns a server-side Conn and a real client connected to it.
+func pair(t *testing.T, cfg Config) (*Conn, *websocket.Conn) {
+	t.Helper()
+	up := NewUpgrader(cfg)
+	ch := make(chan *Conn, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			t.Errorf("upgrade: %v", err)
+			return
+		}
+		ch <- c
+	}))
+	t.Cleanup(srv.Close)
+	cl, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	c := <-ch
+	t.Cleanup(c.Abort)
+	return c, cl
+}
+
+func TestBatchedWritesArriveInOrder(t *testing.T) {
+	c, cl := pair(t, Config{})
+	const n = 2000
+	for i := range n {
+		pm, err := Prepare([]byte(fmt.Sprintf(`{"seq":%d}`, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SendPrepared(pm, 16, nil); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		if i%500 == 0 {
+			_ = c.SendText([]byte(fmt.Sprintf(`{"text":%d}`, i)))
+		}
+	}
+	_ = cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+	seq := 0
+	for seq < n {
+		_, p, err := cl.ReadMessage()
+		if err != nil {
+			t.Fatalf("read after %d: %v", seq, err)
+		}
+		if strings.HasPrefix(string(p), `{"text"`) {
+			continue
+		}
+		if want := fmt.Sprintf(`{"seq":%d}`, seq); string(p) != want {
+			t.Fatalf("got %s, want %s", p, want)
+		}
+		seq++
+	}
+}
+
+func TestQueueBoundAndDropPending(t *testing.T) {
+	c, _ := pair(t, Config{MaxQueueBytes: 64 << 10, WriteTimeout: time.Minute})
+	// The client never reads: the socket buffers fill, then the queue.
+	payload := strings.Repeat("x", 4096)
+	pm, _ := Prepare([]byte(payload))
+	var full error
+	for i := 0; i < 100000 && full == nil; i++ {
+		full = c.SendPrepared(pm, len(payload), i)
+	}
+	if !errors.Is(full, ErrQueueFull) {
+		t.Fatalf("queue never filled: %v", full)
+	}
+	if q := c.QueuedBytes(); q > 64<<10 {
+		t.Fatalf("queued %d bytes, above the 64 KiB bound", q)
+	}
+	tags := c.DropPending()
+	if len(tags) == 0 {
+		t.Fatal("DropPending returned no tags")
+	}
+	for i := 1; i < len(tags); i++ {
+		if tags[i].(int) != tags[i-1].(int)+1 {
+			t.Fatalf("tags out of order: %v then %v", tags[i-1], tags[i])
+		}
+	}
+	if c.QueuedBytes() != 0 {
+		t.Fatal("queue not empty after DropPending")
+	}
+}
+
+func TestCloseSendsCodeAfterQueuedMessages(t *testing.T) {
+	c, cl := pair(t, Config{})
+	pm, _ := Prepare([]byte("last words"))
+	_ = c.SendPrepared(pm, 10, nil)
+	c.Close(4321, "bye")
+	c.Close(4000, "ignored: Close is idempotent")
+	if err := c.SendText([]byte("too late")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("send after close: %v", err)
+	}
+	_ = cl.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, p, err := cl.ReadMessage()
+	if err != nil || string(p) != "last words" {
+		t.Fatalf("first frame %q %v", p, err)
+	}
+	_, _, err = cl.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4321 || ce.Text != "bye" {
+		t.Fatalf("close: %v", err)
+	}
+}
+
+func TestIdleConnectionParksNoWriter(t *testing.T) {
+	c, cl := pair(t, Config{})
+	_ = c.SendText([]byte("hello"))
+	_, _, _ = cl.ReadMessage()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		writing := c.writing
+		c.mu.Unlock()
+		if !writing {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("writer still running on an idle connection")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestReaderSeesEveryFrame sends bursts of frames whose sizes straddle the
+// read buffer, so some arrive before the reader waits and some end exactly
+// at a buffer boundary. Every frame must be read: a reader that waited on
+// the socket without checking the kernel's queue would hang here.
+func TestReaderSeesEveryFrame(t *testing.T) {
+	c, cl := pair(t, Config{ReadBufferSize: 512})
+	got := make(chan int, 1024)
+	go func() {
+		defer close(got)
+		for {
+			c.Wait()
+			p, err := c.Read()
+			if err != nil {
+				return
+			}
+			got <- len(p)
+		}
+	}()
+	sizes := []int{1, 500, 506, 1000, 2000, 10, 3000, 1}
+	for round := range 50 {
+		for _, n := range sizes {
+			if err := cl.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("y", n+round))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, n := range sizes {
+			select {
+			case l := <-got:
+				if l != n+round {
+					t.Fatalf("round %d frame %d: length %d, want %d", round, i, l, n+round)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("round %d: frame %d never read", round, i)
+			}
+		}
+	}
+}
+
+// TestControlFramesBetweenMessages checks the frames Wait handles itself:
+// a client ping is answered with a pong carrying its payload, a pong counts
+// as liveness, and data frames around them are read normally.
+func TestControlFramesBetweenMessages(t *testing.T) {
+	c, cl := pair(t, Config{})
+	pongs := make(chan string, 1)
+	cl.SetPongHandler(func(p string) error { pongs <- p; return nil })
+	go func() {
+		for {
+			if _, _, err := cl.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	got := make(chan string, 8)
+	go func() {
+		for {
+			c.Wait()
+			p, err := c.Read()
+			if err != nil {
+				close(got)
+				return
+			}
+			got <- string(p)
+		}
+	}()
+	before := c.LastRead()
+	time.Sleep(10 * time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
+	if err := cl.WriteControl(websocket.PongMessage, []byte("beat"), deadline); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.WriteControl(websocket.PingMessage, []byte("are you there"), deadline); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.WriteMessage(websocket.TextMessage, []byte("after control")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-pongs:
+		if p != "are you there" {
+			t.Fatalf("pong payload %q", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pong for the client's ping")
+	}
+	select {
+	case p := <-got:
+		if p != "after control" {
+			t.Fatalf("read %q", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("data frame after control frames never read")
+	}
+	if !c.LastRead().After(before) {
+		t.Fatal("control frames did not count as liveness")
+	}
+	// A close frame is left to gorilla, which reports it from Read.
+	_ = cl.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "done"), deadline)
+	if _, open := <-got; open {
+		t.Fatal("read a frame after close")
+	}
+}

@@ -1,0 +1,274 @@
+// Command loadgen is Fleetwire's load generator. It opens many
+// authenticated WebSocket connections to a runtime on loopback, subscribes
+// each to a channel, holds them idle and reports the runtime's resident
+// memory per connection; optionally it publishes to all of them and reports
+// fan-out throughput.
+//
+//	go run ./test/loadgen --conns 10000 --pid $(pgrep -f fleetwire-runtime) --secret "$JWT_SECRET"
+//
+// Every run is bounded in connections and in time, and only loopback
+// targets are accepted.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/fleetwire/fleetwire/runtime/auth"
+)
+
+// maxConns stays below this machine's per-process file limit (20000), which
+// both the runtime and this generator must fit within.
+const maxConns = 19500
+
+type options struct {
+	url         string
+	conns       int
+	users       int
+	concurrency int
+	pid         int
+	secret      string
+	hold        time.Duration
+	deadline    time.Duration
+	fanout      int
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func parse() (options, error) {
+	var o options
+	flag.StringVar(&o.url, "url", "ws://127.0.0.1:8080/ws", "runtime WebSocket URL (loopback only)")
+	flag.IntVar(&o.conns, "conns", 1000, fmt.Sprintf("connections to open (at most %d)", maxConns))
+	flag.IntVar(&o.users, "users", 0, "distinct users (default: one per connection)")
+	flag.IntVar(&o.concurrency, "concurrency", 32, "parallel dialers")
+	flag.IntVar(&o.pid, "pid", 0, "runtime process id, to read its RSS from /proc")
+	flag.StringVar(&o.secret, "secret", os.Getenv("JWT_SECRET"), "HS256 secret the runtime verifies with (default $JWT_SECRET)")
+	flag.DurationVar(&o.hold, "hold", 10*time.Second, "how long to hold the connections idle before measuring")
+	flag.DurationVar(&o.deadline, "deadline", 5*time.Minute, "hard bound on the whole run")
+	flag.IntVar(&o.fanout, "fanout", 0, "messages to publish to all connections after the memory measurement")
+	flag.Parse()
+	if o.conns < 1 || o.conns > maxConns {
+		return o, fmt.Errorf("--conns must be 1..%d", maxConns)
+	}
+	if o.users <= 0 || o.users > o.conns {
+		o.users = o.conns
+	}
+	if o.secret == "" {
+		return o, errors.New("--secret (or $JWT_SECRET) is required")
+	}
+	u, err := url.Parse(o.url)
+	if err != nil {
+		return o, err
+	}
+	ip := net.ParseIP(u.Hostname())
+	if ip == nil || !ip.IsLoopback() {
+		return o, fmt.Errorf("--url host %q is not a loopback address; load is only sent to 127.0.0.0/8 or ::1", u.Hostname())
+	}
+	return o, nil
+}
+
+func run() error {
+	o, err := parse()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.deadline)
+	defer cancel()
+
+	baseline := rssKiB(o.pid)
+	fmt.Printf("runtime RSS before: %d KiB\n", baseline)
+
+	tokens := make([]string, o.users)
+	for i := range tokens {
+		if tokens[i], err = auth.SignHS256([]byte(o.secret), auth.TokenRequest{UserID: fmt.Sprintf("load-%d", i), TTL: o.deadline + time.Hour}); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	conns, received, err := dialAll(ctx, o, tokens)
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("connected and subscribed %d connections in %s\n", len(conns), time.Since(start).Round(time.Millisecond))
+
+	select {
+	case <-time.After(o.hold):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	after := rssKiB(o.pid)
+	if o.pid > 0 {
+		per := float64(after-baseline) / float64(len(conns))
+		fmt.Printf("runtime RSS after %s idle: %d KiB; delta %d KiB; %.2f KiB per connection\n", o.hold, after, after-baseline, per)
+	}
+	if o.fanout > 0 {
+		return fanout(ctx, o, conns, received)
+	}
+	return nil
+}
+
+// dialAll opens o.conns connections with bounded parallelism. Each gets a
+// reader goroutine that counts application messages.
+func dialAll(ctx context.Context, o options, tokens []string) ([]*websocket.Conn, *atomic.Int64, error) {
+	var (
+		mu       sync.Mutex
+		conns    = make([]*websocket.Conn, 0, o.conns)
+		received atomic.Int64
+		next     atomic.Int64
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	started := time.Now()
+	dialer := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
+	for range o.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= o.conns {
+					return
+				}
+				c, err := dialOne(ctx, dialer, o.url, tokens[i%len(tokens)])
+				mu.Lock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = fmt.Errorf("connection %d: %w", i, err)
+					}
+					mu.Unlock()
+					return
+				}
+				conns = append(conns, c)
+				if n := len(conns); n%2000 == 0 {
+					fmt.Printf("  %d connected after %s\n", n, time.Since(started).Round(time.Millisecond))
+				}
+				mu.Unlock()
+				go count(c, &received)
+			}
+		}()
+	}
+	wg.Wait()
+	return conns, &received, firstErr
+}
+
+func dialOne(ctx context.Context, d websocket.Dialer, u, token string) (*websocket.Conn, error) {
+	c, resp, err := d.DialContext(ctx, u, http.Header{"Authorization": {"Bearer " + token}})
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("HTTP %d: %w", resp.StatusCode, err)
+		}
+		return nil, err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, _, err := c.ReadMessage(); err != nil { // "connected"
+		c.Close()
+		return nil, err
+	}
+	sub := []byte(`{"event":"subscribe","id":1,"data":{"channels":["bench:all"]}}`)
+	if err := c.WriteMessage(websocket.TextMessage, sub); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if _, p, err := c.ReadMessage(); err != nil || !bytes.Contains(p, []byte(`"ok":true`)) {
+		c.Close()
+		return nil, fmt.Errorf("subscribe failed: %s %v", p, err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	return c, nil
+}
+
+func count(c *websocket.Conn, received *atomic.Int64) {
+	for {
+		_, p, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		if bytes.HasPrefix(p, []byte(`{"event":"bench"`)) {
+			received.Add(1)
+		}
+	}
+}
+
+// fanout publishes o.fanout messages to the channel every connection is on,
+// one at a time, and reports deliveries per second.
+func fanout(ctx context.Context, o options, conns []*websocket.Conn, received *atomic.Int64) error {
+	tok, err := auth.SignHS256([]byte(o.secret), auth.TokenRequest{UserID: "loadgen", Roles: []string{auth.RoleService}, TTL: time.Hour})
+	if err != nil {
+		return err
+	}
+	api := strings.Replace(strings.TrimSuffix(o.url, "/ws"), "ws://", "http://", 1) + "/ws/publish"
+	body, _ := json.Marshal(map[string]any{"channel": "bench:all", "type": "bench", "payload": map[string]any{"text": strings.Repeat("x", 100)}})
+	want := int64(len(conns)) * int64(o.fanout)
+	start := time.Now()
+	for i := 0; i < o.fanout; i++ {
+		req, _ := http.NewRequestWithContext(ctx, "POST", api, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("publish: HTTP %d", resp.StatusCode)
+		}
+	}
+	for received.Load() < want && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	el := time.Since(start)
+	got := received.Load()
+	fmt.Printf("fan-out: %d messages x %d connections = %d deliveries (received %d) in %s: %.0f deliveries/s\n",
+		o.fanout, len(conns), want, got, el.Round(time.Millisecond), float64(got)/el.Seconds())
+	if got < want {
+		return fmt.Errorf("only %d of %d deliveries arrived before the deadline", got, want)
+	}
+	return nil
+}
+
+// rssKiB reads VmRSS of pid from /proc, or 0 without a pid.
+func rssKiB(pid int) int64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				n, _ := strconv.ParseInt(f[1], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
