@@ -271,4 +271,3 @@ func rssKiB(pid int) int64 {
 	}
 	return 0
 }
-
