@@ -56,13 +56,9 @@ type wireFrame struct {
 // Decode implements Codec.
 func (JSON) Decode(p []byte) (Frame, error) {
 	var w wireFrame
-	dec := json.NewDecoder(bytes.NewReader(p))
-	dec.UseNumber()
-	if err := dec.Decode(&w); err != nil {
+	// json.Unmarshal also refuses data after the object.
+	if err := json.Unmarshal(p, &w); err != nil {
 		return Frame{}, Errorf(CodeBadFrame, "frame is not a JSON object: %s", jsonErrorText(err))
-	}
-	if dec.More() {
-		return Frame{}, Errorf(CodeBadFrame, "frame has trailing data after the JSON object")
 	}
 	if w.Event == nil || *w.Event == "" {
 		return Frame{}, Errorf(CodeBadFrame, `frame needs a non-empty "event" string`)

@@ -117,3 +117,13 @@ func FuzzJSONDecode(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkJSONDecode(b *testing.B) {
+	p := []byte(`{"event":"subscribe","id":12,"data":{"channels":["analysis:123","document:456"]}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := (JSON{}).Decode(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

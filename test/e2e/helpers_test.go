@@ -57,7 +57,10 @@ type node struct {
 
 // startNode runs a runtime with test defaults adjusted by mutate. It is shut
 // down when the test ends.
-func startNode(t *testing.T, mutate func(*config.Config)) *node {
+func startNode(t *testing.T, mutate func(*config.Config)) *node { return startNodeB(t, mutate) }
+
+// startNodeB is startNode for tests and benchmarks.
+func startNodeB(t testing.TB, mutate func(*config.Config)) *node {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Auth.Secret = testSecret
@@ -180,7 +183,18 @@ func dialRaw(t *testing.T, n *node, query string, header http.Header) (*websocke
 // "connected" event.
 func dial(t *testing.T, n *node, tok string) *client {
 	t.Helper()
-	ws, resp, err := dialRaw(t, n, "", http.Header{"Authorization": {"Bearer " + tok}})
+	c := dialB(t, n, tok)
+	c.t = t
+	f := c.expect("connected")
+	f.decode(t, &c.conn)
+	return c
+}
+
+// dialB connects without reading anything; benchmarks use it.
+func dialB(t testing.TB, n *node, tok string) *client {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: wait}
+	ws, resp, err := d.Dial(n.wsURL(""), http.Header{"Authorization": {"Bearer " + tok}})
 	if err != nil {
 		body := ""
 		if resp != nil {
@@ -189,11 +203,24 @@ func dial(t *testing.T, n *node, tok string) *client {
 		}
 		t.Fatalf("dial: %v %s", err, body)
 	}
-	c := &client{t: t, ws: ws}
 	t.Cleanup(func() { _ = ws.Close() })
-	f := c.expect("connected")
-	f.decode(t, &c.conn)
-	return c
+	return &client{ws: ws}
+}
+
+// subscribeB skips "connected" and subscribes, for benchmarks.
+func (c *client) subscribeB(b testing.TB, ch string) {
+	b.Helper()
+	_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+	if _, _, err := c.ws.ReadMessage(); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.ws.WriteJSON(map[string]any{"event": "subscribe", "id": 1, "data": map[string]any{"channels": []string{ch}}}); err != nil {
+		b.Fatal(err)
+	}
+	if _, p, err := c.ws.ReadMessage(); err != nil || !strings.Contains(string(p), `"ok":true`) {
+		b.Fatalf("subscribe: %s %v", p, err)
+	}
+	_ = c.ws.SetReadDeadline(time.Time{})
 }
 
 // next reads one frame.

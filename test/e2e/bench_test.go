@@ -1,0 +1,52 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fleetwire/fleetwire/runtime/config"
+	"github.com/fleetwire/fleetwire/runtime/message"
+)
+
+// BenchmarkChannelFanout publishes one message per iteration to a channel
+// with 1000 subscribers on loopback and waits until every subscriber has
+// read it. deliveries/s counts messages read by clients.
+func BenchmarkChannelFanout(b *testing.B) {
+	const subscribers = 1000
+	t := &testing.T{}
+	n := startNodeB(b, func(c *config.Config) { c.RateLimit.Max = 0; c.Limits.MaxConnections = subscribers + 10 })
+	var received atomic.Int64
+	for i := range subscribers {
+		c := dialB(b, n, userToken(t, fmt.Sprintf("sub%d", i)))
+		c.subscribeB(b, "bench:fanout")
+		go func() {
+			for {
+				_, p, err := c.ws.ReadMessage()
+				if err != nil {
+					return
+				}
+				if bytes.Contains(p, []byte(`"event":"bench"`)) {
+					received.Add(1)
+				}
+			}
+		}()
+	}
+	payload := []byte(`{"text":"` + string(bytes.Repeat([]byte("x"), 100)) + `"}`)
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if _, err := n.srv.Hub().Publish(ctx, "bench:fanout", message.New("bench", payload, message.PriorityNormal)); err != nil {
+			b.Fatal(err)
+		}
+		want := int64(i+1) * subscribers
+		for received.Load() < want {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+	b.ReportMetric(float64(received.Load())/time.Since(start).Seconds(), "deliveries/s")
+}
