@@ -16,6 +16,7 @@ import (
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
 	"github.com/fleetwire/fleetwire/runtime/hub"
+	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
 	"github.com/fleetwire/fleetwire/runtime/transport"
 )
@@ -41,6 +42,8 @@ type Config struct {
 	AllowedTypes map[string]bool
 	// Version is reported by /health.
 	Version string
+	// Metrics is the node's registry and collectors. Required.
+	Metrics *metrics.Metrics
 }
 
 // API serves the runtime's HTTP endpoints.
@@ -52,8 +55,8 @@ type API struct {
 
 // New returns the API with every route registered.
 func New(cfg Config) (*API, error) {
-	if cfg.Hub == nil || cfg.Verifier == nil || cfg.Upgrader == nil {
-		return nil, errors.New("httpapi: Hub, Verifier and Upgrader are required")
+	if cfg.Hub == nil || cfg.Verifier == nil || cfg.Upgrader == nil || cfg.Metrics == nil {
+		return nil, errors.New("httpapi: Hub, Verifier, Upgrader and Metrics are required")
 	}
 	if cfg.Codec == nil {
 		cfg.Codec = protocol.JSON{}
@@ -86,6 +89,7 @@ func (a *API) routes() {
 	m.Handle("GET /ws/queue/{userId}", a.service(a.handleQueue))
 	m.Handle("POST /admin/tokens/revoke", a.admin(a.handleRevoke))
 	m.HandleFunc("GET /health", a.handleHealth)
+	a.metricsRoutes()
 	m.HandleFunc("/", a.handleNoRoute)
 }
 
@@ -110,9 +114,10 @@ func (a *API) handleNoRoute(w http.ResponseWriter, r *http.Request) {
 	writeError(w, r, newError(http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
 }
 
-// Handler returns the API with request ids and request logging.
+// Handler returns the API with request ids, request logging and HTTP
+// metrics.
 func (a *API) Handler() http.Handler {
-	return withRequestID(withLogging(a.cfg.Logger, a.mux))
+	return withRequestID(withLogging(a.cfg.Logger, a.cfg.Metrics, a.mux))
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, c *auth.Claims) (any, error)
@@ -129,6 +134,7 @@ func (a *API) authorized(h handlerFunc, roles ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		claims, err := a.cfg.Verifier.Verify(r.Context(), auth.TokenFromRequest(r))
 		if err != nil {
+			a.cfg.Metrics.AuthFailures.WithLabelValues(reasonOf(err)).Inc()
 			writeError(w, r, authError(err))
 			return
 		}

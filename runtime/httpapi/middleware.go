@@ -8,9 +8,12 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/fleetwire/fleetwire/runtime/metrics"
 )
 
 type ctxKey int
@@ -90,15 +93,26 @@ func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// withLogging logs one line per request. It logs the path only: the query
-// string may hold a token and is never logged.
-func withLogging(log logr.Logger, next http.Handler) http.Handler {
+// withLogging logs one line per request and counts it by route. It logs
+// the path only: the query string may hold a token and is never logged.
+// The route label is the mux pattern, so ids in paths do not become
+// label values.
+func withLogging(log logr.Logger, m *metrics.Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
+		elapsed := time.Since(start)
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "unmatched"
+		}
+		m.HTTPRequests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+		if rec.status != http.StatusSwitchingProtocols {
+			m.HTTPDuration.WithLabelValues(route).Observe(elapsed.Seconds())
+		}
 		log.V(1).Info("http request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"durationMs", time.Since(start).Milliseconds(), "requestId", requestID(r.Context()),
+			"durationMs", elapsed.Milliseconds(), "requestId", requestID(r.Context()),
 			"ip", clientIP(r), "userAgent", r.UserAgent())
 	})
 }

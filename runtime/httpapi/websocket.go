@@ -21,6 +21,7 @@ const capacityRetryAfter = 5
 // refused client gets an HTTP status with a JSON body and never a socket.
 func (a *API) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !a.cfg.Origins.Allowed(r) {
+		a.cfg.Metrics.ConnectionsRejected.WithLabelValues("origin").Inc()
 		writeError(w, r, newError(http.StatusForbidden, CodeOriginNotAllowed,
 			"origin "+r.Header.Get("Origin")+" is not in CORS_ORIGINS"))
 		return
@@ -30,12 +31,15 @@ func (a *API) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.cfg.Hub.Connections() >= a.cfg.MaxConnections {
+		a.cfg.Metrics.ConnectionsRejected.WithLabelValues("capacity").Inc()
 		w.Header().Set("Retry-After", strconv.Itoa(capacityRetryAfter))
 		writeError(w, r, newError(http.StatusServiceUnavailable, CodeTooManyConns, "this node is at its connection limit; retry, ideally on another node"))
 		return
 	}
 	claims, err := a.cfg.Verifier.Verify(r.Context(), auth.TokenFromRequest(r))
 	if err != nil {
+		a.cfg.Metrics.AuthFailures.WithLabelValues(reasonOf(err)).Inc()
+		a.cfg.Metrics.ConnectionsRejected.WithLabelValues("auth").Inc()
 		a.cfg.Logger.Info("websocket authentication failed", "reason", reasonOf(err), "ip", clientIP(r),
 			"userAgent", r.UserAgent(), "requestId", requestID(r.Context()))
 		writeError(w, r, authError(err))

@@ -19,9 +19,11 @@ const maxChannelsPerRequest = 100
 func (s *Session) handleFrame(p []byte) {
 	f, err := s.codec.Decode(p)
 	if err != nil {
+		s.hub.cfg.Metrics.MessagesReceived.WithLabelValues("invalid").Inc()
 		s.replyError(f, asProtocolError(err))
 		return
 	}
+	s.hub.cfg.Metrics.MessagesReceived.WithLabelValues(eventLabel(f.Event)).Inc()
 	if perr := s.checkRate(); perr != nil {
 		s.replyError(f, perr)
 		return
@@ -45,6 +47,16 @@ func (s *Session) handleFrame(p []byte) {
 	s.replyAck(f, reply)
 }
 
+// eventLabel bounds the event label: client-chosen names would otherwise
+// grow the metric without limit.
+func eventLabel(e string) string {
+	switch e {
+	case "ping", "subscribe", "unsubscribe":
+		return e
+	}
+	return "other"
+}
+
 func asProtocolError(err error) *protocol.Error {
 	var pe *protocol.Error
 	if errors.As(err, &pe) {
@@ -66,8 +78,10 @@ func (s *Session) checkRate() *protocol.Error {
 		return nil
 	}
 	if d.Allowed {
+		s.hub.cfg.Metrics.RateLimitDecisions.WithLabelValues("events", "allowed").Inc()
 		return nil
 	}
+	s.hub.cfg.Metrics.RateLimitDecisions.WithLabelValues("events", "blocked").Inc()
 	e := protocol.Errorf(protocol.CodeRateLimited, "too many events: the limit is %d per %s", rule.Limit, rule.Window)
 	e.RetryAfterMs = max(d.RetryAfter.Milliseconds(), 1)
 	return e
@@ -186,6 +200,7 @@ func (s *Session) subscribe(ch string) *protocol.Error {
 	}
 	s.channels = append(s.channels, ch)
 	s.mu.Unlock()
+	s.hub.cfg.Metrics.Subscriptions.Inc()
 	s.hub.subscribeChannel(s, ch)
 	return nil
 }
@@ -205,6 +220,7 @@ func (s *Session) handleUnsubscribe(f Frame) (any, *protocol.Error) {
 		}
 		s.mu.Unlock()
 		if had {
+			s.hub.cfg.Metrics.Subscriptions.Dec()
 			s.hub.unsubscribeChannel(s, ch)
 		}
 		reply.Results = append(reply.Results, ChannelResult{Channel: ch, OK: true})
@@ -222,6 +238,7 @@ func (h *Hub) subscribeChannel(s *Session, ch string) {
 	if subs == nil {
 		subs = make(map[*Session]struct{}, 1)
 		sh.chans[ch] = subs
+		h.cfg.Metrics.Channels.Inc()
 		if err := h.cfg.Broker.Subscribe(context.Background(), topicChannelPrefix+ch); err != nil {
 			h.log.Error(err, "broker subscribe failed", "channel", ch)
 		}
@@ -237,6 +254,7 @@ func (h *Hub) unsubscribeChannel(s *Session, ch string) {
 	delete(subs, s)
 	if len(subs) == 0 && subs != nil {
 		delete(sh.chans, ch)
+		h.cfg.Metrics.Channels.Dec()
 		if err := h.cfg.Broker.Unsubscribe(context.Background(), topicChannelPrefix+ch); err != nil {
 			h.log.Error(err, "broker unsubscribe failed", "channel", ch)
 		}

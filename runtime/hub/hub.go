@@ -15,6 +15,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/broker"
 	"github.com/fleetwire/fleetwire/runtime/channel"
 	"github.com/fleetwire/fleetwire/runtime/message"
+	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/presence"
 	"github.com/fleetwire/fleetwire/runtime/queue"
 	"github.com/fleetwire/fleetwire/runtime/ratelimit"
@@ -46,6 +47,9 @@ type Config struct {
 	Policy    *channel.Policy
 	Scheduler *schedule.Scheduler
 	Logger    logr.Logger
+	// Metrics receives the hub's counters; nil means a private,
+	// unexported set.
+	Metrics *metrics.Metrics
 }
 
 // Defaults for Config.
@@ -115,6 +119,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.Limiter == nil {
 		cfg.Limiter = ratelimit.NewMemory()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
 	}
 	if cfg.Policy == nil {
 		p, err := channel.NewPolicy(channel.Config{})
@@ -214,6 +221,7 @@ func (h *Hub) enqueueOffline(ctx context.Context, userID string, msg *message.Me
 	if err != nil {
 		return fmt.Errorf("while queueing for user %s: %w", userID, err)
 	}
+	h.cfg.Metrics.MessagesQueued.Inc()
 	if dropped != nil {
 		h.log.Info("offline queue full, dropped the oldest lowest-priority message",
 			"userId", userID, "droppedId", dropped.ID, "droppedPriority", dropped.Priority)

@@ -25,19 +25,24 @@ type Meta struct {
 	RequestID string
 }
 
-// closeReason pairs a close code with its text.
+// closeReason pairs a close code with its text and its metric label.
 type closeReason struct {
 	code   int
 	reason string
+	label  string
 }
 
 var (
-	closeServiceRestart = closeReason{protocol.CloseServiceRestart, "service restart"}
-	closeTokenExpired   = closeReason{protocol.CloseTokenExpired, "token expired"}
-	closeTokenRevoked   = closeReason{protocol.CloseTokenRevoked, "token revoked"}
-	closeSlowConsumer   = closeReason{protocol.CloseSlowConsumer, "slow consumer"}
-	closeHeartbeat      = closeReason{protocol.CloseHeartbeatTimeout, "heartbeat timeout"}
+	closeServiceRestart = closeReason{protocol.CloseServiceRestart, "service restart", "service_restart"}
+	closeTokenExpired   = closeReason{protocol.CloseTokenExpired, "token expired", "token_expired"}
+	closeTokenRevoked   = closeReason{protocol.CloseTokenRevoked, "token revoked", "token_revoked"}
+	closeSlowConsumer   = closeReason{protocol.CloseSlowConsumer, "slow consumer", "slow_consumer"}
+	closeHeartbeat      = closeReason{protocol.CloseHeartbeatTimeout, "heartbeat timeout", "heartbeat_timeout"}
 )
+
+// closedByClient labels sessions that ended without a server close: the
+// client closed, or the connection was lost.
+const closedByClient = "client"
 
 // Session is one authenticated connection on this node.
 type Session struct {
@@ -53,6 +58,7 @@ type Session struct {
 	replaying bool        // the offline queue is being delivered
 	held      []*outbound // user messages that arrived during the replay
 	closed    bool
+	closedBy  string // metric label of the server-side close, if any
 
 	heartbeat *schedule.Entry
 	expiry    *schedule.Entry
@@ -68,6 +74,8 @@ func (h *Hub) Accept(conn *transport.Conn, codec protocol.Codec, claims *auth.Cl
 	}
 	s := &Session{hub: h, conn: conn, codec: codec, claims: claims, userID: claims.UserID(), meta: meta, replaying: true}
 	h.count.Add(1)
+	h.cfg.Metrics.ActiveConnections.Inc()
+	h.cfg.Metrics.ConnectionsOpened.Inc()
 	h.register(s)
 	h.log.Info("client connected", "userId", s.userID, "socketId", meta.ConnID, "ip", meta.IP,
 		"userAgent", meta.UserAgent, "requestId", meta.RequestID, "transport", codec.Name())
@@ -209,14 +217,16 @@ func (s *Session) sendLocked(out *outbound, toUser bool) bool {
 	if toUser {
 		tag = out.msg
 	}
-	switch err := s.conn.SendPrepared(pm, size, tag); {
+	switch err := s.conn.SendPrepared(pm, transport.Outgoing{Size: size, Tag: tag, Accepted: out.msg.Accepted}); {
 	case err == nil:
+		s.hub.cfg.Metrics.MessagesSent.WithLabelValues(s.hub.cfg.Metrics.TypeLabel(out.msg.Type)).Inc()
 		return true
 	case errors.Is(err, transport.ErrQueueFull):
 		// The client cannot keep up. What it has not been sent yet goes
 		// back to the user's queue, then the connection is closed. Closing
 		// under the session lock is safe: it only queues a close frame.
 		s.salvageLocked()
+		s.hub.cfg.Metrics.SlowConsumers.Inc()
 		s.closeLocked(closeSlowConsumer)
 	}
 	return false
@@ -269,7 +279,7 @@ func (s *Session) closeLocked(r closeReason) {
 	if s.closed {
 		return
 	}
-	s.closed = true
+	s.closed, s.closedBy = true, r.label
 	s.hub.log.Info("closing client connection", "userId", s.userID, "socketId", s.meta.ConnID, "code", r.code, "reason", r.reason)
 	s.conn.Close(r.code, r.reason)
 }
@@ -343,9 +353,16 @@ func (s *Session) remove() {
 	s.salvageLocked()
 	chans := s.channels
 	s.channels = nil
+	reason := s.closedBy
 	s.mu.Unlock()
+	if reason == "" {
+		reason = closedByClient
+	}
+	h.cfg.Metrics.ActiveConnections.Dec()
+	h.cfg.Metrics.ConnectionsClosed.WithLabelValues(reason).Inc()
 	s.conn.Abort()
 	for _, ch := range chans {
+		h.cfg.Metrics.Subscriptions.Dec()
 		h.unsubscribeChannel(s, ch)
 	}
 	h.unregister(s)
@@ -355,7 +372,7 @@ func (s *Session) remove() {
 	} else if gone {
 		h.announcePresence(s.userID, "offline")
 	}
-	h.log.Info("client disconnected", "userId", s.userID, "socketId", s.meta.ConnID, "ip", s.meta.IP)
+	h.log.Info("client disconnected", "userId", s.userID, "socketId", s.meta.ConnID, "ip", s.meta.IP, "reason", reason)
 	if h.count.Add(-1) == 0 && h.closing.Load() {
 		h.emptyOnce.Do(func() { close(h.emptied) })
 	}

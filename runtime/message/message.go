@@ -42,6 +42,9 @@ type Message struct {
 	Priority  Priority        `json:"priority"`
 	Timestamp string          `json:"timestamp"`
 	Channel   string          `json:"channel,omitempty"`
+	// Accepted is when this process created the message, for the
+	// delivery-latency metric. It is not sent or stored.
+	Accepted time.Time `json:"-"`
 }
 
 // TimestampFormat is ISO 8601 in UTC with milliseconds, the format the
@@ -53,12 +56,14 @@ func New(typ string, payload json.RawMessage, prio Priority) *Message {
 	if len(payload) == 0 {
 		payload = json.RawMessage("null")
 	}
+	now := time.Now()
 	return &Message{
+		Accepted:  now,
 		ID:        NewID(),
 		Type:      typ,
 		Payload:   payload,
 		Priority:  prio,
-		Timestamp: time.Now().UTC().Format(TimestampFormat),
+		Timestamp: now.UTC().Format(TimestampFormat),
 	}
 }
 

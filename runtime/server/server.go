@@ -16,6 +16,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/config"
 	"github.com/fleetwire/fleetwire/runtime/httpapi"
 	"github.com/fleetwire/fleetwire/runtime/hub"
+	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/queue"
 	"github.com/fleetwire/fleetwire/runtime/ratelimit"
 	"github.com/fleetwire/fleetwire/runtime/transport"
@@ -48,17 +49,21 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	m := metrics.New()
 	policy, err := channel.NewPolicy(cfg.Channels)
 	if err != nil {
 		return nil, fmt.Errorf("channels: %w", err)
 	}
+	q := queue.NewMemory(queue.Config{MaxPerUser: cfg.Queue.MaxPerUser, TTL: cfg.Queue.TTL.Duration})
+	registerQueueMetrics(m, q)
 	h, err := hub.New(hub.Config{
+		Metrics:                  m,
 		HeartbeatInterval:        cfg.Heartbeat.Interval.Duration,
 		HeartbeatTimeout:         cfg.Heartbeat.Timeout.Duration,
 		MaxChannelsPerConnection: cfg.Limits.MaxChannelsPerConnection,
 		ExpiryGrace:              verifier.Leeway(),
 		EventRate:                ratelimit.Rule{Limit: cfg.RateLimit.Max, Window: cfg.RateLimit.Window.Duration},
-		Queue:                    queue.NewMemory(queue.Config{MaxPerUser: cfg.Queue.MaxPerUser, TTL: cfg.Queue.TTL.Duration}),
+		Queue:                    q,
 		Policy:                   policy,
 		Logger:                   log.WithName("hub"),
 	})
@@ -73,9 +78,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Hub:      h,
 		Verifier: verifier,
 		Denylist: denylist,
+		Metrics:  m,
 		Upgrader: transport.NewUpgrader(transport.Config{
 			MaxMessageBytes: cfg.Limits.MaxMessageBytes,
 			MaxQueueBytes:   cfg.Limits.OutboundQueueBytes,
+			ObserveDelivery: func(d time.Duration) { m.DeliveryLatency.Observe(d.Seconds()) },
 		}),
 		Origins:        httpapi.NewOriginPolicy(cfg.CORS.Origins, cfg.DevMode()),
 		Logger:         log.WithName("http"),
@@ -123,6 +130,25 @@ func newVerifier(cfg *config.Config, devSecret []byte, d auth.Denylist) (*auth.V
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	return v, nil
+}
+
+// registerQueueMetrics exports the queue's own counters, in the replaced
+// service's terms, read at scrape time.
+func registerQueueMetrics(m *metrics.Metrics, q queue.Queue) {
+	stat := func(pick func(queue.Stats) float64) func() float64 {
+		return func() float64 {
+			st, err := q.Stats(context.Background())
+			if err != nil {
+				return 0
+			}
+			return pick(st)
+		}
+	}
+	m.GaugeFunc("queue_waiting", "Messages waiting in offline queues.", stat(func(s queue.Stats) float64 { return float64(s.Waiting) }))
+	m.GaugeFunc("queue_users", "Users with a non-empty offline queue.", stat(func(s queue.Stats) float64 { return float64(s.Users) }))
+	m.CounterFunc("queue_delivered_total", "Messages delivered from offline queues.", stat(func(s queue.Stats) float64 { return float64(s.Completed) }))
+	m.CounterFunc("queue_failed_total", "Messages dropped because an offline queue was full.", stat(func(s queue.Stats) float64 { return float64(s.Failed) }))
+	m.CounterFunc("queue_expired_total", "Messages dropped because their TTL passed.", stat(func(s queue.Stats) float64 { return float64(s.Expired) }))
 }
 
 // leeway maps the config's 0 (no leeway) to auth's negative "none"; in

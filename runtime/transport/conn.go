@@ -31,6 +31,9 @@ type Config struct {
 	// EnableCompression negotiates permessage-deflate. Default off: it
 	// costs memory and CPU per connection.
 	EnableCompression bool
+	// ObserveDelivery, when set, is called after each socket write with
+	// the time since the written message was accepted.
+	ObserveDelivery func(time.Duration)
 }
 
 // Defaults for Config.
@@ -123,13 +126,25 @@ const (
 )
 
 type item struct {
-	kind   itemKind
-	pm     *websocket.PreparedMessage
-	data   []byte
-	size   int
-	code   int
-	reason string
-	tag    any
+	kind     itemKind
+	pm       *websocket.PreparedMessage
+	data     []byte
+	size     int
+	code     int
+	reason   string
+	tag      any
+	accepted time.Time
+}
+
+// Outgoing describes a prepared message for SendPrepared.
+type Outgoing struct {
+	// Size is the encoded length in bytes, counted against the bound.
+	Size int
+	// Tag is returned by DropPending if the message is never written.
+	Tag any
+	// Accepted, when set, is when the message entered the system; the
+	// write reports the delay to Config.ObserveDelivery.
+	Accepted time.Time
 }
 
 // Conn is one WebSocket connection. Exactly one goroutine calls Read; any
@@ -237,10 +252,9 @@ func (c *Conn) consumeControl() bool {
 	return true
 }
 
-// SendPrepared queues// SendPrepared queues a message encoded once for many connections. size is
-// its length in bytes; tag is returned by DropPending if it is never sent.
-func (c *Conn) SendPrepared(pm *websocket.PreparedMessage, size int, tag any) error {
-	return c.enqueue(item{kind: kindPrepared, pm: pm, size: size, tag: tag}, true)
+// SendPrepared queues// SendPrepared queues a message encoded once for many connections.
+func (c *Conn) SendPrepared(pm *websocket.PreparedMessage, o Outgoing) error {
+	return c.enqueue(item{kind: kindPrepared, pm: pm, size: o.Size, tag: o.Tag, accepted: o.Accepted}, true)
 }
 
 // SendText queues a text frame for this connection only.
@@ -368,6 +382,14 @@ func (c *Conn) writeBatch(batch []item) (closeSent bool, err error) {
 	if batched {
 		if rerr := c.nc.release(); err == nil {
 			err = rerr
+		}
+	}
+	if err == nil && c.cfg.ObserveDelivery != nil {
+		now := time.Now()
+		for _, it := range batch {
+			if !it.accepted.IsZero() {
+				c.cfg.ObserveDelivery(now.Sub(it.accepted))
+			}
 		}
 	}
 	return closeSent, err

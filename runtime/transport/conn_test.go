@@ -44,7 +44,7 @@ func TestBatchedWritesArriveInOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.SendPrepared(pm, 16, nil); err != nil {
+		if err := c.SendPrepared(pm, Outgoing{Size: 16}); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
 		if i%500 == 0 {
@@ -75,7 +75,7 @@ func TestQueueBoundAndDropPending(t *testing.T) {
 	pm, _ := Prepare([]byte(payload))
 	var full error
 	for i := 0; i < 100000 && full == nil; i++ {
-		full = c.SendPrepared(pm, len(payload), i)
+		full = c.SendPrepared(pm, Outgoing{Size: len(payload), Tag: i})
 	}
 	if !errors.Is(full, ErrQueueFull) {
 		t.Fatalf("queue never filled: %v", full)
@@ -100,7 +100,7 @@ func TestQueueBoundAndDropPending(t *testing.T) {
 func TestCloseSendsCodeAfterQueuedMessages(t *testing.T) {
 	c, cl := pair(t, Config{})
 	pm, _ := Prepare([]byte("last words"))
-	_ = c.SendPrepared(pm, 10, nil)
+	_ = c.SendPrepared(pm, Outgoing{Size: 10})
 	c.Close(4321, "bye")
 	c.Close(4000, "ignored: Close is idempotent")
 	if err := c.SendText([]byte("too late")); !errors.Is(err, ErrClosed) {

@@ -1,0 +1,155 @@
+package metrics
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Namespace prefixes every runtime metric. realtime_active_connections is
+// the name the operator's autoscaler reads; never rename it.
+const Namespace = "realtime"
+
+// Metrics holds one node's collectors and the registry they live in.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	ActiveConnections   prometheus.Gauge
+	ConnectionsOpened   prometheus.Counter
+	ConnectionsClosed   *prometheus.CounterVec // reason
+	ConnectionsRejected *prometheus.CounterVec // reason
+	MessagesReceived    *prometheus.CounterVec // event
+	MessagesSent        *prometheus.CounterVec // type
+	MessagesQueued      prometheus.Counter
+	DeliveryLatency     prometheus.Histogram
+	Subscriptions       prometheus.Gauge
+	Channels            prometheus.Gauge
+	RateLimitDecisions  *prometheus.CounterVec // rule, outcome
+	SlowConsumers       prometheus.Counter
+	AuthFailures        *prometheus.CounterVec // reason
+	HTTPRequests        *prometheus.CounterVec // route, code
+	HTTPDuration        *prometheus.HistogramVec
+
+	types labelSet
+}
+
+// maxTypeLabels bounds the distinct message types used as label values:
+// types are chosen by API callers, and unbounded labels would exhaust
+// Prometheus. Types past the bound are counted as "other".
+const maxTypeLabels = 100
+
+// New returns a Metrics with every collector registered in a fresh
+// registry, together with the Go and process collectors.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	f := factory{r}
+	m := &Metrics{
+		Registry: r,
+		ActiveConnections: f.gauge("active_connections",
+			"WebSocket connections currently open on this node."),
+		ConnectionsOpened: f.counter("connections_opened_total",
+			"WebSocket connections accepted."),
+		ConnectionsClosed: f.counterVec("connections_closed_total",
+			"WebSocket connections closed, by reason.", "reason"),
+		ConnectionsRejected: f.counterVec("connection_attempts_rejected_total",
+			"Connection attempts refused before the upgrade, by reason.", "reason"),
+		MessagesReceived: f.counterVec("messages_received_total",
+			"Client frames received, by event.", "event"),
+		MessagesSent: f.counterVec("messages_sent_total",
+			"Application messages handed to connections, by type.", "type"),
+		MessagesQueued: f.counter("messages_queued_total",
+			"Messages stored in an offline queue."),
+		DeliveryLatency: f.histogram("delivery_latency_seconds",
+			"Time from the API accepting a message to its socket write.",
+			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}),
+		Subscriptions: f.gauge("subscriptions",
+			"Channel subscriptions held by connections on this node."),
+		Channels: f.gauge("channels",
+			"Channels with at least one subscriber on this node."),
+		RateLimitDecisions: f.counterVec("rate_limit_decisions_total",
+			"Rate-limit decisions, by rule and outcome (allowed, blocked).", "rule", "outcome"),
+		SlowConsumers: f.counter("slow_consumer_disconnects_total",
+			"Connections closed because their outbound queue overflowed."),
+		AuthFailures: f.counterVec("auth_failures_total",
+			"Token verifications that failed, by reason.", "reason"),
+		HTTPRequests: f.counterVec("http_requests_total",
+			"HTTP requests, by route and status code.", "route", "code"),
+		HTTPDuration: f.histogramVec("http_request_duration_seconds",
+			"HTTP request latency, by route.", prometheus.DefBuckets, "route"),
+		types: labelSet{max: maxTypeLabels},
+	}
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// TypeLabel returns t, or "other" once maxTypeLabels distinct types have
+// been seen.
+func (m *Metrics) TypeLabel(t string) string { return m.types.label(t) }
+
+type labelSet struct {
+	mu   sync.RWMutex
+	seen map[string]bool
+	max  int
+}
+
+func (s *labelSet) label(v string) string {
+	s.mu.RLock()
+	ok := s.seen[v]
+	s.mu.RUnlock()
+	if ok {
+		return v
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen == nil {
+		s.seen = map[string]bool{}
+	}
+	if s.seen[v] || len(s.seen) < s.max {
+		s.seen[v] = true
+		return v
+	}
+	return "other"
+}
+
+type factory struct{ r *prometheus.Registry }
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help})
+	f.r.MustRegister(g)
+	return g
+}
+
+func (f factory) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help})
+	f.r.MustRegister(c)
+	return c
+}
+
+func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, labels)
+	f.r.MustRegister(c)
+	return c
+}
+
+func (f factory) histogram(name, help string, buckets []float64) prometheus.Histogram {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: buckets})
+	f.r.MustRegister(h)
+	return h
+}
+
+func (f factory) histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: buckets}, labels)
+	f.r.MustRegister(h)
+	return h
+}
+
+// GaugeFunc registers a gauge whose value is read at scrape time.
+func (m *Metrics) GaugeFunc(name, help string, fn func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help}, fn))
+}
+
+// CounterFunc registers a counter whose value is read at scrape time.
+func (m *Metrics) CounterFunc(name, help string, fn func() float64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, fn))
+}
