@@ -77,6 +77,11 @@ type Hub struct {
 	users [shardCount]userShard
 	chans [shardCount]chanShard
 
+	// receipts lets SendToUser learn what local delivery did with a
+	// message while its Publish call runs (the memory broker delivers
+	// synchronously), so its answer is exact rather than a guess.
+	receipts sync.Map // message id -> *receipt
+
 	count     atomic.Int64
 	closing   atomic.Bool
 	ownsSched bool
@@ -178,12 +183,30 @@ type Delivery struct {
 	Status    string `json:"status"`
 }
 
+// receipt records what local delivery did with one message.
+type receipt struct {
+	seen     atomic.Bool
+	accepted atomic.Int32
+}
+
 // SendToUser delivers msg to every connection of the user, or queues it
-// when the user has none.
+// when the user has none. The answer says which happened; when delivery
+// ran on this node during the call, it is exact.
 func (h *Hub) SendToUser(ctx context.Context, userID string, msg *message.Message) (Delivery, error) {
+	r := &receipt{}
+	h.receipts.Store(msg.ID, r)
 	n, err := h.cfg.Broker.Publish(ctx, topicUserPrefix+userID, msg)
+	h.receipts.Delete(msg.ID)
 	if err != nil {
 		return Delivery{}, fmt.Errorf("while publishing to user %s: %w", userID, err)
+	}
+	if r.seen.Load() {
+		// Local delivery ran: it either reached a connection or, when the
+		// user had just left, put the message in the queue itself.
+		if r.accepted.Load() > 0 {
+			return Delivery{MessageID: msg.ID, Status: StatusDelivered}, nil
+		}
+		return Delivery{MessageID: msg.ID, Status: StatusQueued}, nil
 	}
 	if n > 0 {
 		return Delivery{MessageID: msg.ID, Status: StatusDelivered}, nil
@@ -266,6 +289,11 @@ func (h *Hub) deliverUser(userID string, out *outbound) {
 		if sess.deliver(out, true) {
 			accepted++
 		}
+	}
+	if v, ok := h.receipts.Load(out.msg.ID); ok {
+		r := v.(*receipt)
+		r.accepted.Add(int32(accepted))
+		r.seen.Store(true)
 	}
 	if accepted == 0 {
 		h.requeue(userID, out.msg)
