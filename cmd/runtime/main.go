@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/go-logr/logr"
+
 	"github.com/fleetwire/fleetwire/runtime/auth"
 	"github.com/fleetwire/fleetwire/runtime/config"
 	"github.com/fleetwire/fleetwire/runtime/logging"
@@ -83,21 +85,18 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("port (PORT): %w", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	var sig os.Signal
 	select {
 	case err := <-errc:
 		return err
-	case <-ctx.Done():
+	case sig = <-sigs:
 	}
-	stop()
-	log.Info("signal received; stopping", "timeout", cfg.Shutdown.Timeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout.Duration)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Error(err, "shutdown was not clean")
+	if err := stopOnSignal(srv, cfg, sig, sigs, log); err != nil {
 		return err
 	}
 	if err := <-errc; err != nil {
@@ -105,6 +104,35 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	log.Info("stopped cleanly")
 	return nil
+}
+
+// stopOnSignal drains on SIGTERM (the orchestrator's stop) and shuts down
+// at once on SIGINT (a person's Ctrl-C). A second signal during a drain
+// cuts it short.
+func stopOnSignal(srv *server.Server, cfg *config.Config, sig os.Signal, more <-chan os.Signal, log logr.Logger) error {
+	budget := cfg.Drain.ExitBudget()
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	go func() {
+		select {
+		case s := <-more:
+			log.Info("second signal; cutting the drain short", "signal", s.String())
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var err error
+	if sig == syscall.SIGTERM {
+		log.Info("SIGTERM received; draining", "exitBudget", budget.String())
+		err = srv.Drain(ctx)
+	} else {
+		log.Info("signal received; shutting down", "signal", sig.String())
+		err = srv.Shutdown(ctx)
+	}
+	if err != nil {
+		log.Error(err, "shutdown was not clean")
+	}
+	return err
 }
 
 func printDevBanner(w io.Writer, token string, port int) {

@@ -26,6 +26,9 @@ type Broker interface {
 	Subscribe(ctx context.Context, topics ...string) error
 	// Unsubscribe removes topics from this node's subscriptions.
 	Unsubscribe(ctx context.Context, topics ...string) error
+	// Ping checks that the broker can carry publications now. Readiness
+	// uses it; it must return within ctx.
+	Ping(ctx context.Context) error
 	// Close stops delivery. It is idempotent.
 	Close() error
 }

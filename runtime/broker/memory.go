@@ -79,6 +79,16 @@ func (m *Memory) Unsubscribe(_ context.Context, topics ...string) error {
 	return nil
 }
 
+// Ping implements Broker.
+func (m *Memory) Ping(context.Context) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
 // Close implements Broker.
 func (m *Memory) Close() error {
 	m.mu.Lock()

@@ -28,7 +28,8 @@ type Config struct {
 	Messages  Messages       `json:"messages,omitempty"`
 	Queue     Queue          `json:"queue,omitempty"`
 	Heartbeat Heartbeat      `json:"heartbeat,omitempty"`
-	Shutdown  Shutdown       `json:"shutdown,omitempty"`
+	Drain     Drain          `json:"drain,omitempty"`
+	Health    Health         `json:"health,omitempty"`
 	Log       Log            `json:"log,omitempty"`
 }
 
@@ -95,10 +96,36 @@ type Heartbeat struct {
 	Timeout  Duration `json:"timeout,omitempty"`
 }
 
-// Shutdown configures the stop on SIGTERM.
-type Shutdown struct {
-	// Timeout bounds the whole shutdown.
+// Drain configures the paced stop on SIGTERM.
+type Drain struct {
+	// PreDelay keeps serving, while reporting not ready, so that load
+	// balancers stop sending new connections before any is closed.
+	PreDelay Duration `json:"preDelay,omitempty"`
+	// Timeout is the window over which connections are closed. Env
+	// DRAIN_TIMEOUT.
 	Timeout Duration `json:"timeout,omitempty"`
+	// ReconnectDelayMax bounds the jittered reconnect delay suggested to
+	// each client.
+	ReconnectDelayMax Duration `json:"reconnectDelayMax,omitempty"`
+}
+
+// ExitBudget is the longest a SIGTERM can take: the pre-drain delay, the
+// drain window and DrainGrace for the last clients to finish closing. An
+// orchestrator's kill deadline (terminationGracePeriodSeconds) must exceed
+// it.
+func (d Drain) ExitBudget() time.Duration {
+	return d.PreDelay.Duration + d.Timeout.Duration + DrainGrace
+}
+
+// DrainGrace is the time after the drain window for close handshakes and
+// the HTTP server to finish.
+const DrainGrace = 5 * time.Second
+
+// Health configures readiness.
+type Health struct {
+	// BrokerGrace is how long the broker may be unreachable before the
+	// node reports not ready.
+	BrokerGrace Duration `json:"brokerGrace,omitempty"`
 }
 
 // Log configures logging.
@@ -125,7 +152,12 @@ func Default() Config {
 		Channels:  channel.Config{Default: channel.Rule{Allow: channel.AllowAuthenticated}},
 		Queue:     Queue{MaxPerUser: 1000, TTL: Duration{24 * time.Hour}},
 		Heartbeat: Heartbeat{Interval: Duration{25 * time.Second}, Timeout: Duration{60 * time.Second}},
-		Shutdown:  Shutdown{Timeout: Duration{10 * time.Second}},
+		Drain: Drain{
+			PreDelay:          Duration{5 * time.Second},
+			Timeout:           Duration{30 * time.Second},
+			ReconnectDelayMax: Duration{5 * time.Second},
+		},
+		Health: Health{BrokerGrace: Duration{15 * time.Second}},
 		Log:       Log{Level: "info"},
 	}
 }
@@ -191,8 +223,17 @@ func (c *Config) Validate() error {
 	if c.Heartbeat.Timeout.Duration <= c.Heartbeat.Interval.Duration {
 		bad("heartbeat.timeout: must exceed heartbeat.interval (%s), got %s", c.Heartbeat.Interval, c.Heartbeat.Timeout)
 	}
-	if c.Shutdown.Timeout.Duration < 0 {
-		bad("shutdown.timeout: must not be negative, got %s", c.Shutdown.Timeout)
+	if c.Drain.PreDelay.Duration < 0 || c.Drain.PreDelay.Duration > 5*time.Minute {
+		bad("drain.preDelay: must be between 0s and 5m, got %s", c.Drain.PreDelay)
+	}
+	if c.Drain.Timeout.Duration < 0 || c.Drain.Timeout.Duration > time.Hour {
+		bad("drain.timeout (DRAIN_TIMEOUT): must be between 0s and 1h, got %s", c.Drain.Timeout)
+	}
+	if c.Drain.ReconnectDelayMax.Duration < 0 {
+		bad("drain.reconnectDelayMax: must not be negative, got %s", c.Drain.ReconnectDelayMax)
+	}
+	if c.Health.BrokerGrace.Duration < 0 {
+		bad("health.brokerGrace: must not be negative, got %s", c.Health.BrokerGrace)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -121,8 +121,28 @@ func applyEnv(cfg *Config, env Source) error {
 		}
 	}
 	num("RATE_LIMIT_MAX", &cfg.RateLimit.Max)
+	if v, ok := env("DRAIN_TIMEOUT"); ok && v != "" {
+		d, err := parseSecondsOrDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DRAIN_TIMEOUT: %w", err))
+		} else {
+			cfg.Drain.Timeout = Duration{d}
+		}
+	}
 	str("LOG_LEVEL", &cfg.Log.Level)
 	return errors.Join(errs...)
+}
+
+// parseSecondsOrDuration accepts "30" (seconds) or a Go duration ("30s").
+func parseSecondsOrDuration(v string) (time.Duration, error) {
+	if n, err := strconv.Atoi(v); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("must be whole seconds (\"30\") or a duration (\"30s\"), got %q", v)
+	}
+	return d, nil
 }
 
 func splitList(v string) []string {
@@ -146,7 +166,8 @@ type flagValues struct {
 	corsOrigins   string
 	maxConns      int
 	logLevel      string
-	shutdown      time.Duration
+	drainTimeout  time.Duration
+	preDelay      time.Duration
 }
 
 func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flagValues) {
@@ -163,7 +184,8 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *flagValues) {
 	fs.StringVar(&v.corsOrigins, "cors-origins", "", "comma-separated allowed origins (env CORS_ORIGINS)")
 	fs.IntVar(&v.maxConns, "max-connections", 0, "maximum WebSocket connections per process (env MAX_CONNECTIONS)")
 	fs.StringVar(&v.logLevel, "log-level", "", "debug, info, warn or error (env LOG_LEVEL)")
-	fs.DurationVar(&v.shutdown, "shutdown-timeout", 0, "bound on the whole shutdown")
+	fs.DurationVar(&v.drainTimeout, "drain-timeout", 0, "window over which SIGTERM closes connections (env DRAIN_TIMEOUT, default 30s)")
+	fs.DurationVar(&v.preDelay, "drain-pre-delay", 0, "time between SIGTERM and the first close, while not ready (default 5s)")
 	return fs, v
 }
 
@@ -187,7 +209,9 @@ func (v *flagValues) apply(name string, cfg *Config) {
 		cfg.Limits.MaxConnections = v.maxConns
 	case "log-level":
 		cfg.Log.Level = v.logLevel
-	case "shutdown-timeout":
-		cfg.Shutdown.Timeout = Duration{v.shutdown}
+	case "drain-timeout":
+		cfg.Drain.Timeout = Duration{v.drainTimeout}
+	case "drain-pre-delay":
+		cfg.Drain.PreDelay = Duration{v.preDelay}
 	}
 }

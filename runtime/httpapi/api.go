@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/go-logr/logr"
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/runtime/health"
 	"github.com/fleetwire/fleetwire/runtime/hub"
 	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
@@ -44,19 +44,21 @@ type Config struct {
 	Version string
 	// Metrics is the node's registry and collectors. Required.
 	Metrics *metrics.Metrics
+	// Health answers the health endpoints and says whether the node is
+	// draining. Required.
+	Health *health.Checker
 }
 
 // API serves the runtime's HTTP endpoints.
 type API struct {
-	cfg     Config
-	started time.Time
-	mux     *http.ServeMux
+	cfg Config
+	mux *http.ServeMux
 }
 
 // New returns the API with every route registered.
 func New(cfg Config) (*API, error) {
-	if cfg.Hub == nil || cfg.Verifier == nil || cfg.Upgrader == nil || cfg.Metrics == nil {
-		return nil, errors.New("httpapi: Hub, Verifier, Upgrader and Metrics are required")
+	if cfg.Hub == nil || cfg.Verifier == nil || cfg.Upgrader == nil || cfg.Metrics == nil || cfg.Health == nil {
+		return nil, errors.New("httpapi: Hub, Verifier, Upgrader, Metrics and Health are required")
 	}
 	if cfg.Codec == nil {
 		cfg.Codec = protocol.JSON{}
@@ -73,7 +75,7 @@ func New(cfg Config) (*API, error) {
 	if cfg.Origins == nil {
 		cfg.Origins = NewOriginPolicy(nil, false)
 	}
-	a := &API{cfg: cfg, started: time.Now(), mux: http.NewServeMux()}
+	a := &API{cfg: cfg, mux: http.NewServeMux()}
 	a.routes()
 	return a, nil
 }
@@ -88,7 +90,7 @@ func (a *API) routes() {
 	m.Handle("GET /ws/status/{userId}", a.service(a.handleStatus))
 	m.Handle("GET /ws/queue/{userId}", a.service(a.handleQueue))
 	m.Handle("POST /admin/tokens/revoke", a.admin(a.handleRevoke))
-	m.HandleFunc("GET /health", a.handleHealth)
+	a.healthRoutes()
 	a.metricsRoutes()
 	m.HandleFunc("/", a.handleNoRoute)
 }
@@ -239,17 +241,4 @@ func queryInt(r *http.Request, key string, def, lo, hi int) (int, *apiError) {
 		return 0, fieldError(key, fmt.Sprintf("%s must be an integer from %d to %d", key, lo, hi))
 	}
 	return n, nil
-}
-
-// Health is the body of GET /health.
-type Health struct {
-	Status      string `json:"status"`
-	Version     string `json:"version"`
-	UptimeSec   int64  `json:"uptimeSeconds"`
-	Connections int    `json:"connections"`
-}
-
-func (a *API) handleHealth(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, Health{Status: "ok", Version: a.cfg.Version,
-		UptimeSec: int64(time.Since(a.started).Seconds()), Connections: a.cfg.Hub.Connections()})
 }

@@ -26,6 +26,12 @@ func (a *API) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 			"origin "+r.Header.Get("Origin")+" is not in CORS_ORIGINS"))
 		return
 	}
+	if a.cfg.Health.Draining() {
+		a.cfg.Metrics.ConnectionsRejected.WithLabelValues("draining").Inc()
+		w.Header().Set("Retry-After", strconv.Itoa(capacityRetryAfter))
+		writeError(w, r, newError(http.StatusServiceUnavailable, CodeShuttingDown, "this node is draining; reconnect to another node"))
+		return
+	}
 	if !websocket.IsWebSocketUpgrade(r) {
 		writeError(w, r, newError(http.StatusBadRequest, CodeUpgradeRequired, "this endpoint needs a WebSocket upgrade request"))
 		return

@@ -249,6 +249,17 @@ func (s *Session) salvageLocked() {
 	}
 }
 
+// ReconnectData is the data of the "reconnect" event a draining node sends
+// before closing a connection.
+type ReconnectData struct {
+	DelayMs int64  `json:"delayMs"`
+	Reason  string `json:"reason"`
+}
+
+func (s *Session) sendReconnect(delay time.Duration) {
+	s.sendEvent("reconnect", ReconnectData{DelayMs: delay.Milliseconds(), Reason: closeServiceRestart.reason})
+}
+
 // sendEvent sends a protocol event (not an application message) to this
 // connection only.
 func (s *Session) sendEvent(event string, data any) {

@@ -12,25 +12,29 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/runtime/broker"
 	"github.com/fleetwire/fleetwire/runtime/channel"
 	"github.com/fleetwire/fleetwire/runtime/config"
+	"github.com/fleetwire/fleetwire/runtime/health"
 	"github.com/fleetwire/fleetwire/runtime/httpapi"
 	"github.com/fleetwire/fleetwire/runtime/hub"
 	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/queue"
 	"github.com/fleetwire/fleetwire/runtime/ratelimit"
+	"github.com/fleetwire/fleetwire/runtime/schedule"
 	"github.com/fleetwire/fleetwire/runtime/transport"
 )
 
 // Server is one runtime node.
 type Server struct {
-	cfg     *config.Config
-	log     logr.Logger
-	hub     *hub.Hub
-	api     *httpapi.API
-	http    *http.Server
-	denies  auth.Denylist
-	verifer *auth.Verifier
+	cfg      *config.Config
+	log      logr.Logger
+	hub      *hub.Hub
+	api      *httpapi.API
+	http     *http.Server
+	health   *health.Checker
+	sched    *schedule.Scheduler
+	verifier *auth.Verifier
 }
 
 // Options are what the caller decides beyond the Config.
@@ -56,8 +60,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	q := queue.NewMemory(queue.Config{MaxPerUser: cfg.Queue.MaxPerUser, TTL: cfg.Queue.TTL.Duration})
 	registerQueueMetrics(m, q)
+	b := broker.NewMemory()
+	sched := schedule.New()
 	h, err := hub.New(hub.Config{
 		Metrics:                  m,
+		Broker:                   b,
+		Scheduler:                sched,
 		HeartbeatInterval:        cfg.Heartbeat.Interval.Duration,
 		HeartbeatTimeout:         cfg.Heartbeat.Timeout.Duration,
 		MaxChannelsPerConnection: cfg.Limits.MaxChannelsPerConnection,
@@ -68,8 +76,17 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Logger:                   log.WithName("hub"),
 	})
 	if err != nil {
+		sched.Close()
 		return nil, err
 	}
+	checker := health.New(health.Config{
+		Version:     opts.Version,
+		Broker:      b,
+		Connections: func() (int, int) { return h.Connections(), cfg.Limits.MaxConnections },
+		QueueStats:  q.Stats,
+		BrokerGrace: cfg.Health.BrokerGrace.Duration,
+	})
+	scheduleBeat(sched, checker)
 	allowed := map[string]bool{}
 	for _, t := range cfg.Messages.AllowedTypes {
 		allowed[t] = true
@@ -79,6 +96,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Verifier: verifier,
 		Denylist: denylist,
 		Metrics:  m,
+		Health:   checker,
 		Upgrader: transport.NewUpgrader(transport.Config{
 			MaxMessageBytes: cfg.Limits.MaxMessageBytes,
 			MaxQueueBytes:   cfg.Limits.OutboundQueueBytes,
@@ -95,7 +113,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, hub: h, api: api, denies: denylist, verifer: verifier}
+	s := &Server{cfg: cfg, log: log, hub: h, api: api, health: checker, sched: sched, verifier: verifier}
 	s.http = &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -130,6 +148,20 @@ func newVerifier(cfg *config.Config, devSecret []byte, d auth.Denylist) (*auth.V
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	return v, nil
+}
+
+// beatInterval is how often the scheduler proves the process alive to the
+// liveness probe; far below health.DefaultLiveWithin.
+const beatInterval = time.Second
+
+// scheduleBeat makes the scheduler, the loop every connection's deadlines
+// depend on, feed the liveness probe. A wedged scheduler stops the beats.
+func scheduleBeat(sched *schedule.Scheduler, c *health.Checker) {
+	var e *schedule.Entry
+	e = sched.At(time.Now().Add(beatInterval), func() {
+		c.Beat()
+		sched.Reset(e, time.Now().Add(beatInterval))
+	})
 }
 
 // registerQueueMetrics exports the queue's own counters, in the replaced
@@ -169,7 +201,7 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 // Serve accepts connections on ln until Shutdown. It returns nil after a
 // clean shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	s.log.Info("runtime listening", "addr", ln.Addr().String(), "algorithms", s.verifer.Algorithms(),
+	s.log.Info("runtime listening", "addr", ln.Addr().String(), "algorithms", s.verifier.Algorithms(),
 		"broker", "memory", "maxConnections", s.cfg.Limits.MaxConnections)
 	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -177,11 +209,35 @@ func (s *Server) Serve(ln net.Listener) error {
 	return nil
 }
 
-// Shutdown stops accepting, closes every WebSocket with 1012 "service
-// restart", and waits for them within ctx.
+// Drain is the stop on SIGTERM. It reports not ready at once and refuses
+// new WebSockets, keeps serving the HTTP API through drain.preDelay so
+// load balancers can take the node out of rotation, closes the
+// connections in paced batches over drain.timeout (each client gets a
+// "reconnect" event first), then stops the HTTP server. Messages that were
+// queued on a connection but not written go back to their users' queues.
+// ctx bounds all of it.
+func (s *Server) Drain(ctx context.Context) error {
+	s.health.SetDraining()
+	s.log.Info("drain started: not ready, refusing new connections", "connections", s.hub.Connections(),
+		"preDelay", s.cfg.Drain.PreDelay.String(), "window", s.cfg.Drain.Timeout.String())
+	select {
+	case <-time.After(s.cfg.Drain.PreDelay.Duration):
+	case <-ctx.Done():
+	}
+	return s.stop(ctx, hub.DrainConfig{Window: s.cfg.Drain.Timeout.Duration, ReconnectDelayMax: s.cfg.Drain.ReconnectDelayMax.Duration})
+}
+
+// Shutdown closes every connection at once (with a "reconnect" event and
+// 1012), then stops the HTTP server, within ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.health.SetDraining()
 	s.log.Info("shutting down", "connections", s.hub.Connections())
+	return s.stop(ctx, hub.DrainConfig{ReconnectDelayMax: s.cfg.Drain.ReconnectDelayMax.Duration})
+}
+
+func (s *Server) stop(ctx context.Context, dc hub.DrainConfig) error {
+	hubErr := s.hub.Drain(ctx, dc)
 	httpErr := s.http.Shutdown(ctx)
-	hubErr := s.hub.Shutdown(ctx)
-	return errors.Join(httpErr, hubErr)
+	s.sched.Close()
+	return errors.Join(hubErr, httpErr)
 }

@@ -83,12 +83,11 @@ type proc struct {
 	exit chan error
 }
 
-func startProcess(t *testing.T, env ...string) *proc {
+func startProcess(t *testing.T, args ...string) *proc {
 	t.Helper()
 	port := freePort(t)
-	cmd := exec.Command(runtimeBinary(t))
-	cmd.Env = append(os.Environ(), "PORT="+fmt.Sprint(port), "JWT_SECRET="+testSecret, "LOG_LEVEL=debug")
-	cmd.Env = append(cmd.Env, env...)
+	cmd := exec.Command(runtimeBinary(t), args...)
+	cmd.Env = append(os.Environ(), "PORT="+fmt.Sprint(port), "JWT_SECRET="+testSecret, "LOG_LEVEL=debug", "RATE_LIMIT_MAX=0", "MAX_CONNECTIONS=2000")
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -115,7 +114,7 @@ func startProcess(t *testing.T, env ...string) *proc {
 }
 
 func TestSIGTERMClosesClientsAndExitsCleanly(t *testing.T) {
-	p := startProcess(t)
+	p := startProcess(t, "--drain-pre-delay", "0s", "--drain-timeout", "500ms")
 	var clients []*client
 	for i := range 20 {
 		clients = append(clients, dial(t, p.node, userToken(t, fmt.Sprintf("u%d", i))))

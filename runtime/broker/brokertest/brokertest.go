@@ -100,6 +100,9 @@ func Run(t *testing.T, newBroker Factory) {
 	})
 	t.Run("close is idempotent and stops publishing", func(t *testing.T) {
 		b, _ := start(t)
+		if err := b.Ping(ctx); err != nil {
+			t.Fatalf("ping of a running broker: %v", err)
+		}
 		if err := b.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -108,6 +111,9 @@ func Run(t *testing.T, newBroker Factory) {
 		}
 		if _, err := b.Publish(ctx, "c:a", message.New("t", nil, message.PriorityNormal)); err == nil {
 			t.Fatal("publish after close succeeded")
+		}
+		if err := b.Ping(ctx); err == nil {
+			t.Fatal("ping after close succeeded")
 		}
 	})
 }
