@@ -158,7 +158,7 @@ func Default() Config {
 			ReconnectDelayMax: Duration{5 * time.Second},
 		},
 		Health: Health{BrokerGrace: Duration{15 * time.Second}},
-		Log:       Log{Level: "info"},
+		Log:    Log{Level: "info"},
 	}
 }
 

@@ -57,4 +57,3 @@ func (a *API) handleReady(w http.ResponseWriter, r *http.Request) {
 func (a *API) handleDetailed(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.cfg.Health.Detail(r.Context()))
 }
-
