@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fleetwire/fleetwire/runtime/auth"
 	"github.com/fleetwire/fleetwire/runtime/message"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
 )
@@ -37,6 +38,8 @@ func (s *Session) handleFrame(p []byte) {
 		reply, perr = s.handleSubscribe(f)
 	case "unsubscribe":
 		reply, perr = s.handleUnsubscribe(f)
+	case "request_queue_stats":
+		reply, perr = s.handleQueueStats(f)
 	default:
 		perr = protocol.Errorf(protocol.CodeUnknownEvent, "unknown event %q", f.Event)
 	}
@@ -51,7 +54,7 @@ func (s *Session) handleFrame(p []byte) {
 // grow the metric without limit.
 func eventLabel(e string) string {
 	switch e {
-	case "ping", "subscribe", "unsubscribe":
+	case "ping", "subscribe", "unsubscribe", "request_queue_stats":
 		return e
 	}
 	return "other"
@@ -123,6 +126,28 @@ func (s *Session) handlePing(f Frame) (any, *protocol.Error) {
 		s.sendEvent("pong", r)
 	}
 	return r, nil
+}
+
+// queueStatsTop is how many of the deepest queues request_queue_stats lists.
+const queueStatsTop = 10
+
+// handleQueueStats answers admins with the queue report: as the ack when
+// the frame has an id, else as a "queue_stats" message, the event the
+// replaced service sent.
+func (s *Session) handleQueueStats(f Frame) (any, *protocol.Error) {
+	if !s.claims.HasRole(auth.RoleAdmin) {
+		return nil, protocol.Errorf(protocol.CodeForbidden, "request_queue_stats needs the admin role")
+	}
+	rep, err := s.hub.QueueReport(context.Background(), queueStatsTop)
+	if err != nil {
+		s.hub.log.Error(err, "queue report failed")
+		return nil, protocol.Errorf(protocol.CodeInternal, "queue statistics are unavailable")
+	}
+	if !f.HasID {
+		payload, _ := json.Marshal(rep)
+		s.deliver(newOutbound(message.New("queue_stats", payload, message.PriorityNormal)), false)
+	}
+	return rep, nil
 }
 
 // ChannelsRequest is the data of subscribe and unsubscribe.

@@ -38,6 +38,7 @@ var (
 	closeTokenRevoked   = closeReason{protocol.CloseTokenRevoked, "token revoked", "token_revoked"}
 	closeSlowConsumer   = closeReason{protocol.CloseSlowConsumer, "slow consumer", "slow_consumer"}
 	closeHeartbeat      = closeReason{protocol.CloseHeartbeatTimeout, "heartbeat timeout", "heartbeat_timeout"}
+	closeByAdmin        = closeReason{protocol.CloseAdminDisconnect, "disconnected by an administrator", "admin"}
 )
 
 // closedByClient labels sessions that ended without a server close: the

@@ -15,6 +15,7 @@ const (
 	CodeChannelForbidden Code = "channel_forbidden" // the channel rules refuse this user
 	CodeTooManyChannels  Code = "too_many_channels" // the per-connection channel cap is reached
 	CodeRateLimited      Code = "rate_limited"      // the user's event rate is over the limit
+	CodeForbidden        Code = "forbidden"         // the event needs a role the token lacks
 	CodeInternal         Code = "internal"          // a server-side failure; details are only logged
 )
 
@@ -40,6 +41,7 @@ const (
 	CloseServiceRestart   = 1012 // the server is restarting: reconnect after a short delay
 	CloseTokenExpired     = 4001 // the token's exp passed: get a new token, then reconnect
 	CloseTokenRevoked     = 4003 // the token's jti was revoked: do not reconnect with it
+	CloseAdminDisconnect  = 4004 // an administrator disconnected the user
 	CloseSlowConsumer     = 4008 // the client read too slowly and its outbound queue overflowed
 	CloseHeartbeatTimeout = 4009 // no frame or pong arrived within the heartbeat timeout
 )

@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"hash/maphash"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,6 +191,26 @@ func (m *Memory) Stats(_ context.Context) (Stats, error) {
 		Failed:    m.failed.Load(),
 		Expired:   m.expired.Load(),
 	}, nil
+}
+
+// Largest implements Queue.
+func (m *Memory) Largest(_ context.Context, n int) ([]UserDepth, error) {
+	var all []UserDepth
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		for u, q := range s.queues {
+			all = append(all, UserDepth{UserID: u, Depth: len(q)})
+		}
+		s.mu.Unlock()
+	}
+	slices.SortFunc(all, func(a, b UserDepth) int {
+		if a.Depth != b.Depth {
+			return b.Depth - a.Depth
+		}
+		return strings.Compare(a.UserID, b.UserID)
+	})
+	return all[:min(n, len(all))], nil
 }
 
 // maybeSweep drops expired messages of every user at most once per

@@ -20,6 +20,14 @@ type Queue interface {
 	Clear(ctx context.Context, userID string) (int, error)
 	// Stats returns counters in the replaced service's terms.
 	Stats(ctx context.Context) (Stats, error)
+	// Largest returns up to n users with the deepest queues, deepest first.
+	Largest(ctx context.Context, n int) ([]UserDepth, error)
+}
+
+// UserDepth is one user's queue depth.
+type UserDepth struct {
+	UserID string `json:"userId"`
+	Depth  int    `json:"depth"`
 }
 
 // Stats are queue counters. Waiting is a gauge; the rest count since start.

@@ -134,6 +134,18 @@ func Run(t *testing.T, newQueue Factory) {
 			t.Fatalf("stats after drain %+v", st)
 		}
 	})
+	t.Run("largest queues first", func(t *testing.T) {
+		q := newQueue(t, queue.Config{})
+		for u, n := range map[string]int{"a": 1, "b": 3, "c": 2} {
+			for i := range n {
+				_, _ = q.Push(ctx, u, msg(i, message.PriorityNormal))
+			}
+		}
+		top, err := q.Largest(ctx, 2)
+		if err != nil || len(top) != 2 || top[0] != (queue.UserDepth{UserID: "b", Depth: 3}) || top[1] != (queue.UserDepth{UserID: "c", Depth: 2}) {
+			t.Fatalf("largest = %+v, %v", top, err)
+		}
+	})
 	t.Run("messages expire", func(t *testing.T) {
 		q := newQueue(t, queue.Config{TTL: 200 * time.Millisecond})
 		_, _ = q.Push(ctx, "u", msg(0, message.PriorityNormal))

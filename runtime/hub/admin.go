@@ -1,0 +1,94 @@
+package hub
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/fleetwire/fleetwire/runtime/queue"
+)
+
+// QueueReport is the offline queue's state in the replaced service's
+// terms, with the deepest queues.
+type QueueReport struct {
+	queue.Stats
+	Largest []queue.UserDepth `json:"largest"`
+}
+
+// QueueReport reads the queue's statistics and its top deepest queues.
+func (h *Hub) QueueReport(ctx context.Context, top int) (QueueReport, error) {
+	st, err := h.cfg.Queue.Stats(ctx)
+	if err != nil {
+		return QueueReport{}, fmt.Errorf("while reading queue statistics: %w", err)
+	}
+	largest, err := h.cfg.Queue.Largest(ctx, top)
+	if err != nil {
+		return QueueReport{}, fmt.Errorf("while listing the largest queues: %w", err)
+	}
+	if largest == nil {
+		largest = []queue.UserDepth{}
+	}
+	return QueueReport{Stats: st, Largest: largest}, nil
+}
+
+// ConnectionStats is what GET /admin/connections reports for this node.
+type ConnectionStats struct {
+	Total       int            `json:"total"`
+	Users       int            `json:"users"`
+	ByTier      map[string]int `json:"byTier"`
+	ByTransport map[string]int `json:"byTransport"`
+	TopUsers    []UserCount    `json:"topUsers"`
+}
+
+// UserCount is one user's connection count.
+type UserCount struct {
+	UserID      string `json:"userId"`
+	Connections int    `json:"connections"`
+}
+
+// defaultTier labels connections whose token has no tier claim.
+const defaultTier = "default"
+
+// ConnectionStats counts this node's sessions by tier and transport and
+// lists the top users by connections.
+func (h *Hub) ConnectionStats(top int) ConnectionStats {
+	st := ConnectionStats{ByTier: map[string]int{}, ByTransport: map[string]int{}}
+	perUser := map[string]int{}
+	h.eachSession(func(s *Session) {
+		st.Total++
+		tier := s.claims.Tier
+		if tier == "" {
+			tier = defaultTier
+		}
+		st.ByTier[tier]++
+		st.ByTransport[s.codec.Name()]++
+		perUser[s.userID]++
+	})
+	st.Users = len(perUser)
+	st.TopUsers = make([]UserCount, 0, len(perUser))
+	for u, n := range perUser {
+		st.TopUsers = append(st.TopUsers, UserCount{UserID: u, Connections: n})
+	}
+	slices.SortFunc(st.TopUsers, func(a, b UserCount) int {
+		if c := cmp.Compare(b.Connections, a.Connections); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.UserID, b.UserID)
+	})
+	st.TopUsers = st.TopUsers[:min(top, len(st.TopUsers))]
+	return st
+}
+
+// DisconnectUser closes every session of the user on this node with 4004
+// and returns how many it closed.
+func (h *Hub) DisconnectUser(userID string) int {
+	sh := h.userShard(userID)
+	sh.mu.Lock()
+	sessions := append([]*Session(nil), sh.users[userID]...)
+	sh.mu.Unlock()
+	for _, s := range sessions {
+		s.close(closeByAdmin)
+	}
+	return len(sessions)
+}
