@@ -9,6 +9,7 @@ import (
 
 	"github.com/fleetwire/fleetwire/runtime/channel"
 	"github.com/fleetwire/fleetwire/runtime/message"
+	"github.com/fleetwire/fleetwire/runtime/ratelimit"
 )
 
 // Config is every runtime setting. The JSON names are the keys of the
@@ -29,6 +30,7 @@ type Config struct {
 	Queue     Queue          `json:"queue,omitempty"`
 	Heartbeat Heartbeat      `json:"heartbeat,omitempty"`
 	Drain     Drain          `json:"drain,omitempty"`
+	Security  Security       `json:"security,omitempty"`
 	Health    Health         `json:"health,omitempty"`
 	Log       Log            `json:"log,omitempty"`
 }
@@ -71,11 +73,52 @@ type Limits struct {
 	MaxBulkUsers             int   `json:"maxBulkUsers,omitempty"`
 }
 
-// RateLimit is the default per-user rule for client events: Max events per
-// Window. Env RATE_LIMIT_WINDOW (milliseconds) and RATE_LIMIT_MAX.
+// RateLimit holds every rate rule. Window and Max are the default
+// per-user rule for client events (env RATE_LIMIT_WINDOW in milliseconds,
+// RATE_LIMIT_MAX), as in the replaced service.
 type RateLimit struct {
 	Window Duration `json:"window,omitempty"`
 	Max    int      `json:"max,omitempty"`
+	// Events adds per-user limits for single events, e.g. subscribe.
+	Events map[string]Rule `json:"events,omitempty"`
+	// ConnectionsPerIP limits connection attempts per client IP.
+	ConnectionsPerIP Rule `json:"connectionsPerIP,omitempty"`
+	// ConnectionsPerUser caps each user's open connections; 0 means none.
+	ConnectionsPerUser int `json:"connectionsPerUser,omitempty"`
+	// HTTPPerCaller limits HTTP API calls per token subject.
+	HTTPPerCaller Rule `json:"httpPerCaller,omitempty"`
+	// Abuse closes a connection whose events keep being blocked.
+	Abuse Abuse `json:"abuse,omitempty"`
+	// Tiers override rules for tokens whose tier claim names them.
+	Tiers map[string]Tier `json:"tiers,omitempty"`
+}
+
+// Rule is Limit per Window; a limit of 0 disables the rule.
+type Rule struct {
+	Limit  int      `json:"limit"`
+	Window Duration `json:"window,omitempty"`
+}
+
+// Abuse closes a connection after Blocked rate-limited events within
+// Window (with close code 1008). Blocked 0 never closes.
+type Abuse struct {
+	Blocked int      `json:"blocked"`
+	Window  Duration `json:"window,omitempty"`
+}
+
+// Tier overrides rules for one tier. Unset fields keep the default.
+type Tier struct {
+	Messages           *Rule           `json:"messages,omitempty"`
+	Events             map[string]Rule `json:"events,omitempty"`
+	ConnectionsPerUser *int            `json:"connectionsPerUser,omitempty"`
+	HTTPPerCaller      *Rule           `json:"httpPerCaller,omitempty"`
+}
+
+// Security configures response headers.
+type Security struct {
+	// HSTSMaxAge is the Strict-Transport-Security max-age sent on requests
+	// that arrived over TLS (or with X-Forwarded-Proto: https); 0 sends none.
+	HSTSMaxAge Duration `json:"hstsMaxAge,omitempty"`
 }
 
 // Messages configures application message types.
@@ -148,7 +191,15 @@ func Default() Config {
 			OutboundQueueBytes:       1 << 20,
 			MaxBulkUsers:             1000,
 		},
-		RateLimit: RateLimit{Window: Duration{time.Minute}, Max: 60},
+		RateLimit: RateLimit{
+			Window:             Duration{time.Minute},
+			Max:                60,
+			Events:             map[string]Rule{"subscribe": {Limit: 30, Window: Duration{time.Minute}}},
+			ConnectionsPerIP:   Rule{Limit: 300, Window: Duration{time.Minute}},
+			ConnectionsPerUser: 20,
+			Abuse:              Abuse{Blocked: 20, Window: Duration{time.Minute}},
+		},
+		Security: Security{HSTSMaxAge: Duration{365 * 24 * time.Hour}},
 		Channels:  channel.Config{Default: channel.Rule{Allow: channel.AllowAuthenticated}},
 		Queue:     Queue{MaxPerUser: 1000, TTL: Duration{24 * time.Hour}},
 		Heartbeat: Heartbeat{Interval: Duration{25 * time.Second}, Timeout: Duration{60 * time.Second}},
@@ -198,10 +249,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateLimits(bad)
-	if c.RateLimit.Max < 0 || c.RateLimit.Window.Duration < 0 {
-		bad("rateLimit: window (RATE_LIMIT_WINDOW) and max (RATE_LIMIT_MAX) must not be negative")
-	} else if c.RateLimit.Max > 0 && c.RateLimit.Window.Duration < time.Millisecond {
-		bad("rateLimit.window (RATE_LIMIT_WINDOW): must be at least 1ms when rateLimit.max is set")
+	c.validateRateLimit(bad)
+	if c.Security.HSTSMaxAge.Duration < 0 {
+		bad("security.hstsMaxAge: must not be negative, got %s", c.Security.HSTSMaxAge)
 	}
 	if err := c.Channels.Validate(); err != nil {
 		bad("%v", err)
@@ -241,6 +291,81 @@ func (c *Config) Validate() error {
 		bad("log.level: must be debug, info, warn or error, got %q", c.Log.Level)
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateRateLimit(bad func(string, ...any)) {
+	rl := c.RateLimit
+	if rl.Max < 0 || rl.Window.Duration < 0 {
+		bad("rateLimit: window (RATE_LIMIT_WINDOW) and max (RATE_LIMIT_MAX) must not be negative")
+	} else if rl.Max > 0 && rl.Window.Duration < time.Millisecond {
+		bad("rateLimit.window (RATE_LIMIT_WINDOW): must be at least 1ms when rateLimit.max is set")
+	}
+	checkRule := func(name string, r Rule) {
+		if r.Limit < 0 || (r.Limit > 0 && r.Window.Duration < time.Millisecond) {
+			bad("%s: needs limit >= 0 and, when limit is set, a window of at least 1ms (got %d per %s)", name, r.Limit, r.Window)
+		}
+	}
+	for ev, r := range rl.Events {
+		checkRule("rateLimit.events."+ev, r)
+	}
+	checkRule("rateLimit.connectionsPerIP", rl.ConnectionsPerIP)
+	checkRule("rateLimit.httpPerCaller", rl.HTTPPerCaller)
+	if rl.ConnectionsPerUser < 0 {
+		bad("rateLimit.connectionsPerUser: must not be negative, got %d", rl.ConnectionsPerUser)
+	}
+	if rl.Abuse.Blocked < 0 || (rl.Abuse.Blocked > 0 && rl.Abuse.Window.Duration <= 0) {
+		bad("rateLimit.abuse: needs blocked >= 0 and, when blocked is set, a positive window")
+	}
+	for name, t := range rl.Tiers {
+		if t.Messages != nil {
+			checkRule("rateLimit.tiers."+name+".messages", *t.Messages)
+		}
+		for ev, r := range t.Events {
+			checkRule("rateLimit.tiers."+name+".events."+ev, r)
+		}
+		if t.HTTPPerCaller != nil {
+			checkRule("rateLimit.tiers."+name+".httpPerCaller", *t.HTTPPerCaller)
+		}
+		if t.ConnectionsPerUser != nil && *t.ConnectionsPerUser < 0 {
+			bad("rateLimit.tiers.%s.connectionsPerUser: must not be negative", name)
+		}
+	}
+}
+
+// RatePolicy converts the rate rules for the ratelimit package.
+func (c *Config) RatePolicy() *ratelimit.Policy {
+	rl := c.RateLimit
+	conv := func(r Rule) ratelimit.Rule { return ratelimit.Rule{Limit: r.Limit, Window: r.Window.Duration} }
+	convMap := func(m map[string]Rule) map[string]ratelimit.Rule {
+		out := make(map[string]ratelimit.Rule, len(m))
+		for k, r := range m {
+			out[k] = conv(r)
+		}
+		return out
+	}
+	p := &ratelimit.Policy{
+		Messages:           ratelimit.Rule{Limit: rl.Max, Window: rl.Window.Duration},
+		Events:             convMap(rl.Events),
+		ConnectionsPerIP:   conv(rl.ConnectionsPerIP),
+		ConnectionsPerUser: rl.ConnectionsPerUser,
+		HTTPPerCaller:      conv(rl.HTTPPerCaller),
+		AbuseBlocked:       rl.Abuse.Blocked,
+		AbuseWindow:        rl.Abuse.Window.Duration,
+		Tiers:              map[string]ratelimit.Tier{},
+	}
+	for name, t := range rl.Tiers {
+		tier := ratelimit.Tier{Events: convMap(t.Events), ConnectionsPerUser: t.ConnectionsPerUser}
+		if t.Messages != nil {
+			r := conv(*t.Messages)
+			tier.Messages = &r
+		}
+		if t.HTTPPerCaller != nil {
+			r := conv(*t.HTTPPerCaller)
+			tier.HTTPPerCaller = &r
+		}
+		p.Tiers[name] = tier
+	}
+	return p
 }
 
 func (c *Config) validateLimits(bad func(string, ...any)) {

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/go-logr/logr"
@@ -18,6 +20,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/hub"
 	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
+	"github.com/fleetwire/fleetwire/runtime/ratelimit"
 	"github.com/fleetwire/fleetwire/runtime/transport"
 )
 
@@ -47,6 +50,12 @@ type Config struct {
 	// Health answers the health endpoints and says whether the node is
 	// draining. Required.
 	Health *health.Checker
+	// Rates holds the per-IP, per-user connection and HTTP rules. Nil means
+	// none.
+	Rates *ratelimit.Policy
+	// HSTSMaxAge is sent as Strict-Transport-Security on requests that
+	// came over TLS. Zero sends none.
+	HSTSMaxAge time.Duration
 }
 
 // API serves the runtime's HTTP endpoints.
@@ -71,6 +80,9 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.MaxBulkUsers <= 0 {
 		cfg.MaxBulkUsers = 1000
+	}
+	if cfg.Rates == nil {
+		cfg.Rates = &ratelimit.Policy{}
 	}
 	if cfg.Origins == nil {
 		cfg.Origins = NewOriginPolicy(nil, false)
@@ -120,7 +132,7 @@ func (a *API) handleNoRoute(w http.ResponseWriter, r *http.Request) {
 // Handler returns the API with request ids, request logging and HTTP
 // metrics.
 func (a *API) Handler() http.Handler {
-	return withRequestID(withLogging(a.cfg.Logger, a.cfg.Metrics, a.mux))
+	return withRequestID(withLogging(a.cfg.Logger, a.cfg.Metrics, withSecurity(a.cfg.Origins, a.cfg.HSTSMaxAge, a.mux)))
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, c *auth.Claims) (any, error)
@@ -145,6 +157,10 @@ func (a *API) authorized(h handlerFunc, roles ...string) http.Handler {
 			writeError(w, r, newError(http.StatusForbidden, CodeForbidden, fmt.Sprintf("this endpoint needs one of the roles %v", roles)))
 			return
 		}
+		if aerr := a.limit(w, r, ratelimit.RuleHTTPPerCaller, "http:"+claims.UserID(), a.cfg.Rates.HTTPFor(claims.Tier), "API calls"); aerr != nil {
+			writeError(w, r, aerr)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
 		out, err := h(w, r, claims)
 		if err != nil {
@@ -158,6 +174,28 @@ func (a *API) authorized(h handlerFunc, roles ...string) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
+}
+
+// limit applies one rule. Over the limit, it sets Retry-After and returns
+// a 429 error; a limiter failure lets the request through and is logged.
+func (a *API) limit(w http.ResponseWriter, r *http.Request, ruleName, key string, rule ratelimit.Rule, what string) *apiError {
+	if rule.Disabled() {
+		return nil
+	}
+	d, err := a.cfg.Hub.Limiter().Allow(r.Context(), key, rule)
+	if err != nil {
+		a.cfg.Logger.Error(err, "rate limiter unavailable", "rule", ruleName)
+		return nil
+	}
+	if d.Allowed {
+		a.cfg.Metrics.RateLimitDecisions.WithLabelValues(ruleName, "allowed").Inc()
+		return nil
+	}
+	a.cfg.Metrics.RateLimitDecisions.WithLabelValues(ruleName, "blocked").Inc()
+	secs := int64(math.Ceil(d.RetryAfter.Seconds()))
+	w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+	return newError(http.StatusTooManyRequests, string(protocol.CodeRateLimited),
+		fmt.Sprintf("too many %s: the limit is %d per %s; retry after %s", what, rule.Limit, rule.Window, d.RetryAfter.Round(time.Millisecond)))
 }
 
 func authError(err error) *apiError {

@@ -17,6 +17,7 @@ const (
 	CodeNotFound         = "not_found"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeTooManyConns     = "too_many_connections"
+	CodeTooManyUserConns = "too_many_user_connections"
 	CodeUpgradeRequired  = "websocket_upgrade_required"
 	CodeShuttingDown     = "shutting_down"
 	CodeInternal         = "internal"

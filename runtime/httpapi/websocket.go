@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
 	"github.com/fleetwire/fleetwire/runtime/hub"
+	"github.com/fleetwire/fleetwire/runtime/ratelimit"
 )
 
 // capacityRetryAfter is the Retry-After sent when the node is full: long
@@ -42,6 +44,11 @@ func (a *API) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, newError(http.StatusServiceUnavailable, CodeTooManyConns, "this node is at its connection limit; retry, ideally on another node"))
 		return
 	}
+	if aerr := a.limit(w, r, ratelimit.RuleConnectionsPerIP, "ip:"+clientIP(r), a.cfg.Rates.ConnectionsPerIP, "connection attempts from this IP"); aerr != nil {
+		a.cfg.Metrics.ConnectionsRejected.WithLabelValues("rate_limited").Inc()
+		writeError(w, r, aerr)
+		return
+	}
 	claims, err := a.cfg.Verifier.Verify(r.Context(), auth.TokenFromRequest(r))
 	if err != nil {
 		a.cfg.Metrics.AuthFailures.WithLabelValues(reasonOf(err)).Inc()
@@ -49,6 +56,11 @@ func (a *API) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		a.cfg.Logger.Info("websocket authentication failed", "reason", reasonOf(err), "ip", clientIP(r),
 			"userAgent", r.UserAgent(), "requestId", requestID(r.Context()))
 		writeError(w, r, authError(err))
+		return
+	}
+	if aerr := a.checkUserCap(r, claims); aerr != nil {
+		a.cfg.Metrics.ConnectionsRejected.WithLabelValues("user_connections").Inc()
+		writeError(w, r, aerr)
 		return
 	}
 	conn, err := a.cfg.Upgrader.Upgrade(w, r, nil)
@@ -61,6 +73,28 @@ func (a *API) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	if err := a.cfg.Hub.Accept(conn, a.cfg.Codec, claims, meta); err != nil {
 		a.cfg.Logger.V(1).Info("session refused", "error", err.Error(), "requestId", meta.RequestID)
 	}
+}
+
+// checkUserCap refuses a user already at the per-user connection cap of
+// their tier. Concurrent connects of one user can pass together, so the
+// cap can be exceeded by the number of connects in flight at once.
+func (a *API) checkUserCap(r *http.Request, claims *auth.Claims) *apiError {
+	limit := a.cfg.Rates.ConnectionsPerUserFor(claims.Tier)
+	if limit <= 0 {
+		return nil
+	}
+	open, err := a.cfg.Hub.UserConnections(r.Context(), claims.UserID())
+	if err != nil {
+		a.cfg.Logger.Error(err, "presence unavailable for the connection cap")
+		return nil
+	}
+	if open < limit {
+		a.cfg.Metrics.RateLimitDecisions.WithLabelValues(ratelimit.RuleConnectionsPerUser, "allowed").Inc()
+		return nil
+	}
+	a.cfg.Metrics.RateLimitDecisions.WithLabelValues(ratelimit.RuleConnectionsPerUser, "blocked").Inc()
+	return newError(http.StatusTooManyRequests, CodeTooManyUserConns,
+		fmt.Sprintf("user %s already has %d connections, the most allowed; close one first", claims.UserID(), open))
 }
 
 func reasonOf(err error) string {

@@ -10,6 +10,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/auth"
 	"github.com/fleetwire/fleetwire/runtime/message"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
+	"github.com/fleetwire/fleetwire/runtime/ratelimit"
 )
 
 // maxChannelsPerRequest bounds one subscribe or unsubscribe frame.
@@ -25,8 +26,9 @@ func (s *Session) handleFrame(p []byte) {
 		return
 	}
 	s.hub.cfg.Metrics.MessagesReceived.WithLabelValues(eventLabel(f.Event)).Inc()
-	if perr := s.checkRate(); perr != nil {
+	if perr := s.checkRate(f.Event); perr != nil {
 		s.replyError(f, perr)
+		s.noteBlocked()
 		return
 	}
 	var reply any
@@ -68,12 +70,25 @@ func asProtocolError(err error) *protocol.Error {
 	return protocol.Errorf(protocol.CodeInternal, "internal error")
 }
 
-func (s *Session) checkRate() *protocol.Error {
-	rule := s.hub.cfg.EventRate
+// checkRate applies the per-user message rule, then the rule for this
+// event name if there is one, both chosen by the token's tier.
+func (s *Session) checkRate(event string) *protocol.Error {
+	rates := s.hub.cfg.Rates
+	tier := s.claims.Tier
+	if perr := s.allow(ratelimit.RuleMessages, "msg:"+s.userID, rates.MessagesFor(tier), "events"); perr != nil {
+		return perr
+	}
+	if rule, ok := rates.EventFor(tier, event); ok {
+		return s.allow(ratelimit.RuleEvent, "evt:"+event+":"+s.userID, rule, event+" events")
+	}
+	return nil
+}
+
+func (s *Session) allow(ruleName, key string, rule ratelimit.Rule, what string) *protocol.Error {
 	if rule.Disabled() {
 		return nil
 	}
-	d, err := s.hub.cfg.Limiter.Allow(context.Background(), "events:"+s.userID, rule)
+	d, err := s.hub.cfg.Limiter.Allow(context.Background(), key, rule)
 	if err != nil {
 		// Failing open keeps clients working when the limiter's store is
 		// down; the error is logged for operators.
@@ -81,13 +96,33 @@ func (s *Session) checkRate() *protocol.Error {
 		return nil
 	}
 	if d.Allowed {
-		s.hub.cfg.Metrics.RateLimitDecisions.WithLabelValues("events", "allowed").Inc()
+		s.hub.cfg.Metrics.RateLimitDecisions.WithLabelValues(ruleName, "allowed").Inc()
 		return nil
 	}
-	s.hub.cfg.Metrics.RateLimitDecisions.WithLabelValues("events", "blocked").Inc()
-	e := protocol.Errorf(protocol.CodeRateLimited, "too many events: the limit is %d per %s", rule.Limit, rule.Window)
+	s.hub.cfg.Metrics.RateLimitDecisions.WithLabelValues(ruleName, "blocked").Inc()
+	e := protocol.Errorf(protocol.CodeRateLimited, "too many %s: the limit is %d per %s", what, rule.Limit, rule.Window)
 	e.RetryAfterMs = max(d.RetryAfter.Milliseconds(), 1)
 	return e
+}
+
+// noteBlocked counts a blocked event and closes the connection with 1008
+// once the client keeps going past the abuse threshold. Only the reader
+// goroutine touches the counters.
+func (s *Session) noteBlocked() {
+	rates := s.hub.cfg.Rates
+	if rates.AbuseBlocked <= 0 {
+		return
+	}
+	now := time.Now()
+	if now.Sub(s.abuseSince) > rates.AbuseWindow {
+		s.abuseSince, s.abuseCount = now, 0
+	}
+	s.abuseCount++
+	if s.abuseCount >= rates.AbuseBlocked {
+		s.hub.log.Info("closing an abusive connection", "userId", s.userID, "socketId", s.meta.ConnID,
+			"blocked", s.abuseCount, "window", rates.AbuseWindow.String())
+		s.close(closePolicyViolation)
+	}
 }
 
 func (s *Session) replyAck(f Frame, data any) {

@@ -38,8 +38,9 @@ type Config struct {
 	// ExpiryGrace is added to a token's exp before its connection is
 	// closed; it equals the verifier's leeway so both agree on expiry.
 	ExpiryGrace time.Duration
-	// EventRate limits client events per user. Zero disables the limit.
-	EventRate ratelimit.Rule
+	// Rates holds the per-user message and per-event rules, their tiers,
+	// and when sustained abuse closes a connection. Nil means no limits.
+	Rates *ratelimit.Policy
 
 	Broker    broker.Broker
 	Presence  presence.Presence
@@ -126,6 +127,9 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Limiter == nil {
 		cfg.Limiter = ratelimit.NewMemory()
 	}
+	if cfg.Rates == nil {
+		cfg.Rates = &ratelimit.Policy{}
+	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New()
 	}
@@ -156,6 +160,17 @@ func New(cfg Config) (*Hub, error) {
 
 // Connections returns the number of open sessions on this node.
 func (h *Hub) Connections() int { return int(h.count.Load()) }
+
+// Limiter returns the limiter the hub decides with, for the HTTP layer's
+// own rules.
+func (h *Hub) Limiter() ratelimit.Limiter { return h.cfg.Limiter }
+
+// UserConnections returns how many connections the user has open, as the
+// presence store counts them.
+func (h *Hub) UserConnections(ctx context.Context, userID string) (int, error) {
+	info, err := h.cfg.Presence.Get(ctx, userID)
+	return info.Connections, err
+}
 
 // HeartbeatInterval returns the configured ping interval.
 func (h *Hub) HeartbeatInterval() time.Duration { return h.cfg.HeartbeatInterval }

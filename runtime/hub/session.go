@@ -33,13 +33,18 @@ type closeReason struct {
 }
 
 var (
-	closeServiceRestart = closeReason{protocol.CloseServiceRestart, "service restart", "service_restart"}
-	closeTokenExpired   = closeReason{protocol.CloseTokenExpired, "token expired", "token_expired"}
-	closeTokenRevoked   = closeReason{protocol.CloseTokenRevoked, "token revoked", "token_revoked"}
-	closeSlowConsumer   = closeReason{protocol.CloseSlowConsumer, "slow consumer", "slow_consumer"}
-	closeHeartbeat      = closeReason{protocol.CloseHeartbeatTimeout, "heartbeat timeout", "heartbeat_timeout"}
-	closeByAdmin        = closeReason{protocol.CloseAdminDisconnect, "disconnected by an administrator", "admin"}
+	closeServiceRestart  = closeReason{protocol.CloseServiceRestart, "service restart", "service_restart"}
+	closeTokenExpired    = closeReason{protocol.CloseTokenExpired, "token expired", "token_expired"}
+	closeTokenRevoked    = closeReason{protocol.CloseTokenRevoked, "token revoked", "token_revoked"}
+	closeSlowConsumer    = closeReason{protocol.CloseSlowConsumer, "slow consumer", "slow_consumer"}
+	closeHeartbeat       = closeReason{protocol.CloseHeartbeatTimeout, "heartbeat timeout", "heartbeat_timeout"}
+	closeByAdmin         = closeReason{protocol.CloseAdminDisconnect, "disconnected by an administrator", "admin"}
+	closePolicyViolation = closeReason{protocol.ClosePolicyViolation, "rate limit abuse", "policy_violation"}
 )
+
+// writerStopWait bounds how long removal waits for an aborted
+// connection's writer; its writes fail at once on a closed socket.
+const writerStopWait = time.Second
 
 // closedByClient labels sessions that ended without a server close: the
 // client closed, or the connection was lost.
@@ -63,6 +68,10 @@ type Session struct {
 
 	heartbeat *schedule.Entry
 	expiry    *schedule.Entry
+
+	// Rate-limit abuse tracking; only the reader touches these.
+	abuseSince time.Time
+	abuseCount int
 }
 
 // Accept turns an upgraded connection into a session: it registers the
@@ -362,6 +371,11 @@ func (s *Session) remove() {
 	h.cfg.Scheduler.Cancel(s.expiry)
 	s.mu.Lock()
 	s.closed = true
+	// Cut the socket and let the writer finish failing, so that what it
+	// had not written is back in the queue, then salvage it; all under
+	// s.mu, so later messages for the user queue up behind it.
+	s.conn.Abort()
+	s.conn.WaitIdle(writerStopWait)
 	s.salvageLocked()
 	chans := s.channels
 	s.channels = nil

@@ -37,6 +37,7 @@ func Errorf(code Code, format string, args ...any) *Error {
 // WebSocket close codes the runtime sends. 1000-2999 are defined by RFC
 // 6455 and the IANA registry; 4000-4999 are private to this protocol.
 const (
+	ClosePolicyViolation  = 1008 // events kept coming past the rate limit (rateLimit.abuse)
 	CloseMessageTooBig    = 1009 // a frame exceeded limits.maxMessageBytes
 	CloseServiceRestart   = 1012 // the server is restarting: reconnect after a short delay
 	CloseTokenExpired     = 4001 // the token's exp passed: get a new token, then reconnect

@@ -20,7 +20,6 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/hub"
 	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/queue"
-	"github.com/fleetwire/fleetwire/runtime/ratelimit"
 	"github.com/fleetwire/fleetwire/runtime/schedule"
 	"github.com/fleetwire/fleetwire/runtime/transport"
 )
@@ -70,7 +69,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		HeartbeatTimeout:         cfg.Heartbeat.Timeout.Duration,
 		MaxChannelsPerConnection: cfg.Limits.MaxChannelsPerConnection,
 		ExpiryGrace:              verifier.Leeway(),
-		EventRate:                ratelimit.Rule{Limit: cfg.RateLimit.Max, Window: cfg.RateLimit.Window.Duration},
+		Rates:                    cfg.RatePolicy(),
 		Queue:                    q,
 		Policy:                   policy,
 		Logger:                   log.WithName("hub"),
@@ -92,11 +91,13 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		allowed[t] = true
 	}
 	api, err := httpapi.New(httpapi.Config{
-		Hub:      h,
-		Verifier: verifier,
-		Denylist: denylist,
-		Metrics:  m,
-		Health:   checker,
+		Hub:        h,
+		Verifier:   verifier,
+		Denylist:   denylist,
+		Metrics:    m,
+		Health:     checker,
+		Rates:      cfg.RatePolicy(),
+		HSTSMaxAge: cfg.Security.HSTSMaxAge.Duration,
 		Upgrader: transport.NewUpgrader(transport.Config{
 			MaxMessageBytes: cfg.Limits.MaxMessageBytes,
 			MaxQueueBytes:   cfg.Limits.OutboundQueueBytes,

@@ -353,9 +353,17 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		c.mu.Unlock()
-		if closeSent, err := c.writeBatch(batch); err != nil || closeSent {
+		written, closeSent, err := c.writeBatch(batch)
+		if err != nil || closeSent {
 			c.mu.Lock()
-			c.queue, c.bytes, c.writing = nil, 0, false
+			if err != nil {
+				// Keep what was not written, ahead of anything queued
+				// since, so DropPending can hand it back.
+				c.queue = append(unwrittenTagged(batch[written:]), c.queue...)
+			} else {
+				c.queue, c.bytes = nil, 0
+			}
+			c.writing = false
 			c.mu.Unlock()
 			if err != nil {
 				c.Abort()
@@ -367,21 +375,58 @@ func (c *Conn) writeLoop() {
 	}
 }
 
-func (c *Conn) writeBatch(batch []item) (closeSent bool, err error) {
+// unwrittenTagged keeps the items whose tags a caller may want back.
+func unwrittenTagged(items []item) []item {
+	var out []item
+	for _, it := range items {
+		if it.tag != nil {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// WaitIdle waits, up to d, until no writer is running, so that after
+// Abort the unwritten messages are all back in the queue for DropPending.
+// An aborted connection's writes fail at once, so the wait is short.
+func (c *Conn) WaitIdle(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		c.mu.Lock()
+		writing := c.writing
+		c.mu.Unlock()
+		if !writing {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// writeBatch writes the batch and returns how many items reached the
+// socket buffer, whether a close frame was among them, and the first error.
+// With batching, a failed flush means none is known to have been written.
+func (c *Conn) writeBatch(batch []item) (written int, closeSent bool, err error) {
 	batched := len(batch) > 1
 	if batched {
 		c.nc.hold()
 	}
 	deadline := time.Now().Add(c.cfg.WriteTimeout)
 	for _, it := range batch {
-		if err = c.writeItem(it, deadline); err != nil || it.kind == kindClose {
-			closeSent = it.kind == kindClose
+		if err = c.writeItem(it, deadline); err != nil {
+			break
+		}
+		written++
+		if it.kind == kindClose {
+			closeSent = true
 			break
 		}
 	}
 	if batched {
-		if rerr := c.nc.release(); err == nil {
-			err = rerr
+		if rerr := c.nc.release(); err == nil && rerr != nil {
+			err, written, closeSent = rerr, 0, false
 		}
 	}
 	if err == nil && c.cfg.ObserveDelivery != nil {
@@ -392,7 +437,7 @@ func (c *Conn) writeBatch(batch []item) (closeSent bool, err error) {
 			}
 		}
 	}
-	return closeSent, err
+	return written, closeSent, err
 }
 
 func (c *Conn) writeItem(it item, deadline time.Time) error {

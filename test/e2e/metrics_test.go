@@ -101,7 +101,9 @@ func TestMetricsAfterAScriptedSession(t *testing.T) {
 		{"realtime_subscriptions", nil, 2},
 		{"realtime_channels", nil, 2},
 		{"realtime_delivery_latency_seconds", nil, 2},
-		{"realtime_rate_limit_decisions_total", map[string]string{"rule": "events", "outcome": "allowed"}, 4},
+		{"realtime_rate_limit_decisions_total", map[string]string{"rule": "messages", "outcome": "allowed"}, 4},
+		{"realtime_rate_limit_decisions_total", map[string]string{"rule": "event", "outcome": "allowed"}, 1},
+		{"realtime_rate_limit_decisions_total", map[string]string{"rule": "connections_per_ip", "outcome": "allowed"}, 3},
 		{"realtime_http_requests_total", map[string]string{"route": "POST /ws/send/{userId}", "code": "200"}, 2},
 	}
 	for _, c := range checks {
