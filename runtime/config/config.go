@@ -31,6 +31,7 @@ type Config struct {
 	Heartbeat Heartbeat      `json:"heartbeat,omitempty"`
 	Drain     Drain          `json:"drain,omitempty"`
 	Security  Security       `json:"security,omitempty"`
+	RPCProxy  RPCProxy       `json:"rpcProxy,omitempty"`
 	Health    Health         `json:"health,omitempty"`
 	Log       Log            `json:"log,omitempty"`
 }
@@ -112,6 +113,17 @@ type Tier struct {
 	Events             map[string]Rule `json:"events,omitempty"`
 	ConnectionsPerUser *int            `json:"connectionsPerUser,omitempty"`
 	HTTPPerCaller      *Rule           `json:"httpPerCaller,omitempty"`
+}
+
+// RPCProxy forwards custom client events to a backend.
+type RPCProxy struct {
+	// URL receives the events as POSTs; empty turns forwarding off. Env
+	// RPC_PROXY_URL.
+	URL string `json:"url,omitempty"`
+	// Timeout bounds one call.
+	Timeout Duration `json:"timeout,omitempty"`
+	// MaxConcurrent bounds calls in flight on the node.
+	MaxConcurrent int `json:"maxConcurrent,omitempty"`
 }
 
 // Security configures response headers.
@@ -199,7 +211,8 @@ func Default() Config {
 			ConnectionsPerUser: 20,
 			Abuse:              Abuse{Blocked: 20, Window: Duration{time.Minute}},
 		},
-		Security: Security{HSTSMaxAge: Duration{365 * 24 * time.Hour}},
+		Security:  Security{HSTSMaxAge: Duration{365 * 24 * time.Hour}},
+		RPCProxy:  RPCProxy{Timeout: Duration{5 * time.Second}, MaxConcurrent: 64},
 		Channels:  channel.Config{Default: channel.Rule{Allow: channel.AllowAuthenticated}},
 		Queue:     Queue{MaxPerUser: 1000, TTL: Duration{24 * time.Hour}},
 		Heartbeat: Heartbeat{Interval: Duration{25 * time.Second}, Timeout: Duration{60 * time.Second}},
@@ -250,6 +263,17 @@ func (c *Config) Validate() error {
 	}
 	c.validateLimits(bad)
 	c.validateRateLimit(bad)
+	if c.RPCProxy.URL != "" {
+		if u, err := url.Parse(c.RPCProxy.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("rpcProxy.url (RPC_PROXY_URL): must be an http:// or https:// URL, got %q", c.RPCProxy.URL)
+		}
+	}
+	if c.RPCProxy.Timeout.Duration <= 0 || c.RPCProxy.Timeout.Duration > time.Minute {
+		bad("rpcProxy.timeout: must be between 1ns and 1m, got %s", c.RPCProxy.Timeout)
+	}
+	if c.RPCProxy.MaxConcurrent < 1 {
+		bad("rpcProxy.maxConcurrent: must be at least 1, got %d", c.RPCProxy.MaxConcurrent)
+	}
 	if c.Security.HSTSMaxAge.Duration < 0 {
 		bad("security.hstsMaxAge: must not be negative, got %s", c.Security.HSTSMaxAge)
 	}

@@ -130,6 +130,7 @@ func applyEnv(cfg *Config, env Source) error {
 		}
 	}
 	str("LOG_LEVEL", &cfg.Log.Level)
+	str("RPC_PROXY_URL", &cfg.RPCProxy.URL)
 	return errors.Join(errs...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"slices"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/message"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
 	"github.com/fleetwire/fleetwire/runtime/ratelimit"
+	"github.com/fleetwire/fleetwire/runtime/rpcproxy"
 )
 
 // maxChannelsPerRequest bounds one subscribe or unsubscribe frame.
@@ -43,6 +45,9 @@ func (s *Session) handleFrame(p []byte) {
 	case "request_queue_stats":
 		reply, perr = s.handleQueueStats(f)
 	default:
+		if s.forward(f) {
+			return // answered when the backend replies
+		}
 		perr = protocol.Errorf(protocol.CodeUnknownEvent, "unknown event %q", f.Event)
 	}
 	if perr != nil {
@@ -161,6 +166,48 @@ func (s *Session) handlePing(f Frame) (any, *protocol.Error) {
 		s.sendEvent("pong", r)
 	}
 	return r, nil
+}
+
+// customEventPattern is what a forwarded event's name must look like.
+var customEventPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.:\-]{0,63}$`)
+
+// forward sends a custom event to the backend on its own goroutine and
+// reports whether it took the frame. The reply (ack or error) comes when
+// the backend answers, so a slow backend never stalls this connection's
+// other events; the proxy's concurrency cap bounds the goroutines.
+func (s *Session) forward(f Frame) bool {
+	fw := s.hub.cfg.Forwarder
+	if fw == nil || !customEventPattern.MatchString(f.Event) {
+		return false
+	}
+	m := s.hub.cfg.Metrics
+	if !fw.TryAcquire() {
+		m.RPCCalls.WithLabelValues(string(rpcproxy.CodeBusy)).Inc()
+		s.replyError(f, rpcproxy.BusyError())
+		return true
+	}
+	call := rpcproxy.Call{Event: f.Event, Data: f.Data, User: rpcproxy.Caller{
+		UserID: s.userID, Email: s.claims.Email, Roles: s.claims.Roles, Teams: s.claims.Teams,
+		Tier: s.claims.Tier, ConnectionID: s.meta.ConnID,
+	}}
+	go func() {
+		defer fw.Release()
+		start := time.Now()
+		data, perr := fw.Forward(context.Background(), call, message.NewID())
+		m.RPCDuration.Observe(time.Since(start).Seconds())
+		if perr != nil {
+			m.RPCCalls.WithLabelValues(string(perr.Code)).Inc()
+			s.replyError(f, perr)
+			return
+		}
+		m.RPCCalls.WithLabelValues("ok").Inc()
+		if f.HasID {
+			if frame, err := s.codec.EncodeAck(f.ID, data); err == nil {
+				s.sendFrame(frame)
+			}
+		}
+	}()
+	return true
 }
 
 // queueStatsTop is how many of the deepest queues request_queue_stats lists.

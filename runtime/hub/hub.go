@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -18,8 +19,10 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/message"
 	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/presence"
+	"github.com/fleetwire/fleetwire/runtime/protocol"
 	"github.com/fleetwire/fleetwire/runtime/queue"
 	"github.com/fleetwire/fleetwire/runtime/ratelimit"
+	"github.com/fleetwire/fleetwire/runtime/rpcproxy"
 	"github.com/fleetwire/fleetwire/runtime/schedule"
 )
 
@@ -52,6 +55,17 @@ type Config struct {
 	// Metrics receives the hub's counters; nil means a private,
 	// unexported set.
 	Metrics *metrics.Metrics
+	// Forwarder handles events the hub does not know; nil answers them
+	// with unknown_event.
+	Forwarder Forwarder
+}
+
+// Forwarder sends custom client events to the application's backend
+// (rpcproxy.Proxy).
+type Forwarder interface {
+	TryAcquire() bool
+	Release()
+	Forward(ctx context.Context, c rpcproxy.Call, requestID string) (json.RawMessage, *protocol.Error)
 }
 
 // Defaults for Config.

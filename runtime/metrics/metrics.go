@@ -30,6 +30,8 @@ type Metrics struct {
 	AuthFailures        *prometheus.CounterVec // reason
 	HTTPRequests        *prometheus.CounterVec // route, code
 	HTTPDuration        *prometheus.HistogramVec
+	RPCCalls            *prometheus.CounterVec // outcome
+	RPCDuration         prometheus.Histogram
 
 	types labelSet
 }
@@ -77,6 +79,10 @@ func New() *Metrics {
 			"HTTP requests, by route and status code.", "route", "code"),
 		HTTPDuration: f.histogramVec("http_request_duration_seconds",
 			"HTTP request latency, by route.", prometheus.DefBuckets, "route"),
+		RPCCalls: f.counterVec("rpc_calls_total",
+			"Custom events forwarded to the backend, by outcome (ok or an rpc_* error code).", "outcome"),
+		RPCDuration: f.histogram("rpc_duration_seconds",
+			"Time the backend took to answer a forwarded event.", prometheus.DefBuckets),
 		types: labelSet{max: maxTypeLabels},
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

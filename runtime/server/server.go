@@ -20,6 +20,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/hub"
 	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/queue"
+	"github.com/fleetwire/fleetwire/runtime/rpcproxy"
 	"github.com/fleetwire/fleetwire/runtime/schedule"
 	"github.com/fleetwire/fleetwire/runtime/transport"
 )
@@ -61,7 +62,16 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	registerQueueMetrics(m, q)
 	b := broker.NewMemory()
 	sched := schedule.New()
+	var fw hub.Forwarder
+	if cfg.RPCProxy.URL != "" {
+		p, err := rpcproxy.New(rpcproxy.Config{URL: cfg.RPCProxy.URL, Timeout: cfg.RPCProxy.Timeout.Duration, MaxConcurrent: cfg.RPCProxy.MaxConcurrent})
+		if err != nil {
+			return nil, fmt.Errorf("rpcProxy: %w", err)
+		}
+		fw = p
+	}
 	h, err := hub.New(hub.Config{
+		Forwarder:                fw,
 		Metrics:                  m,
 		Broker:                   b,
 		Scheduler:                sched,
