@@ -72,6 +72,11 @@ type Limits struct {
 	MaxChannelsPerConnection int   `json:"maxChannelsPerConnection,omitempty"`
 	OutboundQueueBytes       int   `json:"outboundQueueBytes,omitempty"`
 	MaxBulkUsers             int   `json:"maxBulkUsers,omitempty"`
+	// WriteTimeout bounds each socket write; a client that accepts no
+	// bytes for this long is cut off.
+	WriteTimeout Duration `json:"writeTimeout,omitempty"`
+	// HTTPReadTimeout bounds reading an HTTP request, headers and body.
+	HTTPReadTimeout Duration `json:"httpReadTimeout,omitempty"`
 }
 
 // RateLimit holds every rate rule. Window and Max are the default
@@ -202,6 +207,8 @@ func Default() Config {
 			MaxChannelsPerConnection: 100,
 			OutboundQueueBytes:       1 << 20,
 			MaxBulkUsers:             1000,
+			WriteTimeout:             Duration{10 * time.Second},
+			HTTPReadTimeout:          Duration{30 * time.Second},
 		},
 		RateLimit: RateLimit{
 			Window:             Duration{time.Minute},
@@ -411,6 +418,12 @@ func (c *Config) validateLimits(bad func(string, ...any)) {
 	}
 	if l.MaxBulkUsers < 1 {
 		bad("limits.maxBulkUsers: must be at least 1, got %d", l.MaxBulkUsers)
+	}
+	if l.WriteTimeout.Duration < 100*time.Millisecond {
+		bad("limits.writeTimeout: must be at least 100ms, got %s", l.WriteTimeout)
+	}
+	if l.HTTPReadTimeout.Duration < time.Second {
+		bad("limits.httpReadTimeout: must be at least 1s, got %s", l.HTTPReadTimeout)
 	}
 }
 

@@ -111,6 +111,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Upgrader: transport.NewUpgrader(transport.Config{
 			MaxMessageBytes: cfg.Limits.MaxMessageBytes,
 			MaxQueueBytes:   cfg.Limits.OutboundQueueBytes,
+			WriteTimeout:    cfg.Limits.WriteTimeout.Duration,
 			ObserveDelivery: func(d time.Duration) { m.DeliveryLatency.Observe(d.Seconds()) },
 		}),
 		Origins:        httpapi.NewOriginPolicy(cfg.CORS.Origins, cfg.DevMode()),
@@ -128,7 +129,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s.http = &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadTimeout:       cfg.Limits.HTTPReadTimeout.Duration,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          nil,
