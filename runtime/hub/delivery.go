@@ -1,0 +1,231 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync/atomic"
+
+	"github.com/fleetwire/fleetwire/runtime/message"
+)
+
+// Status of a send.
+const (
+	StatusDelivered     = "delivered"      // handed to a node holding the user's connections
+	StatusQueued        = "queued"         // stored in the user's offline queue
+	StatusNoSubscribers = "no_subscribers" // a channel publish nobody was subscribed to
+)
+
+// Delivery reports what happened to one sent message.
+type Delivery struct {
+	MessageID string `json:"messageId"`
+	Status    string `json:"status"`
+}
+
+// receipt records what local delivery did with one message.
+type receipt struct {
+	seen     atomic.Bool
+	accepted atomic.Int32
+}
+
+// SendToUser delivers msg to every connection of the user, or queues it
+// when the user has none. The answer says which happened; when delivery
+// ran on this node during the call, it is exact.
+func (h *Hub) SendToUser(ctx context.Context, userID string, msg *message.Message) (Delivery, error) {
+	r := &receipt{}
+	h.receipts.Store(msg.ID, r)
+	n, err := h.cfg.Broker.Publish(ctx, topicUserPrefix+userID, msg)
+	h.receipts.Delete(msg.ID)
+	if err != nil {
+		return Delivery{}, fmt.Errorf("while publishing to user %s: %w", userID, err)
+	}
+	if r.seen.Load() {
+		// Local delivery ran: it either reached a connection or, when the
+		// user had just left, put the message in the queue itself.
+		if r.accepted.Load() > 0 {
+			return Delivery{MessageID: msg.ID, Status: StatusDelivered}, nil
+		}
+		return Delivery{MessageID: msg.ID, Status: StatusQueued}, nil
+	}
+	if n > 0 {
+		return Delivery{MessageID: msg.ID, Status: StatusDelivered}, nil
+	}
+	if err := h.enqueueOffline(ctx, userID, msg); err != nil {
+		return Delivery{}, err
+	}
+	return Delivery{MessageID: msg.ID, Status: StatusQueued}, nil
+}
+
+// Publish delivers msg to the subscribers of a channel.
+func (h *Hub) Publish(ctx context.Context, ch string, msg *message.Message) (Delivery, error) {
+	msg.Channel = ch
+	n, err := h.cfg.Broker.Publish(ctx, topicChannelPrefix+ch, msg)
+	if err != nil {
+		return Delivery{}, fmt.Errorf("while publishing to channel %s: %w", ch, err)
+	}
+	d := Delivery{MessageID: msg.ID, Status: StatusDelivered}
+	if n == 0 {
+		d.Status = StatusNoSubscribers
+	}
+	return d, nil
+}
+
+// Broadcast delivers msg to every connection on every node.
+func (h *Hub) Broadcast(ctx context.Context, msg *message.Message) (Delivery, error) {
+	if _, err := h.cfg.Broker.Publish(ctx, topicBroadcast, msg); err != nil {
+		return Delivery{}, fmt.Errorf("while broadcasting: %w", err)
+	}
+	return Delivery{MessageID: msg.ID, Status: StatusDelivered}, nil
+}
+
+func (h *Hub) enqueueOffline(ctx context.Context, userID string, msg *message.Message) error {
+	dropped, err := h.cfg.Queue.Push(ctx, userID, msg)
+	if err != nil {
+		return fmt.Errorf("while queueing for user %s: %w", userID, err)
+	}
+	h.cfg.Metrics.MessagesQueued.Inc()
+	if dropped != nil {
+		h.log.Info("offline queue full, dropped the oldest lowest-priority message",
+			"userId", userID, "droppedId", dropped.ID, "droppedPriority", dropped.Priority)
+	}
+	return nil
+}
+
+// requeue puts a message that could not be written back in the user's
+// offline queue; failures are logged because the caller cannot retry.
+func (h *Hub) requeue(userID string, msg *message.Message) {
+	if err := h.enqueueOffline(context.Background(), userID, msg); err != nil {
+		h.log.Error(err, "undelivered message could not be queued", "userId", userID, "messageId", msg.ID)
+	}
+}
+
+// dispatch is the broker handler: it delivers a publication to the local
+// sessions interested in its topic.
+func (h *Hub) dispatch(topic string, msg *message.Message) {
+	out := newOutbound(msg)
+	switch {
+	case topic == topicBroadcast:
+		h.deliverAll(out)
+	case len(topic) > len(topicUserPrefix) && topic[:len(topicUserPrefix)] == topicUserPrefix:
+		h.deliverUser(topic[len(topicUserPrefix):], out)
+	case len(topic) > len(topicChannelPrefix) && topic[:len(topicChannelPrefix)] == topicChannelPrefix:
+		h.deliverChannel(topic[len(topicChannelPrefix):], out)
+	default:
+		h.log.Info("publication on an unknown topic dropped", "topic", topic, "messageId", msg.ID)
+	}
+}
+
+// deliverUser hands out to each of the user's sessions. If none accepts it
+// (the user just disconnected), the message goes to the offline queue, so
+// a message addressed to a user is never silently lost.
+func (h *Hub) deliverUser(userID string, out *outbound) {
+	s := h.userShard(userID)
+	s.mu.Lock()
+	sessions := append([]*Session(nil), s.users[userID]...)
+	s.mu.Unlock()
+	accepted := 0
+	for _, sess := range sessions {
+		if sess.deliver(out, true) {
+			accepted++
+		}
+	}
+	if v, ok := h.receipts.Load(out.msg.ID); ok {
+		r := v.(*receipt)
+		r.accepted.Add(int32(accepted))
+		r.seen.Store(true)
+	}
+	if accepted == 0 {
+		h.requeue(userID, out.msg)
+	}
+}
+
+func (h *Hub) deliverChannel(name string, out *outbound) {
+	s := h.chanShard(name)
+	s.mu.Lock()
+	subs := make([]*Session, 0, len(s.chans[name]))
+	for sess := range s.chans[name] {
+		subs = append(subs, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range subs {
+		sess.deliver(out, false)
+	}
+}
+
+func (h *Hub) deliverAll(out *outbound) {
+	var batch []*Session
+	for i := range h.users {
+		s := &h.users[i]
+		s.mu.Lock()
+		batch = batch[:0]
+		for _, sessions := range s.users {
+			batch = append(batch, sessions...)
+		}
+		s.mu.Unlock()
+		for _, sess := range batch {
+			sess.deliver(out, false)
+		}
+	}
+}
+
+// UserStatus is what GET /ws/status/:userId returns.
+type UserStatus struct {
+	UserID      string   `json:"userId"`
+	Online      bool     `json:"online"`
+	Connections int      `json:"connections"`
+	Channels    []string `json:"channels"`
+}
+
+// Status returns the user's presence and the channels its connections on
+// this node are subscribed to.
+func (h *Hub) Status(ctx context.Context, userID string) (UserStatus, error) {
+	info, err := h.cfg.Presence.Get(ctx, userID)
+	if err != nil {
+		return UserStatus{}, fmt.Errorf("while reading presence of %s: %w", userID, err)
+	}
+	st := UserStatus{UserID: userID, Online: info.Online, Connections: info.Connections, Channels: []string{}}
+	s := h.userShard(userID)
+	s.mu.Lock()
+	sessions := append([]*Session(nil), s.users[userID]...)
+	s.mu.Unlock()
+	seen := map[string]bool{}
+	for _, sess := range sessions {
+		for _, ch := range sess.channelList() {
+			if !seen[ch] {
+				seen[ch] = true
+				st.Channels = append(st.Channels, ch)
+			}
+		}
+	}
+	sort.Strings(st.Channels)
+	return st, nil
+}
+
+// RevokeToken closes the local sessions authenticated with token id jti.
+// It returns how many it closed.
+func (h *Hub) RevokeToken(jti string) int {
+	n := 0
+	h.eachSession(func(s *Session) {
+		if s.claims.ID == jti {
+			s.close(closeTokenRevoked)
+			n++
+		}
+	})
+	return n
+}
+
+func (h *Hub) eachSession(fn func(*Session)) {
+	var batch []*Session
+	for i := range h.users {
+		s := &h.users[i]
+		s.mu.Lock()
+		batch = batch[:0]
+		for _, sessions := range s.users {
+			batch = append(batch, sessions...)
+		}
+		s.mu.Unlock()
+		for _, sess := range batch {
+			fn(sess)
+		}
+	}
+}
