@@ -26,6 +26,10 @@ type Broker interface {
 	Subscribe(ctx context.Context, topics ...string) error
 	// Unsubscribe removes topics from this node's subscriptions.
 	Unsubscribe(ctx context.Context, topics ...string) error
+	// Sync waits until every earlier Subscribe and Unsubscribe has taken
+	// effect, so that a publication made after it returns reaches the
+	// node. The hub calls it outside its locks.
+	Sync(ctx context.Context) error
 	// Ping checks that the broker can carry publications now. Readiness
 	// uses it; it must return within ctx.
 	Ping(ctx context.Context) error

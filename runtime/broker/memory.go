@@ -79,6 +79,9 @@ func (m *Memory) Unsubscribe(_ context.Context, topics ...string) error {
 	return nil
 }
 
+// Sync implements Broker; memory subscriptions take effect at once.
+func (m *Memory) Sync(context.Context) error { return nil }
+
 // Ping implements Broker.
 func (m *Memory) Ping(context.Context) error {
 	m.mu.RLock()

@@ -42,6 +42,10 @@ var (
 	closePolicyViolation = closeReason{protocol.ClosePolicyViolation, "rate limit abuse", "policy_violation"}
 )
 
+// brokerSyncWait bounds how long a connect waits for the broker to confirm
+// the user's subscription before it reads the queue anyway.
+const brokerSyncWait = 2 * time.Second
+
 // writerStopWait bounds how long removal waits for an aborted
 // connection's writer; its writes fail at once on a closed socket.
 const writerStopWait = time.Second
@@ -97,6 +101,14 @@ func (h *Hub) Accept(conn *transport.Conn, codec protocol.Codec, claims *auth.Cl
 	} else if first {
 		h.announcePresence(s.userID, "online")
 	}
+	// The user's topic must be live at the broker before the queue is read:
+	// a message published in between would otherwise go to the queue after
+	// the read and wait there until the next connect.
+	syncCtx, cancel := context.WithTimeout(ctx, brokerSyncWait)
+	if err := h.cfg.Broker.Sync(syncCtx); err != nil {
+		h.log.Error(err, "broker subscription not confirmed", "userId", s.userID)
+	}
+	cancel()
 	s.sendEvent("connected", connectedData{
 		ConnectionID:        meta.ConnID,
 		SocketID:            meta.ConnID,

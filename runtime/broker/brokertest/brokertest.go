@@ -64,6 +64,9 @@ func Run(t *testing.T, newBroker Factory) {
 		if err := b.Subscribe(ctx, "c:a", "u:alice"); err != nil {
 			t.Fatal(err)
 		}
+		if err := b.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
 		for _, p := range []struct{ topic, id string }{{"c:a", "1"}, {"c:b", "2"}, {"u:alice", "3"}, {"c:a", "4"}} {
 			m := message.New("t", nil, message.PriorityNormal)
 			m.ID = p.id
@@ -84,6 +87,9 @@ func Run(t *testing.T, newBroker Factory) {
 		b, r := start(t)
 		_ = b.Subscribe(ctx, "c:x")
 		_ = b.Unsubscribe(ctx, "c:x")
+		if err := b.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
 		n, err := b.Publish(ctx, "c:x", message.New("t", nil, message.PriorityNormal))
 		if err != nil || n != 0 {
 			t.Fatalf("publish after unsubscribe: n=%d err=%v", n, err)

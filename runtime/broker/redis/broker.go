@@ -1,0 +1,358 @@
+package redisbroker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/fleetwire/fleetwire/runtime/broker"
+	"github.com/fleetwire/fleetwire/runtime/message"
+)
+
+// Config configures a Broker. Zero values mean the defaults.
+type Config struct {
+	// Client reaches Redis. Required.
+	Client redis.UniversalClient
+	// Prefix starts every channel name. Default "fleetwire:".
+	Prefix string
+	// BatchDelay collects subscription changes this long before sending
+	// them, so a burst of connects costs one SUBSCRIBE. Default 2ms.
+	BatchDelay time.Duration
+	// HealthInterval pings an idle subscription connection this often, so
+	// a dead connection is noticed and re-established. Default 5s.
+	HealthInterval time.Duration
+	Logger         logr.Logger
+	// OnReconnect, when set, is called after the subscription connection
+	// has been re-established with every topic.
+	OnReconnect func()
+}
+
+// Defaults for Config.
+const (
+	DefaultPrefix         = "fleetwire:"
+	DefaultBatchDelay     = 2 * time.Millisecond
+	DefaultHealthInterval = 5 * time.Second
+)
+
+// Broker is the Redis implementation of broker.Broker.
+type Broker struct {
+	cfg     Config
+	channel string // prefix + "ch:"
+	handler broker.Handler
+	ps      *redis.PubSub
+
+	mu        sync.Mutex
+	pending   map[string]bool // topic -> subscribe (true) or unsubscribe (false)
+	requested uint64          // bumped by every Subscribe/Unsubscribe call
+	confirmed uint64          // highest requested value Redis has confirmed
+	changed   chan struct{}   // closed and replaced when confirmed moves
+	kick      chan struct{}
+	started   bool
+	closed    bool
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+var _ broker.Broker = (*Broker)(nil)
+
+// New returns a Broker; Start begins delivery.
+func New(cfg Config) (*Broker, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("redisbroker: Client is required")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.BatchDelay <= 0 {
+		cfg.BatchDelay = DefaultBatchDelay
+	}
+	if cfg.HealthInterval <= 0 {
+		cfg.HealthInterval = DefaultHealthInterval
+	}
+	return &Broker{
+		cfg:     cfg,
+		channel: cfg.Prefix + "ch:",
+		pending: map[string]bool{},
+		changed: make(chan struct{}),
+		kick:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+	}, nil
+}
+
+// envelope is what travels through Redis: the message and when it was
+// accepted, so the receiving node can measure delivery latency.
+type envelope struct {
+	Msg        *message.Message `json:"m"`
+	AcceptedNs int64            `json:"a,omitempty"`
+}
+
+// Start implements broker.Broker.
+func (b *Broker) Start(h broker.Handler) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started {
+		return errors.New("redisbroker: already started")
+	}
+	b.started, b.handler = true, h
+	b.ps = b.cfg.Client.Subscribe(context.Background())
+	b.wg.Add(2)
+	go b.receive()
+	go b.apply()
+	return nil
+}
+
+// Publish implements broker.Broker. It returns how many nodes were
+// subscribed to the topic.
+func (b *Broker) Publish(ctx context.Context, topic string, msg *message.Message) (int, error) {
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return 0, broker.ErrClosed
+	}
+	env := envelope{Msg: msg}
+	if !msg.Accepted.IsZero() {
+		env.AcceptedNs = msg.Accepted.UnixNano()
+	}
+	payload, err := json.Marshal(env)
+	if err != nil {
+		return 0, fmt.Errorf("while encoding message %s: %w", msg.ID, err)
+	}
+	n, err := b.cfg.Client.Publish(ctx, b.channel+topic, payload).Result()
+	if err != nil {
+		return 0, fmt.Errorf("while publishing to %s: %w", topic, err)
+	}
+	return int(n), nil
+}
+
+// Subscribe implements broker.Broker without waiting on the network.
+func (b *Broker) Subscribe(_ context.Context, topics ...string) error {
+	return b.record(true, topics)
+}
+
+// Unsubscribe implements broker.Broker without waiting on the network.
+func (b *Broker) Unsubscribe(_ context.Context, topics ...string) error {
+	return b.record(false, topics)
+}
+
+func (b *Broker) record(sub bool, topics []string) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return broker.ErrClosed
+	}
+	for _, t := range topics {
+		b.pending[t] = sub
+	}
+	b.requested++
+	b.mu.Unlock()
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Sync implements broker.Broker: it waits until Redis has confirmed every
+// change requested before the call.
+func (b *Broker) Sync(ctx context.Context) error {
+	b.mu.Lock()
+	want := b.requested
+	for b.confirmed < want {
+		if b.closed {
+			b.mu.Unlock()
+			return broker.ErrClosed
+		}
+		changed := b.changed
+		b.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("redisbroker: subscriptions not confirmed: %w", ctx.Err())
+		}
+		b.mu.Lock()
+	}
+	b.mu.Unlock()
+	return nil
+}
+
+// Ping implements broker.Broker.
+func (b *Broker) Ping(ctx context.Context) error {
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return broker.ErrClosed
+	}
+	return b.cfg.Client.Ping(ctx).Err()
+}
+
+// Close implements broker.Broker.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	close(b.changed)
+	started := b.started
+	b.mu.Unlock()
+	close(b.stop)
+	if started {
+		_ = b.ps.Close()
+		b.wg.Wait()
+	}
+	return nil
+}
+
+const syncPrefix = "sync:"
+
+// apply sends batched subscription changes, each batch followed by a PING
+// whose payload names the request count it covers; receive confirms it
+// when the PONG comes back, after Redis has processed the batch.
+func (b *Broker) apply() {
+	defer b.wg.Done()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-b.kick:
+		}
+		select {
+		case <-time.After(b.cfg.BatchDelay):
+		case <-b.stop:
+			return
+		}
+		b.mu.Lock()
+		batch, upto := b.pending, b.requested
+		b.pending = map[string]bool{}
+		b.mu.Unlock()
+		if err := b.send(batch, upto); err != nil {
+			b.cfg.Logger.Error(err, "subscription change failed; retrying")
+			b.mu.Lock()
+			for t, sub := range batch {
+				if _, newer := b.pending[t]; !newer {
+					b.pending[t] = sub
+				}
+			}
+			b.mu.Unlock()
+			select {
+			case b.kick <- struct{}{}:
+			default:
+			}
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-b.stop:
+				return
+			}
+		}
+	}
+}
+
+func (b *Broker) send(batch map[string]bool, upto uint64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var subs, unsubs []string
+	for t, sub := range batch {
+		if sub {
+			subs = append(subs, b.channel+t)
+		} else {
+			unsubs = append(unsubs, b.channel+t)
+		}
+	}
+	if len(subs) > 0 {
+		if err := b.ps.Subscribe(ctx, subs...); err != nil {
+			return err
+		}
+	}
+	if len(unsubs) > 0 {
+		if err := b.ps.Unsubscribe(ctx, unsubs...); err != nil {
+			return err
+		}
+	}
+	return b.ps.Ping(ctx, syncPrefix+strconv.FormatUint(upto, 10))
+}
+
+// receive reads the subscription connection: messages go to the handler,
+// sync PONGs confirm batches. go-redis re-establishes the connection and
+// its subscriptions after an error; a quiet connection is pinged so that
+// a dead one is noticed.
+func (b *Broker) receive() {
+	defer b.wg.Done()
+	ctx := context.Background()
+	broken := false
+	for {
+		msg, err := b.ps.ReceiveTimeout(ctx, b.cfg.HealthInterval)
+		select {
+		case <-b.stop:
+			return
+		default:
+		}
+		if err != nil {
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() && !broken {
+				_ = b.ps.Ping(ctx)
+				continue
+			}
+			if !broken {
+				b.cfg.Logger.Info("redis subscription connection lost; reconnecting", "error", err.Error())
+			}
+			broken = true
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if broken {
+			broken = false
+			b.cfg.Logger.Info("redis subscription connection re-established")
+			if b.cfg.OnReconnect != nil {
+				b.cfg.OnReconnect()
+			}
+		}
+		switch m := msg.(type) {
+		case *redis.Message:
+			b.deliver(m)
+		case *redis.Pong:
+			if n, ok := strings.CutPrefix(m.Payload, syncPrefix); ok {
+				if upto, err := strconv.ParseUint(n, 10, 64); err == nil {
+					b.confirm(upto)
+				}
+			}
+		}
+	}
+}
+
+func (b *Broker) confirm(upto uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if upto > b.confirmed && !b.closed {
+		b.confirmed = upto
+		close(b.changed)
+		b.changed = make(chan struct{})
+	}
+}
+
+func (b *Broker) deliver(m *redis.Message) {
+	topic, ok := strings.CutPrefix(m.Channel, b.channel)
+	if !ok {
+		return
+	}
+	var env envelope
+	if err := json.Unmarshal([]byte(m.Payload), &env); err != nil || env.Msg == nil {
+		b.cfg.Logger.Info("undecodable publication dropped", "topic", topic)
+		return
+	}
+	if env.AcceptedNs != 0 {
+		env.Msg.Accepted = time.Unix(0, env.AcceptedNs)
+	}
+	b.handler(topic, env.Msg)
+}

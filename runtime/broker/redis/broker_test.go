@@ -1,0 +1,111 @@
+package redisbroker_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/fleetwire/fleetwire/runtime/broker"
+	"github.com/fleetwire/fleetwire/runtime/broker/brokertest"
+	redisbroker "github.com/fleetwire/fleetwire/runtime/broker/redis"
+	"github.com/fleetwire/fleetwire/runtime/message"
+	"github.com/fleetwire/fleetwire/test/redistest"
+)
+
+func newBroker(t *testing.T, srv *redistest.Server, onReconnect func()) *redisbroker.Broker {
+	t.Helper()
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = client.Close() })
+	b, err := redisbroker.New(redisbroker.Config{Client: client, HealthInterval: 200 * time.Millisecond, OnReconnect: onReconnect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRedisConformance(t *testing.T) {
+	srv := redistest.Start(t)
+	brokertest.Run(t, func(t *testing.T) broker.Broker { return newBroker(t, srv, nil) })
+}
+
+// TestTwoNodes checks fan-out between two brokers, as two runtime nodes
+// sharing one Redis would use them.
+func TestTwoNodes(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	a, b := newBroker(t, srv, nil), newBroker(t, srv, nil)
+	got := make(chan string, 10)
+	if err := a.Start(func(string, *message.Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(func(topic string, m *message.Message) { got <- topic + " " + m.ID }); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	_ = b.Subscribe(ctx, "u:alice")
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := message.New("t", nil, message.PriorityNormal)
+	n, err := a.Publish(ctx, "u:alice", m)
+	if err != nil || n != 1 {
+		t.Fatalf("publish reached %d nodes, err %v", n, err)
+	}
+	select {
+	case g := <-got:
+		if g != "u:alice "+m.ID {
+			t.Fatalf("got %s", g)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("message did not cross nodes")
+	}
+}
+
+// TestResubscribesAfterRedisRestart restarts redis-server under a
+// subscribed broker: delivery must resume by itself, and the reconnect
+// must be reported.
+func TestResubscribesAfterRedisRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	var reconnects atomic.Int32
+	b := newBroker(t, srv, func() { reconnects.Add(1) })
+	got := make(chan string, 100)
+	if err := b.Start(func(_ string, m *message.Message) { got <- m.ID }); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_ = b.Subscribe(ctx, "c:news")
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv.Restart(t)
+	pub := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer pub.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m := message.New("t", nil, message.PriorityNormal)
+		payload := `{"m":{"id":"` + m.ID + `","type":"t","payload":null,"priority":"normal","timestamp":""}}`
+		if n, _ := pub.Publish(ctx, redisbroker.DefaultPrefix+"ch:c:news", payload).Result(); n > 0 {
+			select {
+			case id := <-got:
+				if id != m.ID {
+					t.Fatalf("got %s, want %s", id, m.ID)
+				}
+				if reconnects.Load() == 0 {
+					t.Fatal("delivery resumed but no reconnect was reported")
+				}
+				return
+			case <-time.After(5 * time.Second):
+				t.Fatal("resubscribed but the message never arrived")
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the broker never resubscribed after the restart")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
