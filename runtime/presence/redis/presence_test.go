@@ -1,0 +1,87 @@
+package redispresence_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/fleetwire/fleetwire/runtime/presence"
+	"github.com/fleetwire/fleetwire/runtime/presence/presencetest"
+	redispresence "github.com/fleetwire/fleetwire/runtime/presence/redis"
+	"github.com/fleetwire/fleetwire/test/redistest"
+)
+
+func newPresence(t *testing.T, srv *redistest.Server, ttl time.Duration) *redispresence.Presence {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = c.FlushAll(context.Background()).Err(); _ = c.Close() })
+	p, err := redispresence.New(redispresence.Config{Client: c, TTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRedisConformance(t *testing.T) {
+	srv := redistest.Start(t)
+	presencetest.Run(t, func(t *testing.T) presence.Presence { return newPresence(t, srv, 0) })
+}
+
+// TestDeadNodeStopsCounting: connections that are not refreshed, as on a
+// node that died, stop counting after the TTL; refreshed ones stay.
+func TestDeadNodeStopsCounting(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	p := newPresence(t, srv, 300*time.Millisecond)
+	if _, err := p.Join(ctx, "alice", "on-dead-node"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Join(ctx, "bob", "on-live-node"); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		time.Sleep(100 * time.Millisecond)
+		if err := p.Refresh(ctx, []redispresence.Conn{{UserID: "bob", ConnID: "on-live-node"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if info, _ := p.Get(ctx, "alice"); info.Online {
+		t.Fatalf("alice still online after the TTL: %+v", info)
+	}
+	if info, _ := p.Get(ctx, "bob"); !info.Online || info.Connections != 1 {
+		t.Fatalf("refreshed bob: %+v", info)
+	}
+	// A refresh never resurrects a connection that left.
+	if _, err := p.Leave(ctx, "bob", "on-live-node"); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Refresh(ctx, []redispresence.Conn{{UserID: "bob", ConnID: "on-live-node"}})
+	if info, _ := p.Get(ctx, "bob"); info.Online {
+		t.Fatalf("bob resurrected by a refresh: %+v", info)
+	}
+}
+
+// TestSharedAcrossNodes: two nodes joining the same user see one "first"
+// and one "last" between them.
+func TestSharedAcrossNodes(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	a, b := newPresence(t, srv, 0), newPresence(t, srv, 0)
+	if first, _ := a.Join(ctx, "carol", "a1"); !first {
+		t.Fatal("first join on node A not first")
+	}
+	if first, _ := b.Join(ctx, "carol", "b1"); first {
+		t.Fatal("join on node B reported first")
+	}
+	if info, _ := b.Get(ctx, "carol"); info.Connections != 2 {
+		t.Fatalf("connections %d, want 2", info.Connections)
+	}
+	if last, _ := a.Leave(ctx, "carol", "a1"); last {
+		t.Fatal("leave on A reported last while B holds one")
+	}
+	if last, _ := b.Leave(ctx, "carol", "b1"); !last {
+		t.Fatal("final leave not last")
+	}
+}
