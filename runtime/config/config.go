@@ -20,20 +20,23 @@ type Config struct {
 	// Production refuses to start without a JWT key. Env NODE_ENV=production.
 	Production bool `json:"production,omitempty"`
 	// RedisURL selects the Redis broker; empty means in-memory. Env REDIS_URL.
-	RedisURL  string         `json:"redisURL,omitempty"`
-	Auth      Auth           `json:"auth,omitempty"`
-	CORS      CORS           `json:"cors,omitempty"`
-	Limits    Limits         `json:"limits,omitempty"`
-	RateLimit RateLimit      `json:"rateLimit,omitempty"`
-	Channels  channel.Config `json:"channels,omitempty"`
-	Messages  Messages       `json:"messages,omitempty"`
-	Queue     Queue          `json:"queue,omitempty"`
-	Heartbeat Heartbeat      `json:"heartbeat,omitempty"`
-	Drain     Drain          `json:"drain,omitempty"`
-	Security  Security       `json:"security,omitempty"`
-	RPCProxy  RPCProxy       `json:"rpcProxy,omitempty"`
-	Health    Health         `json:"health,omitempty"`
-	Log       Log            `json:"log,omitempty"`
+	RedisURL string `json:"redisURL,omitempty"`
+	// RedisKeyPrefix starts every Redis key and channel, so services can
+	// share a Redis. Env REDIS_KEY_PREFIX. Default "fleetwire:".
+	RedisKeyPrefix string         `json:"redisKeyPrefix,omitempty"`
+	Auth           Auth           `json:"auth,omitempty"`
+	CORS           CORS           `json:"cors,omitempty"`
+	Limits         Limits         `json:"limits,omitempty"`
+	RateLimit      RateLimit      `json:"rateLimit,omitempty"`
+	Channels       channel.Config `json:"channels,omitempty"`
+	Messages       Messages       `json:"messages,omitempty"`
+	Queue          Queue          `json:"queue,omitempty"`
+	Heartbeat      Heartbeat      `json:"heartbeat,omitempty"`
+	Drain          Drain          `json:"drain,omitempty"`
+	Security       Security       `json:"security,omitempty"`
+	RPCProxy       RPCProxy       `json:"rpcProxy,omitempty"`
+	Health         Health         `json:"health,omitempty"`
+	Log            Log            `json:"log,omitempty"`
 }
 
 // Auth configures token verification.
@@ -257,10 +260,8 @@ func (c *Config) Validate() error {
 		bad("auth.leeway: must be between 0s and 5m, got %s", c.Auth.Leeway)
 	}
 	if c.RedisURL != "" {
-		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			bad("redisURL (REDIS_URL): must be a redis:// or rediss:// URL")
-		} else {
-			bad("redisURL (REDIS_URL): this build has only the in-memory broker; unset REDIS_URL")
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			bad("redisURL (REDIS_URL): must be a redis:// or rediss:// URL with a host")
 		}
 	}
 	for _, o := range c.CORS.Origins {

@@ -119,7 +119,6 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 		{"max connections", nil, env("MAX_CONNECTIONS", "0"), "", "limits.maxConnections (MAX_CONNECTIONS)"},
 		{"bad origin", nil, env("CORS_ORIGINS", "example.com"), "", "cors.origins (CORS_ORIGINS)"},
 		{"wildcard in the middle", nil, env("CORS_ORIGINS", "https://a.*.com"), "", "wildcard"},
-		{"redis not in this build", nil, env("REDIS_URL", "redis://localhost:6379"), "", "redisURL (REDIS_URL)"},
 		{"redis bad scheme", nil, env("REDIS_URL", "http://x"), "", "redis:// or rediss://"},
 		{"unknown file key", nil, env(), "limits:\n  maxConnection: 5\n", "unknown field"},
 		{"bad duration", nil, env(), "heartbeat:\n  interval: soon\n", "invalid duration"},

@@ -104,6 +104,7 @@ func applyEnv(cfg *Config, env Source) error {
 		cfg.Production = true
 	}
 	str("REDIS_URL", &cfg.RedisURL)
+	str("REDIS_KEY_PREFIX", &cfg.RedisKeyPrefix)
 	str("JWT_SECRET", &cfg.Auth.Secret)
 	str("JWT_PUBLIC_KEY_FILE", &cfg.Auth.PublicKeyFile)
 	str("JWT_ISSUER", &cfg.Auth.Issuer)

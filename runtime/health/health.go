@@ -107,7 +107,9 @@ func (c *Checker) PingBroker(ctx context.Context) BrokerStatus {
 	if err == nil {
 		c.downSince.Store(0)
 	} else {
-		c.downSince.CompareAndSwap(0, start.UnixNano())
+		// Count from when the failure was seen: a client that retries
+		// inside Ping would otherwise use up the grace in one probe.
+		c.downSince.CompareAndSwap(0, time.Now().UnixNano())
 		st.Status, st.Error = "down", "broker unreachable"
 		st.DownForMs = time.Since(time.Unix(0, c.downSince.Load())).Milliseconds()
 	}

@@ -285,6 +285,13 @@ func (s *Session) handleSubscribe(f Frame) (any, *protocol.Error) {
 		}
 		reply.Results = append(reply.Results, r)
 	}
+	// The ack means the subscription is live across the fleet: a
+	// publication made after it reaches this connection.
+	ctx, cancel := context.WithTimeout(context.Background(), brokerSyncWait)
+	defer cancel()
+	if err := s.hub.cfg.Broker.Sync(ctx); err != nil {
+		s.hub.log.Error(err, "broker subscription not confirmed", "userId", s.userID)
+	}
 	return reply, nil
 }
 

@@ -99,6 +99,10 @@ type Hub struct {
 	ownsSched bool
 	emptied   chan struct{} // closed by the last session to leave while closing
 	emptyOnce sync.Once
+
+	stopRefresh chan struct{} // stops refreshPresence
+	stopOnce    sync.Once
+	refreshDone chan struct{} // closed when refreshPresence has stopped
 }
 
 type userShard struct {
@@ -164,6 +168,12 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if err := cfg.Broker.Subscribe(context.Background(), topicBroadcast); err != nil {
 		return nil, fmt.Errorf("while subscribing to broadcasts: %w", err)
+	}
+	h.stopRefresh, h.refreshDone = make(chan struct{}), make(chan struct{})
+	if r, ok := cfg.Presence.(presence.Refresher); ok {
+		go h.refreshPresence(r)
+	} else {
+		close(h.refreshDone)
 	}
 	return h, nil
 }

@@ -31,6 +31,7 @@ type Metrics struct {
 	HTTPRequests        *prometheus.CounterVec // route, code
 	HTTPDuration        *prometheus.HistogramVec
 	RPCCalls            *prometheus.CounterVec // outcome
+	BrokerReconnects    prometheus.Counter
 	RPCDuration         prometheus.Histogram
 
 	types labelSet
@@ -83,6 +84,8 @@ func New() *Metrics {
 			"Custom events forwarded to the backend, by outcome (ok or an rpc_* error code).", "outcome"),
 		RPCDuration: f.histogram("rpc_duration_seconds",
 			"Time the backend took to answer a forwarded event.", prometheus.DefBuckets),
+		BrokerReconnects: f.counter("broker_reconnects_total",
+			"Times the broker's subscription connection was re-established with every topic."),
 		types: labelSet{max: maxTypeLabels},
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -5,12 +5,26 @@ import (
 	"hash/maphash"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Info is a user's presence.
 type Info struct {
 	Online      bool `json:"online"`
 	Connections int  `json:"connections"`
+}
+
+// Conn names one connection, for Refresher.
+type Conn struct {
+	UserID, ConnID string
+}
+
+// Refresher is implemented by presence stores whose entries expire unless
+// their node keeps refreshing them, so that a dead node's connections stop
+// counting.
+type Refresher interface {
+	Refresh(ctx context.Context, conns []Conn) error
+	TTL() time.Duration
 }
 
 // Presence tracks connections per user. Join and Leave report the edges

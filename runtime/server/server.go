@@ -12,7 +12,6 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
-	"github.com/fleetwire/fleetwire/runtime/broker"
 	"github.com/fleetwire/fleetwire/runtime/channel"
 	"github.com/fleetwire/fleetwire/runtime/config"
 	"github.com/fleetwire/fleetwire/runtime/health"
@@ -35,6 +34,7 @@ type Server struct {
 	health   *health.Checker
 	sched    *schedule.Scheduler
 	verifier *auth.Verifier
+	stores   *stores
 }
 
 // Options are what the caller decides beyond the Config.
@@ -48,19 +48,23 @@ type Options struct {
 // New assembles a node. cfg must already be validated.
 func New(cfg *config.Config, opts Options) (*Server, error) {
 	log := opts.Logger
-	denylist := auth.NewMemoryDenylist()
+	m := metrics.New()
+	st, err := newStores(cfg, m, log)
+	if err != nil {
+		return nil, err
+	}
+	denylist := st.denylist
 	verifier, err := newVerifier(cfg, opts.DevSecret, denylist)
 	if err != nil {
 		return nil, err
 	}
-	m := metrics.New()
 	policy, err := channel.NewPolicy(cfg.Channels)
 	if err != nil {
 		return nil, fmt.Errorf("channels: %w", err)
 	}
-	q := queue.NewMemory(queue.Config{MaxPerUser: cfg.Queue.MaxPerUser, TTL: cfg.Queue.TTL.Duration})
+	q := st.queue
 	registerQueueMetrics(m, q)
-	b := broker.NewMemory()
+	b := st.broker
 	sched := schedule.New()
 	var fw hub.Forwarder
 	if cfg.RPCProxy.URL != "" {
@@ -81,6 +85,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		ExpiryGrace:              verifier.Leeway(),
 		Rates:                    cfg.RatePolicy(),
 		Queue:                    q,
+		Presence:                 st.presence,
+		Limiter:                  st.limiter,
 		Policy:                   policy,
 		Logger:                   log.WithName("hub"),
 	})
@@ -125,7 +131,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, hub: h, api: api, health: checker, sched: sched, verifier: verifier}
+	s := &Server{cfg: cfg, log: log, hub: h, api: api, health: checker, sched: sched, verifier: verifier, stores: st}
 	s.http = &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -214,7 +220,7 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 // clean shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.log.Info("runtime listening", "addr", ln.Addr().String(), "algorithms", s.verifier.Algorithms(),
-		"broker", "memory", "maxConnections", s.cfg.Limits.MaxConnections)
+		"broker", s.stores.kind, "maxConnections", s.cfg.Limits.MaxConnections)
 	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -251,5 +257,6 @@ func (s *Server) stop(ctx context.Context, dc hub.DrainConfig) error {
 	hubErr := s.hub.Drain(ctx, dc)
 	httpErr := s.http.Shutdown(ctx)
 	s.sched.Close()
+	s.stores.close()
 	return errors.Join(hubErr, httpErr)
 }

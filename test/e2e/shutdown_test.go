@@ -85,9 +85,17 @@ type proc struct {
 
 func startProcess(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startProcessEnv(t, nil, args...)
+}
+
+// startProcessEnv starts a runtime process with extra environment
+// variables.
+func startProcessEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command(runtimeBinary(t), args...)
 	cmd.Env = append(os.Environ(), "PORT="+fmt.Sprint(port), "JWT_SECRET="+testSecret, "LOG_LEVEL=debug", "RATE_LIMIT_MAX=0", "MAX_CONNECTIONS=2000")
+	cmd.Env = append(cmd.Env, env...)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

@@ -36,7 +36,10 @@ type Presence struct {
 	ttl    time.Duration
 }
 
-var _ presence.Presence = (*Presence)(nil)
+var (
+	_ presence.Presence  = (*Presence)(nil)
+	_ presence.Refresher = (*Presence)(nil)
+)
 
 // New returns a Presence.
 func New(cfg Config) (*Presence, error) {
@@ -107,15 +110,10 @@ func (p *Presence) Get(ctx context.Context, userID string) (presence.Info, error
 	return presence.Info{Online: n > 0, Connections: int(n)}, nil
 }
 
-// Conn names one connection for Refresh.
-type Conn struct {
-	UserID, ConnID string
-}
-
 // Refresh pushes the expiry of the given live connections one TTL ahead,
 // in one pipeline. ZADD XX only updates members that still exist, so a
 // connection that has left is not brought back.
-func (p *Presence) Refresh(ctx context.Context, conns []Conn) error {
+func (p *Presence) Refresh(ctx context.Context, conns []presence.Conn) error {
 	if len(conns) == 0 {
 		return nil
 	}

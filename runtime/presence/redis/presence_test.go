@@ -43,7 +43,7 @@ func TestDeadNodeStopsCounting(t *testing.T) {
 	}
 	for range 4 {
 		time.Sleep(100 * time.Millisecond)
-		if err := p.Refresh(ctx, []redispresence.Conn{{UserID: "bob", ConnID: "on-live-node"}}); err != nil {
+		if err := p.Refresh(ctx, []presence.Conn{{UserID: "bob", ConnID: "on-live-node"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -57,7 +57,7 @@ func TestDeadNodeStopsCounting(t *testing.T) {
 	if _, err := p.Leave(ctx, "bob", "on-live-node"); err != nil {
 		t.Fatal(err)
 	}
-	_ = p.Refresh(ctx, []redispresence.Conn{{UserID: "bob", ConnID: "on-live-node"}})
+	_ = p.Refresh(ctx, []presence.Conn{{UserID: "bob", ConnID: "on-live-node"}})
 	if info, _ := p.Get(ctx, "bob"); info.Online {
 		t.Fatalf("bob resurrected by a refresh: %+v", info)
 	}

@@ -61,8 +61,8 @@ func New(cfg Config) (*Queue, error) {
 
 // The user id sits in a hash tag so a user's keys share a cluster slot.
 func (q *Queue) stream(userID string) string { return q.prefix + "queue:{" + userID + "}" }
-func (q *Queue) usersKey() string          { return q.prefix + "queue:users" }
-func (q *Queue) statsKey() string          { return q.prefix + "queue:stats" }
+func (q *Queue) usersKey() string            { return q.prefix + "queue:users" }
+func (q *Queue) statsKey() string            { return q.prefix + "queue:stats" }
 
 // Stream entry fields.
 const (

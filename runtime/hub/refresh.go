@@ -1,0 +1,35 @@
+package hub
+
+import (
+	"context"
+	"time"
+
+	"github.com/fleetwire/fleetwire/runtime/presence"
+)
+
+// refreshPresence keeps this node's connections counted in a presence
+// store whose entries expire (presence.Refresher). It refreshes every
+// third of the TTL, so one failed round does not make live users vanish.
+// It stops when the hub drains.
+func (h *Hub) refreshPresence(r presence.Refresher) {
+	defer close(h.refreshDone)
+	every := max(r.TTL()/3, 100*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stopRefresh:
+			return
+		case <-t.C:
+		}
+		var conns []presence.Conn
+		h.eachSession(func(s *Session) {
+			conns = append(conns, presence.Conn{UserID: s.userID, ConnID: s.meta.ConnID})
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		if err := r.Refresh(ctx, conns); err != nil {
+			h.log.Error(err, "presence refresh failed; connections may stop counting", "connections", len(conns))
+		}
+		cancel()
+	}
+}

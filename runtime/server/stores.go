@@ -1,0 +1,79 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/go-logr/logr"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/fleetwire/fleetwire/runtime/auth"
+	redisdenylist "github.com/fleetwire/fleetwire/runtime/auth/redis"
+	"github.com/fleetwire/fleetwire/runtime/broker"
+	redisbroker "github.com/fleetwire/fleetwire/runtime/broker/redis"
+	"github.com/fleetwire/fleetwire/runtime/config"
+	"github.com/fleetwire/fleetwire/runtime/metrics"
+	"github.com/fleetwire/fleetwire/runtime/presence"
+	redispresence "github.com/fleetwire/fleetwire/runtime/presence/redis"
+	"github.com/fleetwire/fleetwire/runtime/queue"
+	redisqueue "github.com/fleetwire/fleetwire/runtime/queue/redis"
+	"github.com/fleetwire/fleetwire/runtime/ratelimit"
+	redislimiter "github.com/fleetwire/fleetwire/runtime/ratelimit/redis"
+	"github.com/fleetwire/fleetwire/runtime/redisconn"
+)
+
+// stores are the node's shared-state backends: all in memory, or all in
+// Redis when REDIS_URL is set, so a fleet behaves as one server.
+type stores struct {
+	kind     string // "memory" or "redis"
+	broker   broker.Broker
+	presence presence.Presence
+	queue    queue.Queue
+	limiter  ratelimit.Limiter
+	denylist auth.Denylist
+	client   redis.UniversalClient
+}
+
+func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores, error) {
+	qcfg := queue.Config{MaxPerUser: cfg.Queue.MaxPerUser, TTL: cfg.Queue.TTL.Duration}
+	if cfg.RedisURL == "" {
+		return &stores{
+			kind:     "memory",
+			broker:   broker.NewMemory(),
+			presence: presence.NewMemory(),
+			queue:    queue.NewMemory(qcfg),
+			limiter:  ratelimit.NewMemory(),
+			denylist: auth.NewMemoryDenylist(),
+		}, nil
+	}
+	rc := redisconn.Config{URL: cfg.RedisURL, KeyPrefix: cfg.RedisKeyPrefix}
+	client, err := redisconn.NewClient(rc)
+	if err != nil {
+		return nil, fmt.Errorf("redisURL (REDIS_URL): %w", err)
+	}
+	prefix := rc.Prefix()
+	s := &stores{kind: "redis", client: client}
+	if s.broker, err = redisbroker.New(redisbroker.Config{Client: client, Prefix: prefix, Logger: log.WithName("broker"),
+		OnReconnect: m.BrokerReconnects.Inc}); err != nil {
+		return nil, err
+	}
+	if s.presence, err = redispresence.New(redispresence.Config{Client: client, Prefix: prefix}); err != nil {
+		return nil, err
+	}
+	if s.queue, err = redisqueue.New(redisqueue.Config{Client: client, Prefix: prefix, MaxPerUser: qcfg.MaxPerUser, TTL: qcfg.TTL}); err != nil {
+		return nil, err
+	}
+	if s.limiter, err = redislimiter.New(redislimiter.Config{Client: client, Prefix: prefix}); err != nil {
+		return nil, err
+	}
+	if s.denylist, err = redisdenylist.New(redisdenylist.Config{Client: client, Prefix: prefix}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// close releases the Redis client, after the hub has stopped using it.
+func (s *stores) close() {
+	if s.client != nil {
+		_ = s.client.Close()
+	}
+}
