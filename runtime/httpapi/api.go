@@ -225,6 +225,8 @@ func decodeJSON(r *http.Request, v any) error {
 		switch {
 		case errors.As(err, &tooLarge):
 			return newError(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, fmt.Sprintf("request body exceeds %d bytes", tooLarge.Limit))
+		case errors.As(err, &typeErr) && typeErr.Field == "":
+			return newError(http.StatusBadRequest, CodeInvalidJSON, "body must be a JSON object")
 		case errors.As(err, &typeErr):
 			return fieldError(typeErr.Field, fmt.Sprintf("field %q must be %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String())))
 		case errors.As(err, &syntaxErr):

@@ -37,6 +37,7 @@ func TestAPIValidationErrors(t *testing.T) {
 		{"type not a string", "POST", "/ws/send/alice", svc, map[string]any{"type": 5}, 400, "validation_failed", "type"},
 		{"invalid JSON", "POST", "/ws/send/alice", svc, `{"type":`, 400, "invalid_json", ""},
 		{"trailing data", "POST", "/ws/send/alice", svc, `{"type":"a"} {}`, 400, "invalid_json", ""},
+		{"array body", "POST", "/ws/send/alice", svc, `[1]`, 400, "invalid_json", ""},
 		{"body too large", "POST", "/ws/send/alice", svc, big, 413, "body_too_large", ""},
 		{"bulk without users", "POST", "/ws/send/bulk", svc, map[string]any{"type": "n"}, 400, "validation_failed", "userIds"},
 		{"bulk too many users", "POST", "/ws/send/bulk", svc, map[string]any{"type": "n", "userIds": []string{"a", "b", "c", "d"}}, 400, "validation_failed", "userIds"},
