@@ -69,7 +69,8 @@ func (a *API) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		a.cfg.Logger.V(1).Info("websocket upgrade failed", "error", err.Error(), "requestId", requestID(r.Context()))
 		return
 	}
-	meta := hub.Meta{ConnID: newConnID(), IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context())}
+	meta := hub.Meta{ConnID: newConnID(), IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context()),
+		AckQueued: r.URL.Query().Get("acks") == "1"}
 	if err := a.cfg.Hub.Accept(conn, a.cfg.Codec, claims, meta); err != nil {
 		a.cfg.Logger.V(1).Info("session refused", "error", err.Error(), "requestId", meta.RequestID)
 	}

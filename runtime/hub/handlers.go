@@ -44,6 +44,8 @@ func (s *Session) handleFrame(p []byte) {
 		reply, perr = s.handleUnsubscribe(f)
 	case "request_queue_stats":
 		reply, perr = s.handleQueueStats(f)
+	case "ack_messages":
+		reply, perr = s.handleAckMessages(f)
 	default:
 		if s.forward(f) {
 			return // answered when the backend replies
@@ -61,7 +63,7 @@ func (s *Session) handleFrame(p []byte) {
 // grow the metric without limit.
 func eventLabel(e string) string {
 	switch e {
-	case "ping", "subscribe", "unsubscribe", "request_queue_stats":
+	case "ping", "subscribe", "unsubscribe", "request_queue_stats", "ack_messages":
 		return e
 	}
 	return "other"
@@ -166,6 +168,38 @@ func (s *Session) handlePing(f Frame) (any, *protocol.Error) {
 		s.sendEvent("pong", r)
 	}
 	return r, nil
+}
+
+// maxAckIDs bounds one ack_messages frame.
+const maxAckIDs = 1000
+
+// AckRequest is the data of ack_messages.
+type AckRequest struct {
+	IDs []string `json:"ids"`
+}
+
+// AckReply answers ack_messages.
+type AckReply struct {
+	Removed int `json:"removed"`
+}
+
+// handleAckMessages removes acknowledged messages from the user's queue.
+// Ids that are not queued (live messages, or already removed) are ignored,
+// so a client may simply acknowledge every message id it receives.
+func (s *Session) handleAckMessages(f Frame) (any, *protocol.Error) {
+	var req AckRequest
+	if len(f.Data) == 0 || json.Unmarshal(f.Data, &req) != nil || len(req.IDs) == 0 {
+		return nil, protocol.Errorf(protocol.CodeInvalidData, `ack_messages needs data {"ids": ["<message id>", ...]}`)
+	}
+	if len(req.IDs) > maxAckIDs {
+		return nil, protocol.Errorf(protocol.CodeInvalidData, "ack_messages takes at most %d ids per frame", maxAckIDs)
+	}
+	n, err := s.hub.cfg.Queue.Remove(context.Background(), s.userID, req.IDs)
+	if err != nil {
+		s.hub.log.Error(err, "acknowledged messages could not be removed", "userId", s.userID)
+		return nil, protocol.Errorf(protocol.CodeInternal, "the acknowledgement could not be recorded; send it again")
+	}
+	return AckReply{Removed: n}, nil
 }
 
 // customEventPattern is what a forwarded event's name must look like.

@@ -17,13 +17,22 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/transport"
 )
 
-// Meta describes where a connection came from, for logs.
+// Meta describes where a connection came from, for logs, and what it
+// asked for.
 type Meta struct {
 	ConnID    string
 	IP        string
 	UserAgent string
 	RequestID string
+	// AckQueued leaves queued messages in the queue until the client
+	// acknowledges them with ack_messages (the client connected with
+	// acks=1). Otherwise they leave the queue when they are sent.
+	AckQueued bool
 }
+
+// replayLimit bounds one connect's replay when queued messages stay in
+// the queue until acknowledged; it matches the largest allowed queue.
+const replayLimit = 100000
 
 // closeReason pairs a close code with its text and its metric label.
 type closeReason struct {
@@ -193,16 +202,30 @@ func (h *Hub) announcePresence(userID, status string) {
 // replayQueue delivers the user's offline queue, then whatever arrived for
 // the user while it ran, and only then lets new messages straight through.
 func (s *Session) replayQueue(ctx context.Context) {
-	msgs, err := s.hub.cfg.Queue.Drain(ctx, s.userID)
+	var msgs []*message.Message
+	var err error
+	if s.meta.AckQueued {
+		msgs, _, err = s.hub.cfg.Queue.Peek(ctx, s.userID, replayLimit)
+	} else {
+		msgs, err = s.hub.cfg.Queue.Drain(ctx, s.userID)
+	}
 	if err != nil {
 		s.hub.log.Error(err, "offline queue could not be read", "userId", s.userID)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// A send fails only when the connection is already closing; from then
-	// on every message goes back to the queue, so the order is kept.
 	for _, m := range msgs {
-		if !s.sendLocked(newOutbound(m), true) {
+		c := *m
+		c.Queued = true
+		if s.meta.AckQueued {
+			// Still in the queue until acknowledged: nothing to salvage.
+			s.sendLocked(newOutbound(&c), false)
+			continue
+		}
+		// A send fails only when the connection is already closing; from
+		// then on every message goes back to the queue, so the order is
+		// kept.
+		if !s.sendLocked(newOutbound(&c), true) {
 			s.hub.requeue(s.userID, m)
 		}
 	}

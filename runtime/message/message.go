@@ -42,6 +42,9 @@ type Message struct {
 	Priority  Priority        `json:"priority"`
 	Timestamp string          `json:"timestamp"`
 	Channel   string          `json:"channel,omitempty"`
+	// Queued marks a message delivered from the offline queue, which a
+	// client that connected with acks=1 must acknowledge.
+	Queued bool `json:"queued,omitempty"`
 	// Accepted is when this process created the message, for the
 	// delivery-latency metric. It is not sent or stored.
 	Accepted time.Time `json:"-"`

@@ -164,6 +164,34 @@ func (m *Memory) Peek(_ context.Context, userID string, limit int) ([]*message.M
 	return out, len(q), nil
 }
 
+// Remove implements Queue.
+func (m *Memory) Remove(_ context.Context, userID string, ids []string) (int, error) {
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	s := m.shard(userID)
+	s.mu.Lock()
+	q := s.queues[userID]
+	kept := q[:0]
+	for _, e := range q {
+		if !want[e.msg.ID] {
+			kept = append(kept, e)
+		}
+	}
+	n := len(q) - len(kept)
+	clear(q[len(kept):])
+	if len(kept) == 0 {
+		delete(s.queues, userID)
+	} else {
+		s.queues[userID] = kept
+	}
+	s.mu.Unlock()
+	m.waiting.Add(-int64(n))
+	m.completed.Add(int64(n))
+	return n, nil
+}
+
 // Clear implements Queue.
 func (m *Memory) Clear(_ context.Context, userID string) (int, error) {
 	s := m.shard(userID)

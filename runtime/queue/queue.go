@@ -16,6 +16,10 @@ type Queue interface {
 	// Peek returns up to limit unexpired messages without removing them,
 	// and the queue's total depth.
 	Peek(ctx context.Context, userID string, limit int) ([]*message.Message, int, error)
+	// Remove deletes the messages with the given ids (message ids, not
+	// storage positions) once a client has acknowledged them, counts them
+	// as completed, and returns how many it found.
+	Remove(ctx context.Context, userID string, ids []string) (int, error)
 	// Clear removes the user's queue and returns how many messages it held.
 	Clear(ctx context.Context, userID string) (int, error)
 	// Stats returns counters in the replaced service's terms.

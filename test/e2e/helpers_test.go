@@ -149,6 +149,7 @@ type appMessage struct {
 	Priority  string          `json:"priority"`
 	Timestamp string          `json:"timestamp"`
 	Channel   string          `json:"channel"`
+	Queued    bool            `json:"queued"`
 }
 
 type errorData struct {

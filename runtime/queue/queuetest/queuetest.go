@@ -106,6 +106,23 @@ func Run(t *testing.T, newQueue Factory) {
 			t.Fatalf("drain after peek got %d", len(got))
 		}
 	})
+	t.Run("remove acknowledged messages", func(t *testing.T) {
+		q := newQueue(t, queue.Config{})
+		for i := range 4 {
+			_, _ = q.Push(ctx, "u", msg(i, message.PriorityNormal))
+		}
+		n, err := q.Remove(ctx, "u", []string{"m001", "m003", "nope"})
+		if err != nil || n != 2 {
+			t.Fatalf("remove = %d, %v", n, err)
+		}
+		got, depth, _ := q.Peek(ctx, "u", 10)
+		if depth != 2 || ids(got) != "m000,m002" {
+			t.Fatalf("after remove: %s (depth %d)", ids(got), depth)
+		}
+		if st, _ := q.Stats(ctx); st.Completed != 2 || st.Waiting != 2 {
+			t.Fatalf("stats after remove: %+v", st)
+		}
+	})
 	t.Run("clear", func(t *testing.T) {
 		q := newQueue(t, queue.Config{})
 		for i := range 3 {

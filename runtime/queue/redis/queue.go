@@ -90,7 +90,7 @@ if redis.call("XLEN", KEYS[1]) >= tonumber(ARGV[1]) then
   if not victim then victim = entries[1] end
   redis.call("XDEL", KEYS[1], victim[1])
 end
-redis.call("XADD", KEYS[1], "*", "p", ARGV[2], "d", ARGV[3], "e", ARGV[4])
+redis.call("XADD", KEYS[1], "*", "p", ARGV[2], "d", ARGV[3], "e", ARGV[4], "i", ARGV[6])
 redis.call("PEXPIRE", KEYS[1], ARGV[5])
 if victim then return victim[2] end
 return false
@@ -111,7 +111,7 @@ func (q *Queue) Push(ctx context.Context, userID string, msg *message.Message) (
 	}
 	exp := time.Now().Add(q.ttl).UnixMilli()
 	res, err := pushScript.Run(ctx, q.client, []string{q.stream(userID)},
-		q.max, string(msg.Priority), data, exp, keyLifetime(q.ttl).Milliseconds()).Result()
+		q.max, string(msg.Priority), data, exp, keyLifetime(q.ttl).Milliseconds(), msg.ID).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("while queueing for %s: %w", userID, err)
 	}
@@ -247,6 +247,44 @@ func (q *Queue) Peek(ctx context.Context, userID string, limit int) ([]*message.
 		out[i] = live[i].msg
 	}
 	return out, len(live), nil
+}
+
+// removeScript deletes the entries whose message id (field "i") is among
+// ARGV and returns how many it deleted.
+var removeScript = redis.NewScript(`
+local want = {}
+for i = 1, #ARGV do want[ARGV[i]] = true end
+local n = 0
+for _, e in ipairs(redis.call("XRANGE", KEYS[1], "-", "+")) do
+  local f = e[2]
+  for i = 1, #f, 2 do
+    if f[i] == "i" and want[f[i+1]] then
+      redis.call("XDEL", KEYS[1], e[1])
+      n = n + 1
+      break
+    end
+  end
+end
+return n
+`)
+
+// Remove implements queue.Queue.
+func (q *Queue) Remove(ctx context.Context, userID string, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	n, err := removeScript.Run(ctx, q.client, []string{q.stream(userID)}, args...).Int()
+	if err != nil {
+		return 0, fmt.Errorf("while removing acknowledged messages of %s: %w", userID, err)
+	}
+	if n > 0 {
+		_ = q.client.HIncrBy(ctx, q.statsKey(), "completed", int64(n)).Err()
+	}
+	return n, nil
 }
 
 // Clear implements queue.Queue.
