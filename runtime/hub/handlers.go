@@ -125,7 +125,7 @@ func (s *Session) noteBlocked() {
 		s.abuseSince, s.abuseCount = now, 0
 	}
 	s.abuseCount++
-	if s.abuseCount >= rates.AbuseBlocked {
+	if s.abuseCount == rates.AbuseBlocked {
 		s.hub.log.Info("closing an abusive connection", "userId", s.userID, "socketId", s.meta.ConnID,
 			"blocked", s.abuseCount, "window", rates.AbuseWindow.String())
 		s.close(closePolicyViolation)

@@ -138,6 +138,7 @@ func TestSustainedAbuseCloses(t *testing.T) {
 	if code, reason := c.expectClose(); code != 1008 || reason != "rate limit abuse" {
 		t.Fatalf("close %d %q, want 1008", code, reason)
 	}
+	eventually(t, "the session to be removed", func() bool { return n.srv.Hub().Connections() == 0 })
 	fams := scrape(t, n)
 	if v := value(t, fams, "realtime_connections_closed_total", map[string]string{"reason": "policy_violation"}); v != 1 {
 		t.Fatalf("policy_violation closes = %v", v)
