@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync/atomic"
+	"time"
 
 	"github.com/fleetwire/fleetwire/runtime/message"
 )
@@ -32,6 +33,9 @@ type receipt struct {
 // when the user has none. The answer says which happened; when delivery
 // ran on this node during the call, it is exact.
 func (h *Hub) SendToUser(ctx context.Context, userID string, msg *message.Message) (Delivery, error) {
+	if h.cfg.DurableUserMessages {
+		return h.sendDurable(ctx, userID, msg)
+	}
 	r := &receipt{}
 	h.receipts.Store(msg.ID, r)
 	n, err := h.cfg.Broker.Publish(ctx, topicUserPrefix+userID, msg)
@@ -54,6 +58,40 @@ func (h *Hub) SendToUser(ctx context.Context, userID string, msg *message.Messag
 		return Delivery{}, err
 	}
 	return Delivery{MessageID: msg.ID, Status: StatusQueued}, nil
+}
+
+// sendDurable queues msg first, then publishes it. The answer says
+// whether a connection took it live; either way it stays queued until a
+// connection has it (see Config.DurableUserMessages).
+func (h *Hub) sendDurable(ctx context.Context, userID string, msg *message.Message) (Delivery, error) {
+	if err := h.enqueueOffline(ctx, userID, msg); err != nil {
+		return Delivery{}, err
+	}
+	r := &receipt{}
+	h.receipts.Store(msg.ID, r)
+	n, err := h.cfg.Broker.Publish(ctx, topicUserPrefix+userID, msg)
+	h.receipts.Delete(msg.ID)
+	if err != nil {
+		// Stored, so not lost: it waits for the user's next connect.
+		h.log.Error(err, "live publish failed; the message stays queued", "userId", userID, "messageId", msg.ID)
+		return Delivery{MessageID: msg.ID, Status: StatusQueued}, nil
+	}
+	if (r.seen.Load() && r.accepted.Load() > 0) || (!r.seen.Load() && n > 0) {
+		return Delivery{MessageID: msg.ID, Status: StatusDelivered}, nil
+	}
+	return Delivery{MessageID: msg.ID, Status: StatusQueued}, nil
+}
+
+// removeDelivered takes a message that reached a connection out of the
+// user's queue, off the writer's goroutine.
+func (h *Hub) removeDelivered(userID, id string) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := h.cfg.Queue.Remove(ctx, userID, []string{id}); err != nil {
+			h.log.Error(err, "delivered message could not leave the queue; it will come again", "userId", userID, "messageId", id)
+		}
+	}()
 }
 
 // Publish delivers msg to the subscribers of a channel.
@@ -134,7 +172,7 @@ func (h *Hub) deliverUser(userID string, out *outbound) {
 		r.accepted.Add(int32(accepted))
 		r.seen.Store(true)
 	}
-	if accepted == 0 {
+	if accepted == 0 && !h.cfg.DurableUserMessages {
 		h.requeue(userID, out.msg)
 	}
 }

@@ -54,6 +54,12 @@ type Config struct {
 	// Forwarder handles events the hub does not know; nil answers them
 	// with unknown_event.
 	Forwarder Forwarder
+	// DurableUserMessages stores every message addressed to a user in the
+	// queue before it is published, and removes it only once it reached a
+	// connection: written to the socket for a plain connection, or
+	// acknowledged by a connection with acks=1. With a durable queue
+	// (Redis) this keeps messages that were in flight on a node that died.
+	DurableUserMessages bool
 }
 
 // Forwarder sends custom client events to the application's backend

@@ -214,7 +214,9 @@ func (s *Session) replayQueue(ctx context.Context) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	replayed := make(map[string]bool, len(msgs))
 	for _, m := range msgs {
+		replayed[m.ID] = true
 		c := *m
 		c.Queued = true
 		if s.meta.AckQueued {
@@ -230,7 +232,10 @@ func (s *Session) replayQueue(ctx context.Context) {
 		}
 	}
 	for _, out := range s.held {
-		if !s.sendLocked(out, true) {
+		if replayed[out.msg.ID] {
+			continue // durable mode queued it before publishing it
+		}
+		if !s.sendLocked(out, true) && !s.hub.cfg.DurableUserMessages {
 			s.hub.requeue(s.userID, out.msg)
 		}
 	}
@@ -258,11 +263,19 @@ func (s *Session) sendLocked(out *outbound, toUser bool) bool {
 		s.hub.log.Error(err, "message could not be encoded", "messageId", out.msg.ID)
 		return false
 	}
-	var tag any
-	if toUser {
-		tag = out.msg
+	o := transport.Outgoing{Size: size, Accepted: out.msg.Accepted}
+	switch {
+	case toUser && s.hub.cfg.DurableUserMessages:
+		// Already queued: nothing to salvage. A plain connection takes it
+		// out of the queue once written; an acks=1 one when acknowledged.
+		if !s.meta.AckQueued {
+			id := out.msg.ID
+			o.OnWritten = func() { s.hub.removeDelivered(s.userID, id) }
+		}
+	case toUser:
+		o.Tag = out.msg
 	}
-	switch err := s.conn.SendPrepared(pm, transport.Outgoing{Size: size, Tag: tag, Accepted: out.msg.Accepted}); {
+	switch err := s.conn.SendPrepared(pm, o); {
 	case err == nil:
 		s.hub.cfg.Metrics.MessagesSent.WithLabelValues(s.hub.cfg.Metrics.TypeLabel(out.msg.Type)).Inc()
 		return true

@@ -76,6 +76,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	h, err := hub.New(hub.Config{
 		Forwarder:                fw,
+		DurableUserMessages:      st.kind == "redis",
 		Metrics:                  m,
 		Broker:                   b,
 		Scheduler:                sched,

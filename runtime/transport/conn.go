@@ -132,8 +132,9 @@ type item struct {
 	size     int
 	code     int
 	reason   string
-	tag      any
-	accepted time.Time
+	tag       any
+	accepted  time.Time
+	onWritten func()
 }
 
 // Outgoing describes a prepared message for SendPrepared.
@@ -145,6 +146,9 @@ type Outgoing struct {
 	// Accepted, when set, is when the message entered the system; the
 	// write reports the delay to Config.ObserveDelivery.
 	Accepted time.Time
+	// OnWritten, when set, runs on the writer goroutine once the message
+	// has reached the socket. It must not block.
+	OnWritten func()
 }
 
 // Conn is one WebSocket connection. Exactly one goroutine calls Read; any
@@ -254,7 +258,7 @@ func (c *Conn) consumeControl() bool {
 
 // SendPrepared queues// SendPrepared queues a message encoded once for many connections.
 func (c *Conn) SendPrepared(pm *websocket.PreparedMessage, o Outgoing) error {
-	return c.enqueue(item{kind: kindPrepared, pm: pm, size: o.Size, tag: o.Tag, accepted: o.Accepted}, true)
+	return c.enqueue(item{kind: kindPrepared, pm: pm, size: o.Size, tag: o.Tag, accepted: o.Accepted, onWritten: o.OnWritten}, true)
 }
 
 // SendText queues a text frame for this connection only.
@@ -429,11 +433,14 @@ func (c *Conn) writeBatch(batch []item) (written int, closeSent bool, err error)
 			err, written, closeSent = rerr, 0, false
 		}
 	}
-	if err == nil && c.cfg.ObserveDelivery != nil {
+	if err == nil {
 		now := time.Now()
-		for _, it := range batch {
-			if !it.accepted.IsZero() {
+		for _, it := range batch[:written] {
+			if !it.accepted.IsZero() && c.cfg.ObserveDelivery != nil {
 				c.cfg.ObserveDelivery(now.Sub(it.accepted))
+			}
+			if it.onWritten != nil {
+				it.onWritten()
 			}
 		}
 	}

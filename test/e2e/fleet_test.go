@@ -192,3 +192,6 @@ func TestCrossNodeDeliveryResumesAfterRedisRestart(t *testing.T) {
 		t.Fatalf("broker reconnects on A = %v", v)
 	}
 }
+
+// redistestStart starts a redis-server for a test.
+func redistestStart(t *testing.T) *redistest.Server { return redistest.Start(t) }
