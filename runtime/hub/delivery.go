@@ -38,7 +38,7 @@ func (h *Hub) SendToUser(ctx context.Context, userID string, msg *message.Messag
 	}
 	r := &receipt{}
 	h.receipts.Store(msg.ID, r)
-	n, err := h.cfg.Broker.Publish(ctx, topicUserPrefix+userID, msg)
+	n, err := h.publish(ctx, topicUserPrefix+userID, msg)
 	h.receipts.Delete(msg.ID)
 	if err != nil {
 		return Delivery{}, fmt.Errorf("while publishing to user %s: %w", userID, err)
@@ -69,7 +69,7 @@ func (h *Hub) sendDurable(ctx context.Context, userID string, msg *message.Messa
 	}
 	r := &receipt{}
 	h.receipts.Store(msg.ID, r)
-	n, err := h.cfg.Broker.Publish(ctx, topicUserPrefix+userID, msg)
+	n, err := h.publish(ctx, topicUserPrefix+userID, msg)
 	h.receipts.Delete(msg.ID)
 	if err != nil {
 		// Stored, so not lost: it waits for the user's next connect.
@@ -80,6 +80,14 @@ func (h *Hub) sendDurable(ctx context.Context, userID string, msg *message.Messa
 		return Delivery{MessageID: msg.ID, Status: StatusDelivered}, nil
 	}
 	return Delivery{MessageID: msg.ID, Status: StatusQueued}, nil
+}
+
+// publish hands msg to the broker and times it.
+func (h *Hub) publish(ctx context.Context, topic string, msg *message.Message) (int, error) {
+	start := time.Now()
+	n, err := h.cfg.Broker.Publish(ctx, topic, msg)
+	h.cfg.Metrics.BrokerPublish.Observe(time.Since(start).Seconds())
+	return n, err
 }
 
 // removeDelivered takes a message that reached a connection out of the
@@ -97,7 +105,7 @@ func (h *Hub) removeDelivered(userID, id string) {
 // Publish delivers msg to the subscribers of a channel.
 func (h *Hub) Publish(ctx context.Context, ch string, msg *message.Message) (Delivery, error) {
 	msg.Channel = ch
-	n, err := h.cfg.Broker.Publish(ctx, topicChannelPrefix+ch, msg)
+	n, err := h.publish(ctx, topicChannelPrefix+ch, msg)
 	if err != nil {
 		return Delivery{}, fmt.Errorf("while publishing to channel %s: %w", ch, err)
 	}
@@ -110,7 +118,7 @@ func (h *Hub) Publish(ctx context.Context, ch string, msg *message.Message) (Del
 
 // Broadcast delivers msg to every connection on every node.
 func (h *Hub) Broadcast(ctx context.Context, msg *message.Message) (Delivery, error) {
-	if _, err := h.cfg.Broker.Publish(ctx, topicBroadcast, msg); err != nil {
+	if _, err := h.publish(ctx, topicBroadcast, msg); err != nil {
 		return Delivery{}, fmt.Errorf("while broadcasting: %w", err)
 	}
 	return Delivery{MessageID: msg.ID, Status: StatusDelivered}, nil
@@ -167,6 +175,9 @@ func (h *Hub) deliverUser(userID string, out *outbound) {
 			accepted++
 		}
 	}
+	if len(sessions) == 0 {
+		h.cfg.Metrics.BrokerUnrouted.Inc()
+	}
 	if v, ok := h.receipts.Load(out.msg.ID); ok {
 		r := v.(*receipt)
 		r.accepted.Add(int32(accepted))
@@ -185,6 +196,9 @@ func (h *Hub) deliverChannel(name string, out *outbound) {
 		subs = append(subs, sess)
 	}
 	s.mu.Unlock()
+	if len(subs) == 0 {
+		h.cfg.Metrics.BrokerUnrouted.Inc()
+	}
 	for _, sess := range subs {
 		sess.deliver(out, false)
 	}

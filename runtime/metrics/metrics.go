@@ -32,6 +32,9 @@ type Metrics struct {
 	HTTPDuration        *prometheus.HistogramVec
 	RPCCalls            *prometheus.CounterVec // outcome
 	BrokerReconnects    prometheus.Counter
+	BrokerPublish       prometheus.Histogram
+	BrokerLag           prometheus.Histogram
+	BrokerUnrouted      prometheus.Counter
 	RPCDuration         prometheus.Histogram
 
 	types labelSet
@@ -86,6 +89,14 @@ func New() *Metrics {
 			"Time the backend took to answer a forwarded event.", prometheus.DefBuckets),
 		BrokerReconnects: f.counter("broker_reconnects_total",
 			"Times the broker's subscription connection was re-established with every topic."),
+		BrokerPublish: f.histogram("broker_publish_seconds",
+			"Time to hand a publication to the broker.",
+			[]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}),
+		BrokerLag: f.histogram("broker_lag_seconds",
+			"Time from a publication to its arrival on this node through the broker.",
+			[]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}),
+		BrokerUnrouted: f.counter("broker_unrouted_total",
+			"Publications that reached this node with no local connection to take them."),
 		types: labelSet{max: maxTypeLabels},
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

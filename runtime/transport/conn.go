@@ -126,12 +126,12 @@ const (
 )
 
 type item struct {
-	kind     itemKind
-	pm       *websocket.PreparedMessage
-	data     []byte
-	size     int
-	code     int
-	reason   string
+	kind      itemKind
+	pm        *websocket.PreparedMessage
+	data      []byte
+	size      int
+	code      int
+	reason    string
 	tag       any
 	accepted  time.Time
 	onWritten func()

@@ -55,6 +55,12 @@ func TestFleetBehavesAsOne(t *testing.T) {
 		if st.Body["online"] != true || st.Body["connections"].(float64) != 1 {
 			t.Fatalf("status of alice seen from B: %s", st.Raw)
 		}
+		if v := value(t, scrape(t, a), "realtime_broker_lag_seconds", nil); v < 1 {
+			t.Fatalf("A observed %v publications' lag", v)
+		}
+		if v := value(t, scrape(t, c), "realtime_broker_publish_seconds", nil); v < 1 {
+			t.Fatalf("C timed %v publishes", v)
+		}
 	})
 
 	t.Run("channel publishes reach every node", func(t *testing.T) {

@@ -33,6 +33,9 @@ type Config struct {
 	// OnReconnect, when set, is called after the subscription connection
 	// has been re-established with every topic.
 	OnReconnect func()
+	// OnLag, when set, gets the time each publication spent between its
+	// publisher and this node.
+	OnLag func(time.Duration)
 }
 
 // Defaults for Config.
@@ -91,8 +94,9 @@ func New(cfg Config) (*Broker, error) {
 // envelope is what travels through Redis: the message and when it was
 // accepted, so the receiving node can measure delivery latency.
 type envelope struct {
-	Msg        *message.Message `json:"m"`
-	AcceptedNs int64            `json:"a,omitempty"`
+	Msg         *message.Message `json:"m"`
+	AcceptedNs  int64            `json:"a,omitempty"`
+	PublishedNs int64            `json:"p,omitempty"`
 }
 
 // Start implements broker.Broker.
@@ -119,7 +123,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, msg *message.Message
 	if closed {
 		return 0, broker.ErrClosed
 	}
-	env := envelope{Msg: msg}
+	env := envelope{Msg: msg, PublishedNs: time.Now().UnixNano()}
 	if !msg.Accepted.IsZero() {
 		env.AcceptedNs = msg.Accepted.UnixNano()
 	}
@@ -353,6 +357,9 @@ func (b *Broker) deliver(m *redis.Message) {
 	}
 	if env.AcceptedNs != 0 {
 		env.Msg.Accepted = time.Unix(0, env.AcceptedNs)
+	}
+	if env.PublishedNs != 0 && b.cfg.OnLag != nil {
+		b.cfg.OnLag(time.Since(time.Unix(0, env.PublishedNs)))
 	}
 	b.handler(topic, env.Msg)
 }
