@@ -10,6 +10,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/channel"
 	"github.com/fleetwire/fleetwire/runtime/message"
 	"github.com/fleetwire/fleetwire/runtime/ratelimit"
+	"github.com/fleetwire/fleetwire/runtime/redisconn"
 )
 
 // Config is every runtime setting. The JSON names are the keys of the
@@ -23,20 +24,27 @@ type Config struct {
 	RedisURL string `json:"redisURL,omitempty"`
 	// RedisKeyPrefix starts every Redis key and channel, so services can
 	// share a Redis. Env REDIS_KEY_PREFIX. Default "fleetwire:".
-	RedisKeyPrefix string         `json:"redisKeyPrefix,omitempty"`
-	Auth           Auth           `json:"auth,omitempty"`
-	CORS           CORS           `json:"cors,omitempty"`
-	Limits         Limits         `json:"limits,omitempty"`
-	RateLimit      RateLimit      `json:"rateLimit,omitempty"`
-	Channels       channel.Config `json:"channels,omitempty"`
-	Messages       Messages       `json:"messages,omitempty"`
-	Queue          Queue          `json:"queue,omitempty"`
-	Heartbeat      Heartbeat      `json:"heartbeat,omitempty"`
-	Drain          Drain          `json:"drain,omitempty"`
-	Security       Security       `json:"security,omitempty"`
-	RPCProxy       RPCProxy       `json:"rpcProxy,omitempty"`
-	Health         Health         `json:"health,omitempty"`
-	Log            Log            `json:"log,omitempty"`
+	RedisKeyPrefix string `json:"redisKeyPrefix,omitempty"`
+	// RedisMode is standalone (default), sentinel or cluster. Env REDIS_MODE.
+	RedisMode string `json:"redisMode,omitempty"`
+	// RedisAddrs are the sentinels or cluster nodes. Env REDIS_ADDRS,
+	// comma-separated.
+	RedisAddrs []string `json:"redisAddrs,omitempty"`
+	// RedisMasterName names the sentinel master. Env REDIS_MASTER_NAME.
+	RedisMasterName string         `json:"redisMasterName,omitempty"`
+	Auth            Auth           `json:"auth,omitempty"`
+	CORS            CORS           `json:"cors,omitempty"`
+	Limits          Limits         `json:"limits,omitempty"`
+	RateLimit       RateLimit      `json:"rateLimit,omitempty"`
+	Channels        channel.Config `json:"channels,omitempty"`
+	Messages        Messages       `json:"messages,omitempty"`
+	Queue           Queue          `json:"queue,omitempty"`
+	Heartbeat       Heartbeat      `json:"heartbeat,omitempty"`
+	Drain           Drain          `json:"drain,omitempty"`
+	Security        Security       `json:"security,omitempty"`
+	RPCProxy        RPCProxy       `json:"rpcProxy,omitempty"`
+	Health          Health         `json:"health,omitempty"`
+	Log             Log            `json:"log,omitempty"`
 }
 
 // Auth configures token verification.
@@ -236,6 +244,15 @@ func Default() Config {
 	}
 }
 
+// UsesRedis reports whether the shared stores live in Redis.
+func (c *Config) UsesRedis() bool { return c.RedisURL != "" || len(c.RedisAddrs) > 0 }
+
+// Redis returns the Redis connection settings.
+func (c *Config) Redis() redisconn.Config {
+	return redisconn.Config{URL: c.RedisURL, Mode: redisconn.Mode(c.RedisMode), Addrs: c.RedisAddrs,
+		MasterName: c.RedisMasterName, KeyPrefix: c.RedisKeyPrefix}
+}
+
 // DevMode reports whether no verification key is configured, so the
 // runtime runs with a development secret.
 func (c *Config) DevMode() bool {
@@ -263,6 +280,13 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			bad("redisURL (REDIS_URL): must be a redis:// or rediss:// URL with a host")
 		}
+	}
+	if c.UsesRedis() {
+		if err := c.Redis().Validate(); err != nil {
+			bad("redis (REDIS_URL, REDIS_MODE, REDIS_ADDRS, REDIS_MASTER_NAME): %v", err)
+		}
+	} else if c.RedisMode != "" && c.RedisMode != string(redisconn.Standalone) {
+		bad("redisMode (REDIS_MODE): %s mode needs redisAddrs (REDIS_ADDRS)", c.RedisMode)
 	}
 	for _, o := range c.CORS.Origins {
 		if err := validateOrigin(o); err != nil {

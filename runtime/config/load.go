@@ -105,6 +105,11 @@ func applyEnv(cfg *Config, env Source) error {
 	}
 	str("REDIS_URL", &cfg.RedisURL)
 	str("REDIS_KEY_PREFIX", &cfg.RedisKeyPrefix)
+	str("REDIS_MODE", &cfg.RedisMode)
+	str("REDIS_MASTER_NAME", &cfg.RedisMasterName)
+	if v, ok := env("REDIS_ADDRS"); ok && v != "" {
+		cfg.RedisAddrs = splitList(v)
+	}
 	str("JWT_SECRET", &cfg.Auth.Secret)
 	str("JWT_PUBLIC_KEY_FILE", &cfg.Auth.PublicKeyFile)
 	str("JWT_ISSUER", &cfg.Auth.Issuer)

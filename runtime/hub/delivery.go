@@ -76,10 +76,25 @@ func (h *Hub) sendDurable(ctx context.Context, userID string, msg *message.Messa
 		h.log.Error(err, "live publish failed; the message stays queued", "userId", userID, "messageId", msg.ID)
 		return Delivery{MessageID: msg.ID, Status: StatusQueued}, nil
 	}
-	if (r.seen.Load() && r.accepted.Load() > 0) || (!r.seen.Load() && n > 0) {
+	if (r.seen.Load() && r.accepted.Load() > 0) || (!r.seen.Load() && h.reachedNodes(ctx, userID, n)) {
 		return Delivery{MessageID: msg.ID, Status: StatusDelivered}, nil
 	}
 	return Delivery{MessageID: msg.ID, Status: StatusQueued}, nil
+}
+
+// receiverCounter is implemented by brokers that can say whether their
+// publish counts are fleet-wide.
+type receiverCounter interface{ CountsReceivers() bool }
+
+// reachedNodes reports whether a publication of a user message reached a
+// node holding the user's connections: the broker's count when it is
+// fleet-wide, else (Redis Cluster) whether presence has the user online.
+func (h *Hub) reachedNodes(ctx context.Context, userID string, n int) bool {
+	if rc, ok := h.cfg.Broker.(receiverCounter); !ok || rc.CountsReceivers() {
+		return n > 0
+	}
+	info, err := h.cfg.Presence.Get(ctx, userID)
+	return err == nil && info.Online
 }
 
 // publish hands msg to the broker and times it.
@@ -110,7 +125,7 @@ func (h *Hub) Publish(ctx context.Context, ch string, msg *message.Message) (Del
 		return Delivery{}, fmt.Errorf("while publishing to channel %s: %w", ch, err)
 	}
 	d := Delivery{MessageID: msg.ID, Status: StatusDelivered}
-	if n == 0 {
+	if rc, ok := h.cfg.Broker.(receiverCounter); n == 0 && (!ok || rc.CountsReceivers()) {
 		d.Status = StatusNoSubscribers
 	}
 	return d, nil

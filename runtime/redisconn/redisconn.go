@@ -7,10 +7,29 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// Mode is the Redis topology.
+type Mode string
+
+// Topologies.
+const (
+	Standalone Mode = "standalone" // one server (with or without replicas)
+	Sentinel   Mode = "sentinel"   // a master found and failed over by sentinels
+	Cluster    Mode = "cluster"    // a Redis Cluster
+)
+
 // Config says how to reach Redis. Zero values mean the defaults.
 type Config struct {
-	// URL is redis://[user:password@]host:port[/db] or rediss:// for TLS.
+	// URL is redis://[user:password@]host:port[/db], or rediss:// for TLS.
+	// In standalone mode it names the server. In sentinel and cluster
+	// modes it is optional, and gives the credentials, database and TLS.
 	URL string
+	// Mode is the topology. Default standalone.
+	Mode Mode
+	// Addrs are the sentinels (sentinel mode) or some cluster nodes
+	// (cluster mode), as host:port.
+	Addrs []string
+	// MasterName is the sentinel master's name (sentinel mode).
+	MasterName string
 	// KeyPrefix starts every key and channel name. Default "fleetwire:".
 	KeyPrefix string
 }
@@ -18,17 +37,57 @@ type Config struct {
 // DefaultKeyPrefix is used when Config.KeyPrefix is empty.
 const DefaultKeyPrefix = "fleetwire:"
 
+// Validate checks cfg for mistakes a person can fix.
+func (cfg Config) Validate() error {
+	switch cfg.Mode {
+	case "", Standalone:
+		if cfg.URL == "" {
+			return errors.New("standalone mode needs a URL")
+		}
+	case Sentinel:
+		if cfg.MasterName == "" || len(cfg.Addrs) == 0 {
+			return errors.New("sentinel mode needs a master name and at least one sentinel address")
+		}
+	case Cluster:
+		if len(cfg.Addrs) == 0 {
+			return errors.New("cluster mode needs at least one node address")
+		}
+	default:
+		return fmt.Errorf("mode must be standalone, sentinel or cluster, got %q", cfg.Mode)
+	}
+	if cfg.URL != "" {
+		if _, err := redis.ParseURL(cfg.URL); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // NewClient builds a client for cfg. It does not dial; the first command
 // does.
 func NewClient(cfg Config) (redis.UniversalClient, error) {
-	if cfg.URL == "" {
-		return nil, errors.New("redisconn: URL is required")
-	}
-	opts, err := redis.ParseURL(cfg.URL)
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("redisconn: %w", err)
 	}
-	return redis.NewClient(opts), nil
+	base := &redis.Options{}
+	if cfg.URL != "" {
+		var err error
+		if base, err = redis.ParseURL(cfg.URL); err != nil {
+			return nil, fmt.Errorf("redisconn: %w", err)
+		}
+	}
+	switch cfg.Mode {
+	case Sentinel:
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: cfg.MasterName, SentinelAddrs: cfg.Addrs,
+			Username: base.Username, Password: base.Password, DB: base.DB, TLSConfig: base.TLSConfig,
+		}), nil
+	case Cluster:
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: cfg.Addrs, Username: base.Username, Password: base.Password, TLSConfig: base.TLSConfig,
+		}), nil
+	}
+	return redis.NewClient(base), nil
 }
 
 // Prefix returns cfg's key prefix, or the default.

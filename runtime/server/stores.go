@@ -36,7 +36,7 @@ type stores struct {
 
 func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores, error) {
 	qcfg := queue.Config{MaxPerUser: cfg.Queue.MaxPerUser, TTL: cfg.Queue.TTL.Duration}
-	if cfg.RedisURL == "" {
+	if !cfg.UsesRedis() {
 		return &stores{
 			kind:     "memory",
 			broker:   broker.NewMemory(),
@@ -46,10 +46,10 @@ func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores
 			denylist: auth.NewMemoryDenylist(),
 		}, nil
 	}
-	rc := redisconn.Config{URL: cfg.RedisURL, KeyPrefix: cfg.RedisKeyPrefix}
+	rc := cfg.Redis()
 	client, err := redisconn.NewClient(rc)
 	if err != nil {
-		return nil, fmt.Errorf("redisURL (REDIS_URL): %w", err)
+		return nil, fmt.Errorf("redis: %w", err)
 	}
 	prefix := rc.Prefix()
 	s := &stores{kind: "redis", client: client}

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -16,11 +17,12 @@ import (
 
 // Server is one redis-server process.
 type Server struct {
-	Port int
-	dir  string
-	args []string
-	cmd  *exec.Cmd
-	exit chan error
+	Port         int
+	dir          string
+	args         []string
+	sentinelConf string // set for a sentinel
+	cmd          *exec.Cmd
+	exit         chan error
 }
 
 // startWait bounds how long a server may take to answer PING.
@@ -51,6 +53,9 @@ func (s *Server) start(t testing.TB) {
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--dir", s.dir,
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "",
 	}, s.args...)
+	if s.sentinelConf != "" {
+		args = []string{s.sentinelConf, "--sentinel"}
+	}
 	s.cmd = exec.Command("redis-server", args...)
 	s.exit = make(chan error, 1)
 	if err := s.cmd.Start(); err != nil {
@@ -107,6 +112,8 @@ func ping(addr string) error {
 	return nil
 }
 
+func writeFile(path, body string) error { return os.WriteFile(path, []byte(body), 0o600) }
+
 func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -117,3 +124,91 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+
+// Sentinel is a master, a replica and three sentinels watching them.
+type Sentinel struct {
+	Master     *Server
+	Replica    *Server
+	Sentinels  []*Server
+	MasterName string
+}
+
+// SentinelAddrs returns the sentinels' host:port addresses.
+func (s *Sentinel) SentinelAddrs() []string {
+	out := make([]string, len(s.Sentinels))
+	for i, x := range s.Sentinels {
+		out[i] = x.Addr()
+	}
+	return out
+}
+
+// StartSentinel runs a master, a replica and three sentinels, with a
+// down-after of one second so that failover tests stay short.
+func StartSentinel(t testing.TB) *Sentinel {
+	t.Helper()
+	s := &Sentinel{MasterName: "fleetwire"}
+	s.Master = Start(t)
+	s.Replica = Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(s.Master.Port))
+	for range 3 {
+		s.Sentinels = append(s.Sentinels, startSentinel(t, s.MasterName, s.Master.Port))
+	}
+	return s
+}
+
+func startSentinel(t testing.TB, master string, masterPort int) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %d 2\n"+
+		"sentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\nsentinel parallel-syncs %s 1\n",
+		port, dir, master, masterPort, master, master, master)
+	path := dir + "/sentinel.conf"
+	if err := writeFile(path, conf); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Port: port, dir: dir, sentinelConf: path}
+	s.start(t)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Cluster is a Redis Cluster of three masters, each with one replica.
+type Cluster struct {
+	Nodes []*Server
+}
+
+// Addrs returns every node's host:port.
+func (c *Cluster) Addrs() []string {
+	out := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		out[i] = n.Addr()
+	}
+	return out
+}
+
+// StartCluster runs six nodes and joins them with redis-cli --cluster
+// create (three masters, one replica each).
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	c := &Cluster{}
+	for range 6 {
+		c.Nodes = append(c.Nodes, Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"))
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	out, err := exec.Command("redis-cli", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		info, err := exec.Command("redis-cli", "-p", strconv.Itoa(c.Nodes[0].Port), "cluster", "info").Output()
+		if err == nil && strings.Contains(string(info), "cluster_state:ok") {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster not ok after 30s: %s", info)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -99,6 +99,14 @@ type envelope struct {
 	PublishedNs int64            `json:"p,omitempty"`
 }
 
+// CountsReceivers reports whether Publish's count covers every node. In a
+// Redis Cluster, PUBLISH counts only the subscribers of the node that
+// received it, so the count means nothing there.
+func (b *Broker) CountsReceivers() bool {
+	_, cluster := b.cfg.Client.(*redis.ClusterClient)
+	return !cluster
+}
+
 // Start implements broker.Broker.
 func (b *Broker) Start(h broker.Handler) error {
 	b.mu.Lock()

@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetwire/fleetwire/test/redistest"
+)
+
+// TestSentinelFailover runs two nodes against a master, a replica and
+// three sentinels. After the master is killed, publishing and delivery
+// resume on the promoted replica by themselves.
+func TestSentinelFailover(t *testing.T) {
+	s := redistest.StartSentinel(t)
+	env := []string{"REDIS_MODE=sentinel", "REDIS_MASTER_NAME=" + s.MasterName, "REDIS_ADDRS=" + strings.Join(s.SentinelAddrs(), ",")}
+	a := startProcessEnv(t, env).node
+	b := startProcessEnv(t, env).node
+	alice := dial(t, a, userToken(t, "alice"))
+	if r := b.send(t, "alice", "notification", nil); r.Body["status"] != "delivered" {
+		t.Fatalf("before failover: %s", r.Raw)
+	}
+	alice.expectMessage("notification")
+
+	s.Master.Stop()
+	var delivered string
+	deadline := time.Now().Add(60 * time.Second)
+	for delivered == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("delivery did not resume after the failover")
+		}
+		r, err := tryCall(b.base+"/ws/send/alice", serviceToken(t), map[string]any{"type": "notification"})
+		if err == nil && r.Status == 200 && r.Body["status"] == "delivered" {
+			delivered = r.Body["messageId"].(string)
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for {
+		if m := alice.expectMessage("notification"); m.ID == delivered {
+			return
+		}
+	}
+}
+
+// TestRedisCluster runs two nodes against a six-node Redis Cluster:
+// delivery, queues and per-user limits work across the cluster's slots.
+func TestRedisCluster(t *testing.T) {
+	c := redistest.StartCluster(t)
+	env := []string{"REDIS_MODE=cluster", "REDIS_ADDRS=" + strings.Join(c.Addrs(), ",")}
+	cfg := writeConfig(t, "rateLimit:\n  connectionsPerUser: 1\n")
+	a := startProcessEnv(t, env, "--config", cfg).node
+	b := startProcessEnv(t, env, "--config", cfg).node
+
+	alice := dial(t, a, userToken(t, "alice"))
+	if r := b.send(t, "alice", "notification", nil); r.Body["status"] != "delivered" {
+		t.Fatalf("send across nodes: %s", r.Raw)
+	}
+	alice.expectMessage("notification")
+
+	for i := range 3 {
+		if r := a.send(t, "bob", "notification", fmtPayload(i)); r.Body["status"] != "queued" {
+			t.Fatalf("queue for bob: %s", r.Raw)
+		}
+	}
+	bob := dial(t, b, userToken(t, "bob"))
+	for range 3 {
+		bob.expectMessage("notification")
+	}
+	// The per-user cap is read from presence in the cluster.
+	expectRefused(t, a, "", map[string][]string{"Authorization": {"Bearer " + userToken(t, "bob")}}, 429, "too_many_user_connections")
+	q := call(t, "GET", a.base+"/admin/queues", adminToken(t), nil)
+	mustStatus(t, q, 200)
+}
