@@ -38,6 +38,7 @@ const maxConns = 19500
 
 type options struct {
 	url         string
+	urls        []string // url split on commas: connections go round-robin
 	conns       int
 	users       int
 	concurrency int
@@ -57,7 +58,7 @@ func main() {
 
 func parse() (options, error) {
 	var o options
-	flag.StringVar(&o.url, "url", "ws://127.0.0.1:8080/ws", "runtime WebSocket URL (loopback only)")
+	flag.StringVar(&o.url, "url", "ws://127.0.0.1:8080/ws", "runtime WebSocket URL, or several separated by commas to spread connections over a fleet (loopback only); publishes go to the first")
 	flag.IntVar(&o.conns, "conns", 1000, fmt.Sprintf("connections to open (at most %d)", maxConns))
 	flag.IntVar(&o.users, "users", 0, "distinct users (default: one per connection)")
 	flag.IntVar(&o.concurrency, "concurrency", 32, "parallel dialers")
@@ -76,13 +77,17 @@ func parse() (options, error) {
 	if o.secret == "" {
 		return o, errors.New("--secret (or $JWT_SECRET) is required")
 	}
-	u, err := url.Parse(o.url)
-	if err != nil {
-		return o, err
-	}
-	ip := net.ParseIP(u.Hostname())
-	if ip == nil || !ip.IsLoopback() {
-		return o, fmt.Errorf("--url host %q is not a loopback address; load is only sent to 127.0.0.0/8 or ::1", u.Hostname())
+	o.urls = strings.Split(o.url, ",")
+	o.url = o.urls[0]
+	for _, raw := range o.urls {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return o, err
+		}
+		ip := net.ParseIP(u.Hostname())
+		if ip == nil || !ip.IsLoopback() {
+			return o, fmt.Errorf("--url host %q is not a loopback address; load is only sent to 127.0.0.0/8 or ::1", u.Hostname())
+		}
 	}
 	return o, nil
 }
@@ -154,7 +159,7 @@ func dialAll(ctx context.Context, o options, tokens []string) ([]*websocket.Conn
 				if i >= o.conns {
 					return
 				}
-				c, err := dialOne(ctx, dialer, o.url, tokens[i%len(tokens)])
+				c, err := dialOne(ctx, dialer, o.urls[i%len(o.urls)], tokens[i%len(tokens)])
 				mu.Lock()
 				if err != nil {
 					if firstErr == nil {
