@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
@@ -37,7 +38,21 @@ type Config struct {
 	Default Rule `json:"default,omitempty"`
 	// Namespaces maps a namespace (the part before the first ':') to its rule.
 	Namespaces map[string]Rule `json:"namespaces,omitempty"`
+	// History keeps recent publications of a namespace's channels, so
+	// clients can recover what they missed.
+	History map[string]HistoryRule `json:"history,omitempty"`
 }
+
+// HistoryRule bounds one namespace's channel history.
+type HistoryRule struct {
+	// Size is the most publications kept per channel (1 to 10000).
+	Size int `json:"size"`
+	// TTL is how long a publication is kept, as a duration ("10m").
+	TTL string `json:"ttl"`
+}
+
+// maxHistory bounds a history's length: recovery reads it whole.
+const maxHistory = 10000
 
 // Built-in namespaces; their rules are fixed and cannot be configured.
 const (
@@ -83,6 +98,14 @@ func (c Config) Validate() error {
 	if err := c.Default.validate(); err != nil {
 		return fmt.Errorf("channels.default: %w", err)
 	}
+	for ns, h := range c.History {
+		if h.Size < 1 || h.Size > maxHistory {
+			return fmt.Errorf("channels.history.%s.size: must be 1 to %d, got %d", ns, maxHistory, h.Size)
+		}
+		if d, err := time.ParseDuration(h.TTL); err != nil || d <= 0 {
+			return fmt.Errorf("channels.history.%s.ttl: must be a positive duration like \"10m\", got %q", ns, h.TTL)
+		}
+	}
 	for ns, r := range c.Namespaces {
 		switch ns {
 		case NamespaceUser, NamespaceTeam, NamespaceAdmin:
@@ -125,6 +148,17 @@ func NewPolicy(cfg Config) (*Policy, error) {
 		return nil, err
 	}
 	return &Policy{cfg: cfg}, nil
+}
+
+// HistoryFor returns the history bounds of the channel's namespace, if it
+// keeps history.
+func (p *Policy) HistoryFor(name string) (size int, ttl time.Duration, ok bool) {
+	h, ok := p.cfg.History[Namespace(name)]
+	if !ok {
+		return 0, 0, false
+	}
+	ttl, _ = time.ParseDuration(h.TTL) // validated in NewPolicy
+	return h.Size, ttl, true
 }
 
 // Authorize returns nil when the user may subscribe to name, or a

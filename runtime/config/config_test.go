@@ -126,6 +126,8 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 		{"built-in namespace", nil, env(), "channels:\n  namespaces:\n    admin: {allow: deny}\n", "channels.namespaces.admin"},
 		{"roles rule without roles", nil, env(), "channels:\n  namespaces:\n    ops: {allow: roles}\n", "allow: roles needs at least one role"},
 		{"unknown rule", nil, env(), "channels:\n  default: {allow: everyone}\n", "allow must be one of"},
+		{"history without size", nil, env(), "channels:\n  history:\n    news: {ttl: 1m}\n", "channels.history.news.size"},
+		{"history bad ttl", nil, env(), "channels:\n  history:\n    news: {size: 10, ttl: soon}\n", "channels.history.news.ttl"},
 		{"reserved allowed type", nil, env(), "messages:\n  allowedTypes: [error]\n", "messages.allowedTypes"},
 		{"queue too small", nil, env(), "queue:\n  maxPerUser: 0\n", "queue.maxPerUser"},
 		{"log level", []string{"--log-level", "loud"}, env(), "", "log.level"},

@@ -120,6 +120,11 @@ func (h *Hub) removeDelivered(userID, id string) {
 // Publish delivers msg to the subscribers of a channel.
 func (h *Hub) Publish(ctx context.Context, ch string, msg *message.Message) (Delivery, error) {
 	msg.Channel = ch
+	if size, ttl, ok := h.cfg.Policy.HistoryFor(ch); ok {
+		if err := h.cfg.History.Append(ctx, ch, msg, size, ttl); err != nil {
+			h.log.Error(err, "channel history not recorded", "channel", ch, "messageId", msg.ID)
+		}
+	}
 	n, err := h.publish(ctx, topicChannelPrefix+ch, msg)
 	if err != nil {
 		return Delivery{}, fmt.Errorf("while publishing to channel %s: %w", ch, err)

@@ -269,6 +269,9 @@ func (s *Session) handleQueueStats(f Frame) (any, *protocol.Error) {
 // ChannelsRequest is the data of subscribe and unsubscribe.
 type ChannelsRequest struct {
 	Channels []string `json:"channels"`
+	// Since maps a channel to the id of the last message the client saw
+	// on it, to recover what it missed (subscribe only).
+	Since map[string]string `json:"since,omitempty"`
 }
 
 // ChannelResult is the outcome for one channel.
@@ -276,6 +279,9 @@ type ChannelResult struct {
 	Channel string          `json:"channel"`
 	OK      bool            `json:"ok"`
 	Error   *protocol.Error `json:"error,omitempty"`
+	// Recovered answers a since entry: true when every missed message was
+	// replayed, false when the gap is larger than the history.
+	Recovered *bool `json:"recovered,omitempty"`
 }
 
 // ChannelsReply is the ack of subscribe and unsubscribe: one result per
@@ -311,10 +317,17 @@ func (s *Session) handleSubscribe(f Frame) (any, *protocol.Error) {
 	reply := ChannelsReply{Results: make([]ChannelResult, 0, len(req.Channels))}
 	for _, ch := range req.Channels {
 		r := ChannelResult{Channel: ch, OK: true}
+		_, recover := req.Since[ch]
+		if recover {
+			s.holdChannel(ch)
+		}
 		if err := s.subscribe(ch); err != nil {
 			r.OK, r.Error = false, err
 			if !f.HasID {
 				s.replyError(f, err)
+			}
+			if recover {
+				s.releaseChannel(ch, nil)
 			}
 		}
 		reply.Results = append(reply.Results, r)
@@ -326,7 +339,62 @@ func (s *Session) handleSubscribe(f Frame) (any, *protocol.Error) {
 	if err := s.hub.cfg.Broker.Sync(ctx); err != nil {
 		s.hub.log.Error(err, "broker subscription not confirmed", "userId", s.userID)
 	}
+	for i, r := range reply.Results {
+		if last, ok := req.Since[r.Channel]; ok && r.OK {
+			recovered := s.recoverChannel(ctx, r.Channel, last)
+			reply.Results[i].Recovered = &recovered
+		}
+	}
 	return reply, nil
+}
+
+// holdChannel starts holding live publications of ch for this session,
+// so that the missed ones replayed by recoverChannel come first.
+func (s *Session) holdChannel(ch string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.recovering == nil {
+		s.recovering = map[string][]*outbound{}
+	}
+	s.recovering[ch] = nil
+}
+
+// releaseChannel sends the missed messages, then the held live ones that
+// were not among them, and stops holding ch.
+func (s *Session) releaseChannel(ch string, missed []*message.Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := make(map[string]bool, len(missed))
+	for _, m := range missed {
+		seen[m.ID] = true
+		s.sendLocked(newOutbound(m), false)
+	}
+	for _, out := range s.recovering[ch] {
+		if !seen[out.msg.ID] {
+			s.sendLocked(out, false)
+		}
+	}
+	delete(s.recovering, ch)
+	if len(s.recovering) == 0 {
+		s.recovering = nil
+	}
+}
+
+// recoverChannel replays what ch published after lastID and reports
+// whether the history still reached back that far.
+func (s *Session) recoverChannel(ctx context.Context, ch, lastID string) bool {
+	_, ttl, ok := s.hub.cfg.Policy.HistoryFor(ch)
+	if !ok {
+		s.releaseChannel(ch, nil)
+		return false
+	}
+	missed, recovered, err := s.hub.cfg.History.Since(ctx, ch, lastID, ttl)
+	if err != nil {
+		s.hub.log.Error(err, "channel history unavailable", "channel", ch)
+		recovered, missed = false, nil
+	}
+	s.releaseChannel(ch, missed)
+	return recovered
 }
 
 func (s *Session) subscribe(ch string) *protocol.Error {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fleetwire/fleetwire/runtime/broker"
 	"github.com/fleetwire/fleetwire/runtime/channel"
+	"github.com/fleetwire/fleetwire/runtime/history"
 	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/presence"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
@@ -60,6 +61,9 @@ type Config struct {
 	// acknowledged by a connection with acks=1. With a durable queue
 	// (Redis) this keeps messages that were in flight on a node that died.
 	DurableUserMessages bool
+	// History keeps channel history for namespaces that ask for it.
+	// Default: in memory.
+	History history.Store
 }
 
 // Forwarder sends custom client events to the application's backend
@@ -149,6 +153,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.Rates == nil {
 		cfg.Rates = &ratelimit.Policy{}
+	}
+	if cfg.History == nil {
+		cfg.History = history.NewMemory()
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New()

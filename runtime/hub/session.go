@@ -78,6 +78,9 @@ type Session struct {
 	held      []*outbound // user messages that arrived during the replay
 	closed    bool
 	closedBy  string // metric label of the server-side close, if any
+	// recovering holds live publications of channels whose missed
+	// history is being replayed; nil when none is.
+	recovering map[string][]*outbound
 
 	heartbeat *schedule.Entry
 	expiry    *schedule.Entry
@@ -252,6 +255,10 @@ func (s *Session) deliver(out *outbound, toUser bool) bool {
 	}
 	if s.replaying && toUser {
 		s.held = append(s.held, out)
+		return true
+	}
+	if held, ok := s.recovering[out.msg.Channel]; ok && !toUser && out.msg.Channel != "" {
+		s.recovering[out.msg.Channel] = append(held, out)
 		return true
 	}
 	return s.sendLocked(out, toUser)

@@ -87,6 +87,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Rates:                    cfg.RatePolicy(),
 		Queue:                    q,
 		Presence:                 st.presence,
+		History:                  st.history,
 		Limiter:                  st.limiter,
 		Policy:                   policy,
 		Logger:                   log.WithName("hub"),

@@ -12,6 +12,8 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/broker"
 	redisbroker "github.com/fleetwire/fleetwire/runtime/broker/redis"
 	"github.com/fleetwire/fleetwire/runtime/config"
+	"github.com/fleetwire/fleetwire/runtime/history"
+	redishistory "github.com/fleetwire/fleetwire/runtime/history/redis"
 	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/presence"
 	redispresence "github.com/fleetwire/fleetwire/runtime/presence/redis"
@@ -31,6 +33,7 @@ type stores struct {
 	queue    queue.Queue
 	limiter  ratelimit.Limiter
 	denylist auth.Denylist
+	history  history.Store
 	client   redis.UniversalClient
 }
 
@@ -44,6 +47,7 @@ func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores
 			queue:    queue.NewMemory(qcfg),
 			limiter:  ratelimit.NewMemory(),
 			denylist: auth.NewMemoryDenylist(),
+			history:  history.NewMemory(),
 		}, nil
 	}
 	rc := cfg.Redis()
@@ -68,6 +72,9 @@ func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores
 		return nil, err
 	}
 	if s.denylist, err = redisdenylist.New(redisdenylist.Config{Client: client, Prefix: prefix}); err != nil {
+		return nil, err
+	}
+	if s.history, err = redishistory.New(redishistory.Config{Client: client, Prefix: prefix}); err != nil {
 		return nil, err
 	}
 	return s, nil
