@@ -103,8 +103,9 @@ func TestNoLossUnderChurn(t *testing.T) {
 			user := fmt.Sprintf("churn%d", u)
 			for time.Now().Before(deadline) {
 				stop := make(chan struct{})
+				stay := time.Duration(100+r.IntN(400)) * time.Millisecond
 				go func() {
-					time.Sleep(time.Duration(100+r.IntN(400)) * time.Millisecond)
+					time.Sleep(stay)
 					close(stop)
 				}()
 				_ = churnClient(t, liveNode(r), user, ledger, stop)
