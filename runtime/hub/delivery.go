@@ -225,19 +225,7 @@ func (h *Hub) deliverChannel(name string, out *outbound) {
 }
 
 func (h *Hub) deliverAll(out *outbound) {
-	var batch []*Session
-	for i := range h.users {
-		s := &h.users[i]
-		s.mu.Lock()
-		batch = batch[:0]
-		for _, sessions := range s.users {
-			batch = append(batch, sessions...)
-		}
-		s.mu.Unlock()
-		for _, sess := range batch {
-			sess.deliver(out, false)
-		}
-	}
+	h.eachSession(func(s *Session) { s.deliver(out, false) })
 }
 
 // UserStatus is what GET /ws/status/:userId returns.
@@ -286,6 +274,8 @@ func (h *Hub) RevokeToken(jti string) int {
 	return n
 }
 
+// eachSession calls fn for every session, one shard at a time, with no
+// lock held during fn.
 func (h *Hub) eachSession(fn func(*Session)) {
 	var batch []*Session
 	for i := range h.users {

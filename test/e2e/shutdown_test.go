@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fleetwire/fleetwire/test/redistest"
 )
 
 func TestShutdownClosesClientsWithServiceRestart(t *testing.T) {
@@ -65,15 +67,7 @@ func runtimeBinary(t *testing.T) string {
 	return binPath
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return redistest.FreePort(t) }
 
 // proc is a runtime running as its own process.
 type proc struct {

@@ -114,6 +114,9 @@ func ping(addr string) error {
 
 func writeFile(path, body string) error { return os.WriteFile(path, []byte(body), 0o600) }
 
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int { return freePort(t) }
+
 func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
