@@ -45,24 +45,36 @@ const (
 	DefaultHealthInterval = 5 * time.Second
 )
 
-// Broker is the Redis implementation of broker.Broker.
+// Broker is the Redis implementation of broker.Broker. On a Redis
+// Cluster it uses sharded pub/sub (SSUBSCRIBE/SPUBLISH): each channel
+// lives on the shard that owns its slot, so a publication reaches only
+// that shard instead of every node, and its receiver count is exact.
 type Broker struct {
 	cfg     Config
 	channel string // prefix + "ch:"
+	cluster *redis.ClusterClient
 	handler broker.Handler
-	ps      *redis.PubSub
 
 	mu        sync.Mutex
-	pending   map[string]bool // topic -> subscribe (true) or unsubscribe (false)
-	requested uint64          // bumped by every Subscribe/Unsubscribe call
-	confirmed uint64          // highest requested value Redis has confirmed
-	changed   chan struct{}   // closed and replaced when confirmed moves
+	subs      map[string]*subscriber // "" for classic pub/sub, else a shard's address
+	where     map[string]*subscriber // sharded: channel -> the shard holding it
+	pending   map[string]bool        // topic -> subscribe (true) or unsubscribe (false)
+	requested uint64                 // bumped by every Subscribe/Unsubscribe call
+	confirmed uint64                 // highest requested value Redis has confirmed
+	awaiting  map[uint64]int         // sync token -> PONGs still to come
+	changed   chan struct{}          // closed and replaced when confirmed moves
 	kick      chan struct{}
 	started   bool
 	closed    bool
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+}
+
+// subscriber is one subscription connection and the goroutine reading it.
+type subscriber struct {
+	ps      *redis.PubSub
+	sharded bool
 }
 
 var _ broker.Broker = (*Broker)(nil)
@@ -81,15 +93,26 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.HealthInterval <= 0 {
 		cfg.HealthInterval = DefaultHealthInterval
 	}
+	cluster, _ := cfg.Client.(*redis.ClusterClient)
 	return &Broker{
-		cfg:     cfg,
-		channel: cfg.Prefix + "ch:",
-		pending: map[string]bool{},
-		changed: make(chan struct{}),
-		kick:    make(chan struct{}, 1),
-		stop:    make(chan struct{}),
+		cfg:      cfg,
+		channel:  cfg.Prefix + "ch:",
+		cluster:  cluster,
+		subs:     map[string]*subscriber{},
+		where:    map[string]*subscriber{},
+		pending:  map[string]bool{},
+		awaiting: map[uint64]int{},
+		changed:  make(chan struct{}),
+		kick:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
 	}, nil
 }
+
+// CountsReceivers reports whether Publish's count covers every node. It
+// does: classic PUBLISH on one server counts every subscriber, and on a
+// cluster SPUBLISH counts the subscribers of the channel's shard, which
+// are all of them.
+func (b *Broker) CountsReceivers() bool { return true }
 
 // envelope is what travels through Redis: the message and when it was
 // accepted, so the receiving node can measure delivery latency.
@@ -99,13 +122,6 @@ type envelope struct {
 	PublishedNs int64            `json:"p,omitempty"`
 }
 
-// CountsReceivers reports whether Publish's count covers every node. In a
-// Redis Cluster, PUBLISH counts only the subscribers of the node that
-// received it, so the count means nothing there.
-func (b *Broker) CountsReceivers() bool {
-	_, cluster := b.cfg.Client.(*redis.ClusterClient)
-	return !cluster
-}
 
 // Start implements broker.Broker.
 func (b *Broker) Start(h broker.Handler) error {
@@ -115,11 +131,20 @@ func (b *Broker) Start(h broker.Handler) error {
 		return errors.New("redisbroker: already started")
 	}
 	b.started, b.handler = true, h
-	b.ps = b.cfg.Client.Subscribe(context.Background())
-	b.wg.Add(2)
-	go b.receive()
+	if b.cluster == nil {
+		b.addSubscriberLocked("", b.cfg.Client.Subscribe(context.Background()), false)
+	}
+	b.wg.Add(1)
 	go b.apply()
 	return nil
+}
+
+func (b *Broker) addSubscriberLocked(key string, ps *redis.PubSub, sharded bool) *subscriber {
+	sub := &subscriber{ps: ps, sharded: sharded}
+	b.subs[key] = sub
+	b.wg.Add(1)
+	go b.receive(sub)
+	return sub
 }
 
 // Publish implements broker.Broker. It returns how many nodes were
@@ -139,7 +164,12 @@ func (b *Broker) Publish(ctx context.Context, topic string, msg *message.Message
 	if err != nil {
 		return 0, fmt.Errorf("while encoding message %s: %w", msg.ID, err)
 	}
-	n, err := b.cfg.Client.Publish(ctx, b.channel+topic, payload).Result()
+	var n int64
+	if b.cluster != nil {
+		n, err = b.cluster.SPublish(ctx, b.channel+topic, payload).Result()
+	} else {
+		n, err = b.cfg.Client.Publish(ctx, b.channel+topic, payload).Result()
+	}
 	if err != nil {
 		return 0, fmt.Errorf("while publishing to %s: %w", topic, err)
 	}
@@ -221,7 +251,15 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 	close(b.stop)
 	if started {
-		_ = b.ps.Close()
+		b.mu.Lock()
+		subs := make([]*subscriber, 0, len(b.subs))
+		for _, sub := range b.subs {
+			subs = append(subs, sub)
+		}
+		b.mu.Unlock()
+		for _, sub := range subs {
+			_ = sub.ps.Close()
+		}
 		b.wg.Wait()
 	}
 	return nil
@@ -274,37 +312,88 @@ func (b *Broker) apply() {
 func (b *Broker) send(batch map[string]bool, upto uint64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var subs, unsubs []string
+	touched := map[*subscriber]bool{}
 	for t, sub := range batch {
-		if sub {
-			subs = append(subs, b.channel+t)
-		} else {
-			unsubs = append(unsubs, b.channel+t)
+		ch := b.channel + t
+		s, err := b.subscriberFor(ctx, ch, sub)
+		if err != nil {
+			return err
 		}
+		if s == nil {
+			continue // unsubscribing a channel no shard holds
+		}
+		switch {
+		case sub && s.sharded:
+			err = s.ps.SSubscribe(ctx, ch)
+		case sub:
+			err = s.ps.Subscribe(ctx, ch)
+		case s.sharded:
+			err = s.ps.SUnsubscribe(ctx, ch)
+		default:
+			err = s.ps.Unsubscribe(ctx, ch)
+		}
+		if err != nil {
+			return err
+		}
+		touched[s] = true
 	}
-	if len(subs) > 0 {
-		if err := b.ps.Subscribe(ctx, subs...); err != nil {
+	if len(touched) == 0 {
+		b.confirm(upto)
+		return nil
+	}
+	b.mu.Lock()
+	b.awaiting[upto] = len(touched)
+	b.mu.Unlock()
+	token := syncPrefix + strconv.FormatUint(upto, 10)
+	for s := range touched {
+		if err := s.ps.Ping(ctx, token); err != nil {
 			return err
 		}
 	}
-	if len(unsubs) > 0 {
-		if err := b.ps.Unsubscribe(ctx, unsubs...); err != nil {
-			return err
-		}
+	return nil
+}
+
+// subscriberFor returns the connection that holds (or will hold) ch: the
+// one classic subscriber, or on a cluster the subscriber of the shard that
+// owns ch's slot, created on first use.
+func (b *Broker) subscriberFor(ctx context.Context, ch string, subscribing bool) (*subscriber, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cluster == nil {
+		return b.subs[""], nil
 	}
-	return b.ps.Ping(ctx, syncPrefix+strconv.FormatUint(upto, 10))
+	if s, ok := b.where[ch]; ok {
+		if !subscribing {
+			delete(b.where, ch)
+		}
+		return s, nil
+	}
+	if !subscribing {
+		return nil, nil
+	}
+	master, err := b.cluster.MasterForKey(ctx, ch)
+	if err != nil {
+		return nil, fmt.Errorf("while finding the shard of %s: %w", ch, err)
+	}
+	addr := master.Options().Addr
+	s, ok := b.subs[addr]
+	if !ok {
+		s = b.addSubscriberLocked(addr, master.SSubscribe(context.Background()), true)
+	}
+	b.where[ch] = s
+	return s, nil
 }
 
 // receive reads the subscription connection: messages go to the handler,
 // sync PONGs confirm batches. go-redis re-establishes the connection and
 // its subscriptions after an error; a quiet connection is pinged so that
 // a dead one is noticed.
-func (b *Broker) receive() {
+func (b *Broker) receive(sub *subscriber) {
 	defer b.wg.Done()
 	ctx := context.Background()
 	broken := false
 	for {
-		msg, err := b.ps.ReceiveTimeout(ctx, b.cfg.HealthInterval)
+		msg, err := sub.ps.ReceiveTimeout(ctx, b.cfg.HealthInterval)
 		select {
 		case <-b.stop:
 			return
@@ -313,7 +402,7 @@ func (b *Broker) receive() {
 		if err != nil {
 			var ne interface{ Timeout() bool }
 			if errors.As(err, &ne) && ne.Timeout() && !broken {
-				_ = b.ps.Ping(ctx)
+				_ = sub.ps.Ping(ctx)
 				continue
 			}
 			if !broken {
@@ -336,11 +425,26 @@ func (b *Broker) receive() {
 		case *redis.Pong:
 			if n, ok := strings.CutPrefix(m.Payload, syncPrefix); ok {
 				if upto, err := strconv.ParseUint(n, 10, 64); err == nil {
-					b.confirm(upto)
+					b.pong(upto)
 				}
 			}
 		}
 	}
+}
+
+// pong counts one shard's answer to a sync PING, and confirms the batch
+// once every shard it touched has answered.
+func (b *Broker) pong(upto uint64) {
+	b.mu.Lock()
+	left, ok := b.awaiting[upto]
+	if ok && left > 1 {
+		b.awaiting[upto] = left - 1
+		b.mu.Unlock()
+		return
+	}
+	delete(b.awaiting, upto)
+	b.mu.Unlock()
+	b.confirm(upto)
 }
 
 func (b *Broker) confirm(upto uint64) {

@@ -109,3 +109,47 @@ func TestResubscribesAfterRedisRestart(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestClusterConformance runs the suite on a real six-node Redis Cluster,
+// where the broker uses sharded pub/sub, and checks that the channels are
+// shard channels on the node that owns their slot.
+func TestClusterConformance(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	newCluster := func(t *testing.T) *redis.ClusterClient {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	brokertest.Run(t, func(t *testing.T) broker.Broker {
+		b, err := redisbroker.New(redisbroker.Config{Client: newCluster(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	})
+	t.Run("channels are shard channels", func(t *testing.T) {
+		ctx := context.Background()
+		c := newCluster(t)
+		b, _ := redisbroker.New(redisbroker.Config{Client: c})
+		if err := b.Start(func(string, *message.Message) {}); err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		_ = b.Subscribe(ctx, "c:sharded-check")
+		if err := b.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ch := redisbroker.DefaultPrefix + "ch:c:sharded-check"
+		master, err := c.MasterForKey(ctx, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := master.Do(ctx, "PUBSUB", "SHARDNUMSUB", ch).Slice()
+		if err != nil || len(res) != 2 || res[1].(int64) != 1 {
+			t.Fatalf("PUBSUB SHARDNUMSUB %s = %v, %v", ch, res, err)
+		}
+		if n, err := c.PubSubNumSub(ctx, ch).Result(); err != nil || n[ch] != 0 {
+			t.Fatalf("also a classic subscription: %v %v", n, err)
+		}
+	})
+}
