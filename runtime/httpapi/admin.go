@@ -31,7 +31,7 @@ func (a *API) handleAdminConnections(_ http.ResponseWriter, r *http.Request, _ *
 	if aerr != nil {
 		return nil, aerr
 	}
-	return a.cfg.Hub.ConnectionStats(top), nil
+	return a.cfg.Hub.ConnectionStats(r.Context(), top)
 }
 
 func (a *API) handleAdminQueues(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
+	"github.com/fleetwire/fleetwire/runtime/presence"
 	"github.com/fleetwire/fleetwire/runtime/queue"
 )
 
@@ -50,21 +52,53 @@ type UserCount struct {
 // defaultTier labels connections whose token has no tier claim.
 const defaultTier = "default"
 
-// ConnectionStats counts this node's sessions by tier and transport and
-// lists the top users by connections.
-func (h *Hub) ConnectionStats(top int) ConnectionStats {
+// presenceSep separates the parts of a presence id.
+const presenceSep = "|"
+
+// presenceID is how the session is known to the presence store: its
+// connection id, tier and transport, so that fleet-wide statistics can be
+// read back from presence alone.
+func (s *Session) presenceID() string {
+	tier := s.claims.Tier
+	if tier == "" {
+		tier = defaultTier
+	}
+	return s.meta.ConnID + presenceSep + tier + presenceSep + s.codec.Name()
+}
+
+// ConnectionStats counts sessions by tier and transport and lists the top
+// users by connections: across the fleet when the presence store can list
+// connections, else on this node.
+func (h *Hub) ConnectionStats(ctx context.Context, top int) (ConnectionStats, error) {
 	st := ConnectionStats{ByTier: map[string]int{}, ByTransport: map[string]int{}}
 	perUser := map[string]int{}
-	h.eachSession(func(s *Session) {
+	count := func(user, tier, transport string) {
 		st.Total++
-		tier := s.claims.Tier
-		if tier == "" {
-			tier = defaultTier
-		}
 		st.ByTier[tier]++
-		st.ByTransport[s.codec.Name()]++
-		perUser[s.userID]++
-	})
+		st.ByTransport[transport]++
+		perUser[user]++
+	}
+	if l, ok := h.cfg.Presence.(presence.Lister); ok {
+		conns, err := l.Connections(ctx)
+		if err != nil {
+			return st, fmt.Errorf("while listing connections: %w", err)
+		}
+		for _, c := range conns {
+			parts := strings.SplitN(c.ConnID, presenceSep, 3)
+			if len(parts) != 3 {
+				parts = []string{c.ConnID, defaultTier, "unknown"}
+			}
+			count(c.UserID, parts[1], parts[2])
+		}
+	} else {
+		h.eachSession(func(s *Session) {
+			tier := s.claims.Tier
+			if tier == "" {
+				tier = defaultTier
+			}
+			count(s.userID, tier, s.codec.Name())
+		})
+	}
 	st.Users = len(perUser)
 	st.TopUsers = make([]UserCount, 0, len(perUser))
 	for u, n := range perUser {
@@ -77,7 +111,7 @@ func (h *Hub) ConnectionStats(top int) ConnectionStats {
 		return cmp.Compare(a.UserID, b.UserID)
 	})
 	st.TopUsers = st.TopUsers[:min(top, len(st.TopUsers))]
-	return st
+	return st, nil
 }
 
 // DisconnectUser closes every session of the user on this node with 4004

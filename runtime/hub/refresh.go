@@ -24,7 +24,7 @@ func (h *Hub) refreshPresence(r presence.Refresher) {
 		}
 		var conns []presence.Conn
 		h.eachSession(func(s *Session) {
-			conns = append(conns, presence.Conn{UserID: s.userID, ConnID: s.meta.ConnID})
+			conns = append(conns, presence.Conn{UserID: s.userID, ConnID: s.presenceID()})
 		})
 		ctx, cancel := context.WithTimeout(context.Background(), every)
 		if err := r.Refresh(ctx, conns); err != nil {

@@ -108,7 +108,7 @@ func (h *Hub) Accept(conn *transport.Conn, codec protocol.Codec, claims *auth.Cl
 	// Only the connect line needs these; dropping them keeps idle sessions small.
 	s.meta.UserAgent, s.meta.RequestID = "", ""
 	ctx := context.Background()
-	if first, err := h.cfg.Presence.Join(ctx, s.userID, meta.ConnID); err != nil {
+	if first, err := h.cfg.Presence.Join(ctx, s.userID, s.presenceID()); err != nil {
 		h.log.Error(err, "presence join failed", "userId", s.userID, "socketId", meta.ConnID)
 	} else if first {
 		h.announcePresence(s.userID, "online")
@@ -448,7 +448,7 @@ func (s *Session) remove() {
 	}
 	h.unregister(s)
 	ctx := context.Background()
-	if gone, err := h.cfg.Presence.Leave(ctx, s.userID, s.meta.ConnID); err != nil {
+	if gone, err := h.cfg.Presence.Leave(ctx, s.userID, s.presenceID()); err != nil {
 		h.log.Error(err, "presence leave failed", "userId", s.userID)
 	} else if gone {
 		h.announcePresence(s.userID, "offline")

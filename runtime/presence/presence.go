@@ -27,6 +27,14 @@ type Refresher interface {
 	TTL() time.Duration
 }
 
+// Lister is implemented by presence stores that can list every
+// connection they count, for fleet-wide connection statistics.
+type Lister interface {
+	// Connections returns every live connection as (user id, connection
+	// id) pairs. It may be slow: it is for admin endpoints.
+	Connections(ctx context.Context) ([]Conn, error)
+}
+
 // Presence tracks connections per user. Join and Leave report the edges
 // (first connection, last disconnection) so callers can announce them.
 type Presence interface {
@@ -52,7 +60,10 @@ type memShard struct {
 	users map[string][]string
 }
 
-var _ Presence = (*Memory)(nil)
+var (
+	_ Presence = (*Memory)(nil)
+	_ Lister   = (*Memory)(nil)
+)
 
 // NewMemory returns an empty in-process Presence.
 func NewMemory() *Memory {
@@ -97,6 +108,22 @@ func (m *Memory) Leave(_ context.Context, userID, connID string) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// Connections implements Lister.
+func (m *Memory) Connections(context.Context) ([]Conn, error) {
+	var out []Conn
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		for u, conns := range s.users {
+			for _, c := range conns {
+				out = append(out, Conn{UserID: u, ConnID: c})
+			}
+		}
+		s.mu.Unlock()
+	}
+	return out, nil
 }
 
 // Get implements Presence.

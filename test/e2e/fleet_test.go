@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetwire/fleetwire/runtime/auth"
 	"github.com/fleetwire/fleetwire/test/redistest"
 )
 
@@ -108,6 +109,26 @@ func TestFleetBehavesAsOne(t *testing.T) {
 		dial(t, a, tok)
 		dial(t, b, tok)
 		expectRefused(t, c, "", http.Header{"Authorization": {"Bearer " + tok}}, 429, "too_many_user_connections")
+	})
+
+	t.Run("admin connections count the whole fleet", func(t *testing.T) {
+		before := call(t, "GET", c.base+"/admin/connections", adminToken(t), nil).Body["total"].(float64)
+		dial(t, a, token(t, auth.TokenRequest{UserID: "counted", Tier: "premium"}))
+		dial(t, b, token(t, auth.TokenRequest{UserID: "counted", Tier: "premium"}))
+		r := call(t, "GET", c.base+"/admin/connections?top=100", adminToken(t), nil)
+		mustStatus(t, r, 200)
+		if r.Body["total"].(float64) != before+2 || r.Body["byTier"].(map[string]any)["premium"].(float64) < 2 {
+			t.Fatalf("fleet-wide connections seen from C: %s", r.Raw)
+		}
+		found := false
+		for _, u := range r.Body["topUsers"].([]any) {
+			if m := u.(map[string]any); m["userId"] == "counted" && m["connections"].(float64) == 2 {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("user with a connection on A and on B: %s", r.Raw)
+		}
 	})
 
 	t.Run("queued on one node, delivered on another", func(t *testing.T) {

@@ -71,4 +71,8 @@ func TestRedisCluster(t *testing.T) {
 	expectRefused(t, a, "", map[string][]string{"Authorization": {"Bearer " + userToken(t, "bob")}}, 429, "too_many_user_connections")
 	q := call(t, "GET", a.base+"/admin/queues", adminToken(t), nil)
 	mustStatus(t, q, 200)
+	conns := call(t, "GET", a.base+"/admin/connections", adminToken(t), nil)
+	if conns.Status != 200 || conns.Body["total"].(float64) != 2 {
+		t.Fatalf("connections across the cluster: %s", conns.Raw)
+	}
 }

@@ -122,7 +122,6 @@ type envelope struct {
 	PublishedNs int64            `json:"p,omitempty"`
 }
 
-
 // Start implements broker.Broker.
 func (b *Broker) Start(h broker.Handler) error {
 	b.mu.Lock()

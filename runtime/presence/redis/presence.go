@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -39,6 +41,7 @@ type Presence struct {
 var (
 	_ presence.Presence  = (*Presence)(nil)
 	_ presence.Refresher = (*Presence)(nil)
+	_ presence.Lister    = (*Presence)(nil)
 )
 
 // New returns a Presence.
@@ -108,6 +111,44 @@ func (p *Presence) Get(ctx context.Context, userID string) (presence.Info, error
 		return presence.Info{}, fmt.Errorf("while reading presence of %s: %w", userID, err)
 	}
 	return presence.Info{Online: n > 0, Connections: int(n)}, nil
+}
+
+// Connections implements presence.Lister by scanning every presence key
+// (on every master of a cluster). It is for admin endpoints.
+func (p *Presence) Connections(ctx context.Context) ([]presence.Conn, error) {
+	var out []presence.Conn
+	var mu sync.Mutex
+	scan := func(ctx context.Context, c *redis.Client) error {
+		now := fmt.Sprint(nowMs())
+		iter := c.Scan(ctx, 0, p.prefix+"presence:{*}", 500).Iterator()
+		for iter.Next(ctx) {
+			key := iter.Val()
+			user := strings.TrimSuffix(strings.TrimPrefix(key, p.prefix+"presence:{"), "}")
+			members, err := c.ZRangeByScore(ctx, key, &redis.ZRangeBy{Min: now, Max: "+inf"}).Result()
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			for _, m := range members {
+				out = append(out, presence.Conn{UserID: user, ConnID: m})
+			}
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	var err error
+	switch c := p.client.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, scan)
+	case *redis.Client:
+		err = scan(ctx, c)
+	default:
+		return nil, errors.New("redispresence: listing needs a standalone, sentinel or cluster client")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("while listing connections: %w", err)
+	}
+	return out, nil
 }
 
 // Refresh pushes the expiry of the given live connections one TTL ahead,
