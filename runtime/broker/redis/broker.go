@@ -391,6 +391,7 @@ func (b *Broker) receive(sub *subscriber) {
 	defer b.wg.Done()
 	ctx := context.Background()
 	broken := false
+	var brokenSince time.Time
 	for {
 		msg, err := sub.ps.ReceiveTimeout(ctx, b.cfg.HealthInterval)
 		select {
@@ -406,8 +407,13 @@ func (b *Broker) receive(sub *subscriber) {
 			}
 			if !broken {
 				b.cfg.Logger.Info("redis subscription connection lost; reconnecting", "error", err.Error())
+				brokenSince = time.Now()
 			}
 			broken = true
+			if sub.sharded && time.Since(brokenSince) > rehomeAfter {
+				b.rehome(sub)
+				return
+			}
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
@@ -428,6 +434,46 @@ func (b *Broker) receive(sub *subscriber) {
 				}
 			}
 		}
+	}
+}
+
+// rehomeAfter is how long a shard's subscription connection may stay
+// broken before its channels are moved: long enough to ride out a brief
+// network cut, short next to a cluster failover's usual seconds.
+const rehomeAfter = 3 * time.Second
+
+// rehome gives up a shard connection that stays broken, as when its
+// master failed over: its channels go back to pending, and the next batch
+// subscribes them on whichever master owns their slots by then. The
+// cluster's slot map is reloaded first.
+func (b *Broker) rehome(sub *subscriber) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	b.cluster.ReloadState(ctx)
+	b.mu.Lock()
+	moved := 0
+	for ch, s := range b.where {
+		if s == sub {
+			delete(b.where, ch)
+			b.pending[strings.TrimPrefix(ch, b.channel)] = true
+			moved++
+		}
+	}
+	for addr, s := range b.subs {
+		if s == sub {
+			delete(b.subs, addr)
+		}
+	}
+	b.requested++
+	b.mu.Unlock()
+	_ = sub.ps.Close()
+	b.cfg.Logger.Info("redis shard unreachable; moving its channels to the slot's current master", "channels", moved)
+	if b.cfg.OnReconnect != nil {
+		b.cfg.OnReconnect()
+	}
+	select {
+	case b.kick <- struct{}{}:
+	default:
 	}
 }
 

@@ -153,3 +153,57 @@ func TestClusterConformance(t *testing.T) {
 		}
 	})
 }
+
+// TestClusterFailoverMovesShardSubscriptions kills the master that holds
+// a subscribed channel's slot: once its replica takes over, the broker
+// subscribes the channel there and delivery resumes.
+func TestClusterFailoverMovesShardSubscriptions(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	ctx := context.Background()
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+	defer c.Close()
+	var reconnects atomic.Int32
+	b, err := redisbroker.New(redisbroker.Config{Client: c, HealthInterval: 200 * time.Millisecond, OnReconnect: func() { reconnects.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 100)
+	if err := b.Start(func(_ string, m *message.Message) { got <- m.ID }); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_ = b.Subscribe(ctx, "c:failover")
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	master, err := c.MasterForKey(ctx, redisbroker.DefaultPrefix+"ch:c:failover")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range cl.Nodes {
+		if n.Addr() == master.Options().Addr {
+			n.Stop()
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		m := message.New("t", nil, message.PriorityNormal)
+		if n, err := b.Publish(ctx, "c:failover", m); err == nil && n > 0 {
+			select {
+			case id := <-got:
+				if id != m.ID {
+					continue
+				}
+				if reconnects.Load() == 0 {
+					t.Fatal("delivery resumed without a reported move")
+				}
+				return
+			case <-time.After(5 * time.Second):
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("delivery did not resume after the failover")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
