@@ -1,0 +1,54 @@
+package redisconn
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func TestValidateAndClientKind(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr string
+		kind    string
+	}{
+		{"standalone", Config{URL: "redis://user:pw@127.0.0.1:6379/2"}, "", "*redis.Client"},
+		{"standalone without URL", Config{}, "standalone mode needs a URL", ""},
+		{"sentinel", Config{Mode: Sentinel, MasterName: "m", Addrs: []string{"127.0.0.1:26379"}}, "", "*redis.Client"},
+		{"sentinel without master", Config{Mode: Sentinel, Addrs: []string{"a:1"}}, "master name", ""},
+		{"cluster", Config{Mode: Cluster, Addrs: []string{"127.0.0.1:7000"}}, "", "*redis.ClusterClient"},
+		{"cluster without nodes", Config{Mode: Cluster}, "at least one node", ""},
+		{"unknown mode", Config{Mode: "ring", URL: "redis://x:1"}, "standalone, sentinel or cluster", ""},
+		{"bad URL", Config{URL: "http://x"}, "invalid URL scheme", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := NewClient(tt.cfg)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			switch c.(type) {
+			case *redis.ClusterClient:
+				if tt.kind != "*redis.ClusterClient" {
+					t.Fatalf("got a cluster client")
+				}
+			case *redis.Client:
+				if tt.kind != "*redis.Client" {
+					t.Fatalf("got a plain client")
+				}
+			}
+		})
+	}
+	if (Config{}).Prefix() != DefaultKeyPrefix || (Config{KeyPrefix: "x:"}).Prefix() != "x:" {
+		t.Fatal("prefix")
+	}
+}
