@@ -9,6 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # The test budget is generous: CI must finish within 90 minutes on 2 cores.
 TEST_TIMEOUT ?= 20m
+CONTROLLER_GEN ?= $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 
 .PHONY: help
 help: ## Show the targets.
@@ -34,17 +35,26 @@ build: ## Build every binary under cmd/ into bin/.
 run-runtime: ## Run the runtime on its in-memory broker (dev mode without JWT_SECRET).
 	$(GO) run ./cmd/runtime $(ARGS)
 
+.PHONY: generate
+generate: ## Generate deepcopy code for the API types.
+	$(CONTROLLER_GEN) object paths=./api/...
+
+.PHONY: manifests
+manifests: ## Generate the CRD from the API types' markers.
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=config/crd/bases
+
 .PHONY: test-env
-test-env: ## Make this machine ready for the tests (idempotent).
+test-env: ## Make this machine ready for the tests: redis-server, and a cached kube-apiserver and etcd (idempotent).
 	./hack/setup-test-env.sh
+	./hack/setup-envtest.sh >/dev/null
 
 .PHONY: test
-test: test-env vet ## Run every test, including the fuzz seed corpora and end-to-end suites.
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+test: test-env vet ## Run every test, including the fuzz seed corpora, the envtest suite and end-to-end suites.
+	KUBEBUILDER_ASSETS="$$(./hack/setup-envtest.sh 2>/dev/null)" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-race
 test-race: test-env ## Run the tests with the race detector.
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	KUBEBUILDER_ASSETS="$$(./hack/setup-envtest.sh 2>/dev/null)" $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: fuzz
 fuzz: ## Fuzz the frame decoder for FUZZTIME (default 30s).

@@ -1,0 +1,137 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	v1 "github.com/fleetwire/fleetwire/api/v1alpha1"
+)
+
+// assets finds the kube-apiserver and etcd that hack/setup-envtest.sh
+// built (make test runs it first).
+func assets(t *testing.T) string {
+	t.Helper()
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache")
+	}
+	dir := filepath.Join(cache, "fleetwire", "k8s", "1.37.2")
+	if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil {
+		t.Fatalf("no kube-apiserver in %s: run hack/setup-envtest.sh (make test does)", dir)
+	}
+	return dir
+}
+
+func startAPIServer(t *testing.T) client.Client {
+	t.Helper()
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets(t),
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("envtest: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	scheme := runtime.NewScheme()
+	if err := v1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func secretRef() *corev1.SecretKeySelector {
+	return &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "jwt"}, Key: "secret"}
+}
+
+func rts(name string, mutate func(*v1.RealtimeServiceSpec)) *v1.RealtimeService {
+	r := &v1.RealtimeService{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec:       v1.RealtimeServiceSpec{Replicas: 1, Auth: v1.AuthSpec{JWTSecretRef: secretRef()}},
+	}
+	if mutate != nil {
+		mutate(&r.Spec)
+	}
+	return r
+}
+
+// TestSchemaRules applies objects to a real kube-apiserver: valid ones get
+// their defaults, invalid ones are refused with the documented message.
+func TestSchemaRules(t *testing.T) {
+	c := startAPIServer(t)
+	ctx := context.Background()
+
+	ok := rts("minimal", nil)
+	if err := c.Create(ctx, ok); err != nil {
+		t.Fatalf("minimal object refused: %v", err)
+	}
+	if ok.Spec.Limits.MaxConnectionsPerPod != 10000 || ok.Spec.Drain.Timeout == nil || ok.Spec.Drain.Timeout.Duration.String() != "30s" {
+		t.Fatalf("defaults not applied: %+v", ok.Spec)
+	}
+	withRedis := rts("fleet", func(s *v1.RealtimeServiceSpec) {
+		s.Replicas = 3
+		s.Redis = &v1.RedisSpec{URL: "redis://redis:6379"}
+		s.Autoscaling = &v1.AutoscalingSpec{MinReplicas: 2, MaxReplicas: 10, TargetConnectionsPerPod: 5000}
+	})
+	if err := c.Create(ctx, withRedis); err != nil {
+		t.Fatalf("fleet with Redis refused: %v", err)
+	}
+
+	tests := []struct {
+		name   string
+		mutate func(*v1.RealtimeServiceSpec)
+		want   string
+	}{
+		{"replicas without redis", func(s *v1.RealtimeServiceSpec) { s.Replicas = 2 },
+			"more than one replica needs spec.redis"},
+		{"autoscaling without redis", func(s *v1.RealtimeServiceSpec) {
+			s.Autoscaling = &v1.AutoscalingSpec{MinReplicas: 1, MaxReplicas: 3, TargetConnectionsPerPod: 100}
+		}, "autoscaling above one replica needs spec.redis"},
+		{"min above max", func(s *v1.RealtimeServiceSpec) {
+			s.Redis = &v1.RedisSpec{URL: "redis://r:6379"}
+			s.Autoscaling = &v1.AutoscalingSpec{MinReplicas: 5, MaxReplicas: 3, TargetConnectionsPerPod: 100}
+		}, "autoscaling.minReplicas must not exceed autoscaling.maxReplicas"},
+		{"target above the pod cap", func(s *v1.RealtimeServiceSpec) {
+			s.Redis = &v1.RedisSpec{URL: "redis://r:6379"}
+			s.Limits.MaxConnectionsPerPod = 1000
+			s.Autoscaling = &v1.AutoscalingSpec{MinReplicas: 1, MaxReplicas: 3, TargetConnectionsPerPod: 2000}
+		}, "autoscaling.targetConnectionsPerPod must not exceed limits.maxConnectionsPerPod"},
+		{"both url and urlSecretRef", func(s *v1.RealtimeServiceSpec) {
+			s.Redis = &v1.RedisSpec{URL: "redis://r:6379", URLSecretRef: secretRef()}
+		}, "set exactly one of redis.url and redis.urlSecretRef"},
+		{"neither url nor urlSecretRef", func(s *v1.RealtimeServiceSpec) {
+			s.Redis = &v1.RedisSpec{}
+		}, "set exactly one of redis.url and redis.urlSecretRef"},
+		{"sentinel without master", func(s *v1.RealtimeServiceSpec) {
+			s.Redis = &v1.RedisSpec{URL: "redis://r:6379", Mode: v1.RedisSentinel, Addresses: []string{"s:26379"}}
+		}, "redis.sentinelMaster is required"},
+		{"auth without a key", func(s *v1.RealtimeServiceSpec) { s.Auth = v1.AuthSpec{} },
+			"auth needs jwtSecretRef"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := c.Create(ctx, rts("bad-"+string(rune('a'+i)), tt.mutate))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to say %q", err, tt.want)
+			}
+		})
+	}
+}
