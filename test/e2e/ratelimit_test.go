@@ -15,7 +15,9 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/message"
 )
 
-func minute(n int) config.Rule { return config.Rule{Limit: n, Window: config.Duration{Duration: time.Minute}} }
+func minute(n int) config.Rule {
+	return config.Rule{Limit: n, Window: config.Duration{Duration: time.Minute}}
+}
 
 func TestRateLimitRulesAndTiers(t *testing.T) {
 	three := 3

@@ -127,7 +127,6 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-
 // Sentinel is a master, a replica and three sentinels watching them.
 type Sentinel struct {
 	Master     *Server
