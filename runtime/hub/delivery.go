@@ -36,28 +36,18 @@ func (h *Hub) SendToUser(ctx context.Context, userID string, msg *message.Messag
 	if h.cfg.DurableUserMessages {
 		return h.sendDurable(ctx, userID, msg)
 	}
-	r := &receipt{}
-	h.receipts.Store(msg.ID, r)
-	n, err := h.publish(ctx, topicUserPrefix+userID, msg)
-	h.receipts.Delete(msg.ID)
+	delivered, handled, err := h.publishToUser(ctx, userID, msg)
 	if err != nil {
-		return Delivery{}, fmt.Errorf("while publishing to user %s: %w", userID, err)
-	}
-	if r.seen.Load() {
-		// Local delivery ran: it either reached a connection or, when the
-		// user had just left, put the message in the queue itself.
-		if r.accepted.Load() > 0 {
-			return Delivery{MessageID: msg.ID, Status: StatusDelivered}, nil
-		}
-		return Delivery{MessageID: msg.ID, Status: StatusQueued}, nil
-	}
-	if n > 0 {
-		return Delivery{MessageID: msg.ID, Status: StatusDelivered}, nil
-	}
-	if err := h.enqueueOffline(ctx, userID, msg); err != nil {
 		return Delivery{}, err
 	}
-	return Delivery{MessageID: msg.ID, Status: StatusQueued}, nil
+	if !handled {
+		if err := h.enqueueOffline(ctx, userID, msg); err != nil {
+			return Delivery{}, err
+		}
+	}
+	// A handled message that no connection took was queued by the node
+	// that handled it (the user had just left).
+	return delivery(msg, delivered), nil
 }
 
 // sendDurable queues msg first, then publishes it. The answer says
@@ -67,34 +57,37 @@ func (h *Hub) sendDurable(ctx context.Context, userID string, msg *message.Messa
 	if err := h.enqueueOffline(ctx, userID, msg); err != nil {
 		return Delivery{}, err
 	}
+	delivered, _, err := h.publishToUser(ctx, userID, msg)
+	if err != nil {
+		// Stored, so not lost: it waits for the user's next connect.
+		h.log.Error(err, "live publish failed; the message stays queued", "userId", userID, "messageId", msg.ID)
+	}
+	return delivery(msg, delivered), nil
+}
+
+// publishToUser publishes msg on the user's topic. delivered says whether
+// a connection took it: exactly, from a receipt, when local delivery ran
+// during the call, else from the broker's receiver count. handled says
+// whether any node dealt with it at all.
+func (h *Hub) publishToUser(ctx context.Context, userID string, msg *message.Message) (delivered, handled bool, err error) {
 	r := &receipt{}
 	h.receipts.Store(msg.ID, r)
 	n, err := h.publish(ctx, topicUserPrefix+userID, msg)
 	h.receipts.Delete(msg.ID)
 	if err != nil {
-		// Stored, so not lost: it waits for the user's next connect.
-		h.log.Error(err, "live publish failed; the message stays queued", "userId", userID, "messageId", msg.ID)
-		return Delivery{MessageID: msg.ID, Status: StatusQueued}, nil
+		return false, false, fmt.Errorf("while publishing to user %s: %w", userID, err)
 	}
-	if (r.seen.Load() && r.accepted.Load() > 0) || (!r.seen.Load() && h.reachedNodes(ctx, userID, n)) {
-		return Delivery{MessageID: msg.ID, Status: StatusDelivered}, nil
+	if r.seen.Load() {
+		return r.accepted.Load() > 0, true, nil
 	}
-	return Delivery{MessageID: msg.ID, Status: StatusQueued}, nil
+	return n > 0, n > 0, nil
 }
 
-// receiverCounter is implemented by brokers that can say whether their
-// publish counts are fleet-wide.
-type receiverCounter interface{ CountsReceivers() bool }
-
-// reachedNodes reports whether a publication of a user message reached a
-// node holding the user's connections: the broker's count when it is
-// fleet-wide, else (Redis Cluster) whether presence has the user online.
-func (h *Hub) reachedNodes(ctx context.Context, userID string, n int) bool {
-	if rc, ok := h.cfg.Broker.(receiverCounter); !ok || rc.CountsReceivers() {
-		return n > 0
+func delivery(msg *message.Message, delivered bool) Delivery {
+	if delivered {
+		return Delivery{MessageID: msg.ID, Status: StatusDelivered}
 	}
-	info, err := h.cfg.Presence.Get(ctx, userID)
-	return err == nil && info.Online
+	return Delivery{MessageID: msg.ID, Status: StatusQueued}
 }
 
 // publish hands msg to the broker and times it.
@@ -130,7 +123,7 @@ func (h *Hub) Publish(ctx context.Context, ch string, msg *message.Message) (Del
 		return Delivery{}, fmt.Errorf("while publishing to channel %s: %w", ch, err)
 	}
 	d := Delivery{MessageID: msg.ID, Status: StatusDelivered}
-	if rc, ok := h.cfg.Broker.(receiverCounter); n == 0 && (!ok || rc.CountsReceivers()) {
+	if n == 0 {
 		d.Status = StatusNoSubscribers
 	}
 	return d, nil

@@ -108,12 +108,6 @@ func New(cfg Config) (*Broker, error) {
 	}, nil
 }
 
-// CountsReceivers reports whether Publish's count covers every node. It
-// does: classic PUBLISH on one server counts every subscriber, and on a
-// cluster SPUBLISH counts the subscribers of the channel's shard, which
-// are all of them.
-func (b *Broker) CountsReceivers() bool { return true }
-
 // envelope is what travels through Redis: the message and when it was
 // accepted, so the receiving node can measure delivery latency.
 type envelope struct {
