@@ -441,7 +441,6 @@ func (s *Session) remove() {
 	}
 	h.cfg.Metrics.ActiveConnections.Dec()
 	h.cfg.Metrics.ConnectionsClosed.WithLabelValues(reason).Inc()
-	s.conn.Abort()
 	for _, ch := range chans {
 		h.cfg.Metrics.Subscriptions.Dec()
 		h.unsubscribeChannel(s, ch)

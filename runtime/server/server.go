@@ -74,6 +74,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 		fw = p
 	}
+	rates := cfg.RatePolicy()
 	h, err := hub.New(hub.Config{
 		Forwarder:                fw,
 		DurableUserMessages:      st.kind == "redis",
@@ -84,7 +85,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		HeartbeatTimeout:         cfg.Heartbeat.Timeout.Duration,
 		MaxChannelsPerConnection: cfg.Limits.MaxChannelsPerConnection,
 		ExpiryGrace:              verifier.Leeway(),
-		Rates:                    cfg.RatePolicy(),
+		Rates:                    rates,
 		Queue:                    q,
 		Presence:                 st.presence,
 		History:                  st.history,
@@ -114,7 +115,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Denylist:   denylist,
 		Metrics:    m,
 		Health:     checker,
-		Rates:      cfg.RatePolicy(),
+		Rates:      rates,
 		HSTSMaxAge: cfg.Security.HSTSMaxAge.Duration,
 		Upgrader: transport.NewUpgrader(transport.Config{
 			MaxMessageBytes: cfg.Limits.MaxMessageBytes,

@@ -256,7 +256,7 @@ func (c *Conn) consumeControl() bool {
 	return true
 }
 
-// SendPrepared queues// SendPrepared queues a message encoded once for many connections.
+// SendPrepared queues a message encoded once for many connections.
 func (c *Conn) SendPrepared(pm *websocket.PreparedMessage, o Outgoing) error {
 	return c.enqueue(item{kind: kindPrepared, pm: pm, size: o.Size, tag: o.Tag, accepted: o.Accepted, onWritten: o.OnWritten}, true)
 }

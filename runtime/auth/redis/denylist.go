@@ -11,6 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/fleetwire/fleetwire/runtime/redisconn"
+
 	"github.com/fleetwire/fleetwire/runtime/auth"
 )
 
@@ -36,7 +38,7 @@ func New(cfg Config) (*Denylist, error) {
 		return nil, errors.New("redisdenylist: Client is required")
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = "fleetwire:"
+		cfg.Prefix = redisconn.DefaultKeyPrefix
 	}
 	return &Denylist{client: cfg.Client, prefix: cfg.Prefix + "revoked:"}, nil
 }

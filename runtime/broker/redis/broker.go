@@ -15,6 +15,7 @@ import (
 
 	"github.com/fleetwire/fleetwire/runtime/broker"
 	"github.com/fleetwire/fleetwire/runtime/message"
+	"github.com/fleetwire/fleetwire/runtime/redisconn"
 )
 
 // Config configures a Broker. Zero values mean the defaults.
@@ -40,7 +41,7 @@ type Config struct {
 
 // Defaults for Config.
 const (
-	DefaultPrefix         = "fleetwire:"
+	DefaultPrefix         = redisconn.DefaultKeyPrefix
 	DefaultBatchDelay     = 2 * time.Millisecond
 	DefaultHealthInterval = 5 * time.Second
 )

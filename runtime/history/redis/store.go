@@ -13,6 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/fleetwire/fleetwire/runtime/redisconn"
+
 	"github.com/fleetwire/fleetwire/runtime/history"
 	"github.com/fleetwire/fleetwire/runtime/message"
 )
@@ -39,7 +41,7 @@ func New(cfg Config) (*Store, error) {
 		return nil, errors.New("redishistory: Client is required")
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = "fleetwire:"
+		cfg.Prefix = redisconn.DefaultKeyPrefix
 	}
 	return &Store{client: cfg.Client, prefix: cfg.Prefix}, nil
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/fleetwire/fleetwire/runtime/redisconn"
+
 	"github.com/fleetwire/fleetwire/runtime/presence"
 )
 
@@ -50,7 +52,7 @@ func New(cfg Config) (*Presence, error) {
 		return nil, errors.New("redispresence: Client is required")
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = "fleetwire:"
+		cfg.Prefix = redisconn.DefaultKeyPrefix
 	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultTTL

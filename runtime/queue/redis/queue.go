@@ -16,6 +16,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/fleetwire/fleetwire/runtime/redisconn"
+
 	"github.com/fleetwire/fleetwire/runtime/message"
 	"github.com/fleetwire/fleetwire/runtime/queue"
 )
@@ -48,7 +50,7 @@ func New(cfg Config) (*Queue, error) {
 		return nil, errors.New("redisqueue: Client is required")
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = "fleetwire:"
+		cfg.Prefix = redisconn.DefaultKeyPrefix
 	}
 	if cfg.MaxPerUser <= 0 {
 		cfg.MaxPerUser = queue.DefaultMaxPerUser

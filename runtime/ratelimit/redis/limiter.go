@@ -11,6 +11,8 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/fleetwire/fleetwire/runtime/redisconn"
+
 	"github.com/fleetwire/fleetwire/runtime/ratelimit"
 )
 
@@ -36,7 +38,7 @@ func New(cfg Config) (*Limiter, error) {
 		return nil, errors.New("redislimiter: Client is required")
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = "fleetwire:"
+		cfg.Prefix = redisconn.DefaultKeyPrefix
 	}
 	return &Limiter{rl: redis_rate.NewLimiter(cfg.Client), prefix: cfg.Prefix}, nil
 }
