@@ -43,10 +43,11 @@ func (a *API) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 func (a *API) handleFamily(kind metrics.Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
-		f, err := a.cfg.Metrics.Find(name, kind)
-		if errors.Is(err, metrics.ErrNotFound) && !strings.HasPrefix(name, metrics.Namespace+"_") {
-			f, err = a.cfg.Metrics.Find(metrics.Namespace+"_"+name, kind)
+		full := name
+		if !strings.HasPrefix(name, metrics.Namespace+"_") && !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") {
+			full = metrics.Namespace + "_" + name
 		}
+		f, err := a.cfg.Metrics.Find(full, kind)
 		switch {
 		case errors.Is(err, metrics.ErrNotFound):
 			writeError(w, r, newError(http.StatusNotFound, CodeNotFound, "no "+string(kind)+" named "+name+"; GET /metrics/snapshot lists them all"))

@@ -163,13 +163,3 @@ func (f factory) histogramVec(name, help string, buckets []float64, labels ...st
 	f.r.MustRegister(h)
 	return h
 }
-
-// GaugeFunc registers a gauge whose value is read at scrape time.
-func (m *Metrics) GaugeFunc(name, help string, fn func() float64) {
-	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help}, fn))
-}
-
-// CounterFunc registers a counter whose value is read at scrape time.
-func (m *Metrics) CounterFunc(name, help string, fn func() float64) {
-	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, fn))
-}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
 	"github.com/fleetwire/fleetwire/runtime/channel"
@@ -186,22 +187,53 @@ func scheduleBeat(sched *schedule.Scheduler, c *health.Checker) {
 }
 
 // registerQueueMetrics exports the queue's own counters, in the replaced
-// service's terms, read at scrape time.
+// service's terms. One scrape reads the queue's statistics once: with
+// Redis that is a scan over every queued user.
 func registerQueueMetrics(m *metrics.Metrics, q queue.Queue) {
-	stat := func(pick func(queue.Stats) float64) func() float64 {
-		return func() float64 {
-			st, err := q.Stats(context.Background())
-			if err != nil {
-				return 0
-			}
-			return pick(st)
-		}
+	m.Registry.MustRegister(queueCollector{q: q})
+}
+
+// queueScrapeTimeout bounds reading queue statistics during a scrape.
+const queueScrapeTimeout = 5 * time.Second
+
+type queueCollector struct{ q queue.Queue }
+
+var queueMetrics = []struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(queue.Stats) float64
+}{
+	{prometheus.NewDesc("realtime_queue_waiting", "Messages waiting in offline queues.", nil, nil),
+		prometheus.GaugeValue, func(s queue.Stats) float64 { return float64(s.Waiting) }},
+	{prometheus.NewDesc("realtime_queue_users", "Users with a non-empty offline queue.", nil, nil),
+		prometheus.GaugeValue, func(s queue.Stats) float64 { return float64(s.Users) }},
+	{prometheus.NewDesc("realtime_queue_delivered_total", "Messages delivered from offline queues.", nil, nil),
+		prometheus.CounterValue, func(s queue.Stats) float64 { return float64(s.Completed) }},
+	{prometheus.NewDesc("realtime_queue_failed_total", "Messages dropped because an offline queue was full.", nil, nil),
+		prometheus.CounterValue, func(s queue.Stats) float64 { return float64(s.Failed) }},
+	{prometheus.NewDesc("realtime_queue_expired_total", "Messages dropped because their TTL passed.", nil, nil),
+		prometheus.CounterValue, func(s queue.Stats) float64 { return float64(s.Expired) }},
+}
+
+func (queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, qm := range queueMetrics {
+		ch <- qm.desc
 	}
-	m.GaugeFunc("queue_waiting", "Messages waiting in offline queues.", stat(func(s queue.Stats) float64 { return float64(s.Waiting) }))
-	m.GaugeFunc("queue_users", "Users with a non-empty offline queue.", stat(func(s queue.Stats) float64 { return float64(s.Users) }))
-	m.CounterFunc("queue_delivered_total", "Messages delivered from offline queues.", stat(func(s queue.Stats) float64 { return float64(s.Completed) }))
-	m.CounterFunc("queue_failed_total", "Messages dropped because an offline queue was full.", stat(func(s queue.Stats) float64 { return float64(s.Failed) }))
-	m.CounterFunc("queue_expired_total", "Messages dropped because their TTL passed.", stat(func(s queue.Stats) float64 { return float64(s.Expired) }))
+}
+
+func (c queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), queueScrapeTimeout)
+	defer cancel()
+	st, err := c.q.Stats(ctx)
+	if err != nil {
+		for _, qm := range queueMetrics {
+			ch <- prometheus.NewInvalidMetric(qm.desc, err)
+		}
+		return
+	}
+	for _, qm := range queueMetrics {
+		ch <- prometheus.MustNewConstMetric(qm.desc, qm.kind, qm.value(st))
+	}
 }
 
 // leeway maps the config's 0 (no leeway) to auth's negative "none"; in
