@@ -6,8 +6,10 @@ import (
 	"sync"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fleetwire/fleetwire/runtime/message"
+	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
 	"github.com/fleetwire/fleetwire/runtime/transport"
 )
@@ -20,6 +22,18 @@ type outbound struct {
 	mu      sync.Mutex
 	data    json.RawMessage
 	encoded []encoding
+	sent    prometheus.Counter // this message's type in messages_sent_total
+}
+
+// sentCounter returns the messages_sent_total counter for the message's
+// type, looked up once per message rather than once per receiver.
+func (o *outbound) sentCounter(m *metrics.Metrics) prometheus.Counter {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.sent == nil {
+		o.sent = m.MessagesSent.WithLabelValues(m.TypeLabel(o.msg.Type))
+	}
+	return o.sent
 }
 
 type encoding struct {

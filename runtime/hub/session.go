@@ -284,7 +284,7 @@ func (s *Session) sendLocked(out *outbound, toUser bool) bool {
 	}
 	switch err := s.conn.SendPrepared(pm, o); {
 	case err == nil:
-		s.hub.cfg.Metrics.MessagesSent.WithLabelValues(s.hub.cfg.Metrics.TypeLabel(out.msg.Type)).Inc()
+		out.sentCounter(s.hub.cfg.Metrics).Inc()
 		return true
 	case errors.Is(err, transport.ErrQueueFull):
 		// The client cannot keep up. What it has not been sent yet goes
