@@ -181,9 +181,9 @@ func TestReaderSeesEveryFrame(t *testing.T) {
 	}
 }
 
-// TestControlFramesBetweenMessages checks the frames Wait handles itself:
-// a client ping is answered with a pong carrying its payload, a pong counts
-// as liveness, and data frames around them are read normally.
+// TestControlFramesBetweenMessages checks the frames Wait handles itself.
+// A ping is answered, and a pong counts as liveness, without Wait
+// returning: Wait returns only once a data frame is there for Read.
 func TestControlFramesBetweenMessages(t *testing.T) {
 	c, cl := pair(t, Config{})
 	pongs := make(chan string, 1)
@@ -195,17 +195,10 @@ func TestControlFramesBetweenMessages(t *testing.T) {
 			}
 		}
 	}()
-	got := make(chan string, 8)
+	waited := make(chan struct{})
 	go func() {
-		for {
-			c.Wait()
-			p, err := c.Read()
-			if err != nil {
-				close(got)
-				return
-			}
-			got <- string(p)
-		}
+		c.Wait()
+		close(waited)
 	}()
 	before := c.LastRead()
 	time.Sleep(10 * time.Millisecond)
@@ -216,31 +209,37 @@ func TestControlFramesBetweenMessages(t *testing.T) {
 	if err := cl.WriteControl(websocket.PingMessage, []byte("are you there"), deadline); err != nil {
 		t.Fatal(err)
 	}
-	if err := cl.WriteMessage(websocket.TextMessage, []byte("after control")); err != nil {
-		t.Fatal(err)
-	}
 	select {
 	case p := <-pongs:
 		if p != "are you there" {
 			t.Fatalf("pong payload %q", p)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("no pong for the client's ping")
-	}
-	select {
-	case p := <-got:
-		if p != "after control" {
-			t.Fatalf("read %q", p)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("data frame after control frames never read")
+		t.Fatal("no pong for the client's ping while the reader waited")
 	}
 	if !c.LastRead().After(before) {
 		t.Fatal("control frames did not count as liveness")
 	}
+	select {
+	case <-waited:
+		t.Fatal("Wait returned for control frames alone")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := cl.WriteMessage(websocket.TextMessage, []byte("after control")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not return for a data frame")
+	}
+	if p, err := c.Read(); err != nil || string(p) != "after control" {
+		t.Fatalf("read %q, %v", p, err)
+	}
 	// A close frame is left to gorilla, which reports it from Read.
 	_ = cl.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "done"), deadline)
-	if _, open := <-got; open {
+	c.Wait()
+	if _, err := c.Read(); err == nil {
 		t.Fatal("read a frame after close")
 	}
 }

@@ -17,11 +17,15 @@ import (
 // read it. deliveries/s counts messages read by clients.
 func BenchmarkChannelFanout(b *testing.B) {
 	const subscribers = 1000
-	t := &testing.T{}
-	n := startNodeB(b, func(c *config.Config) { c.RateLimit.Max = 0; c.Limits.MaxConnections = subscribers + 10 })
+	n := startNodeB(b, func(c *config.Config) {
+		c.RateLimit.Max = 0
+		c.RateLimit.ConnectionsPerIP = config.Rule{} // every subscriber dials from 127.0.0.1
+		c.Limits.MaxConnections = subscribers + 10
+		c.Log.Level = "warn"
+	})
 	var received atomic.Int64
 	for i := range subscribers {
-		c := dialB(b, n, userToken(t, fmt.Sprintf("sub%d", i)))
+		c := dialB(b, n, userToken(b, fmt.Sprintf("sub%d", i)))
 		c.subscribeB(b, "bench:fanout")
 		go func() {
 			for {

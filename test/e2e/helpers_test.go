@@ -107,7 +107,7 @@ func (n *node) wsURL(query string) string {
 }
 
 // token signs an HS256 test token valid for an hour unless req says otherwise.
-func token(t *testing.T, req auth.TokenRequest) string {
+func token(t testing.TB, req auth.TokenRequest) string {
 	t.Helper()
 	if req.TTL == 0 {
 		req.TTL = time.Hour
@@ -119,11 +119,11 @@ func token(t *testing.T, req auth.TokenRequest) string {
 	return tok
 }
 
-func userToken(t *testing.T, user string) string {
+func userToken(t testing.TB, user string) string {
 	return token(t, auth.TokenRequest{UserID: user})
 }
 
-func serviceToken(t *testing.T) string {
+func serviceToken(t testing.TB) string {
 	return token(t, auth.TokenRequest{UserID: "backend", Roles: []string{auth.RoleService}})
 }
 
