@@ -59,11 +59,15 @@ const presenceSep = "|"
 // connection id, tier and transport, so that fleet-wide statistics can be
 // read back from presence alone.
 func (s *Session) presenceID() string {
-	tier := s.claims.Tier
-	if tier == "" {
-		tier = defaultTier
+	return s.meta.ConnID + presenceSep + s.tier() + presenceSep + s.codec.Name()
+}
+
+// tier is the token's tier, or defaultTier.
+func (s *Session) tier() string {
+	if s.claims.Tier == "" {
+		return defaultTier
 	}
-	return s.meta.ConnID + presenceSep + tier + presenceSep + s.codec.Name()
+	return s.claims.Tier
 }
 
 // ConnectionStats counts sessions by tier and transport and lists the top
@@ -91,13 +95,7 @@ func (h *Hub) ConnectionStats(ctx context.Context, top int) (ConnectionStats, er
 			count(c.UserID, parts[1], parts[2])
 		}
 	} else {
-		h.eachSession(func(s *Session) {
-			tier := s.claims.Tier
-			if tier == "" {
-				tier = defaultTier
-			}
-			count(s.userID, tier, s.codec.Name())
-		})
+		h.eachSession(func(s *Session) { count(s.userID, s.tier(), s.codec.Name()) })
 	}
 	st.Users = len(perUser)
 	st.TopUsers = make([]UserCount, 0, len(perUser))
@@ -117,10 +115,7 @@ func (h *Hub) ConnectionStats(ctx context.Context, top int) (ConnectionStats, er
 // DisconnectUser closes every session of the user on this node with 4004
 // and returns how many it closed.
 func (h *Hub) DisconnectUser(userID string) int {
-	sh := h.userShard(userID)
-	sh.mu.Lock()
-	sessions := append([]*Session(nil), sh.users[userID]...)
-	sh.mu.Unlock()
+	sessions := h.sessionsOf(userID)
 	for _, s := range sessions {
 		s.close(closeByAdmin)
 	}

@@ -178,10 +178,7 @@ func (h *Hub) dispatch(topic string, msg *message.Message) {
 // (the user just disconnected), the message goes to the offline queue, so
 // a message addressed to a user is never silently lost.
 func (h *Hub) deliverUser(userID string, out *outbound) {
-	s := h.userShard(userID)
-	s.mu.Lock()
-	sessions := append([]*Session(nil), s.users[userID]...)
-	s.mu.Unlock()
+	sessions := h.sessionsOf(userID)
 	accepted := 0
 	for _, sess := range sessions {
 		if sess.deliver(out, true) {
@@ -237,12 +234,8 @@ func (h *Hub) Status(ctx context.Context, userID string) (UserStatus, error) {
 		return UserStatus{}, fmt.Errorf("while reading presence of %s: %w", userID, err)
 	}
 	st := UserStatus{UserID: userID, Online: info.Online, Connections: info.Connections, Channels: []string{}}
-	s := h.userShard(userID)
-	s.mu.Lock()
-	sessions := append([]*Session(nil), s.users[userID]...)
-	s.mu.Unlock()
 	seen := map[string]bool{}
-	for _, sess := range sessions {
+	for _, sess := range h.sessionsOf(userID) {
 		for _, ch := range sess.channelList() {
 			if !seen[ch] {
 				seen[ch] = true
@@ -265,6 +258,15 @@ func (h *Hub) RevokeToken(jti string) int {
 		}
 	})
 	return n
+}
+
+// sessionsOf returns a copy of the user's sessions on this node, so the
+// caller can use them without the shard lock.
+func (h *Hub) sessionsOf(userID string) []*Session {
+	sh := h.userShard(userID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return append([]*Session(nil), sh.users[userID]...)
 }
 
 // eachSession calls fn for every session, one shard at a time, with no

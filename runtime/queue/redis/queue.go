@@ -137,24 +137,32 @@ type entry struct {
 }
 
 func decodeFields(fields []any) *message.Message {
-	e := parseFields("", fields)
-	return e.msg
+	return parseFields("", fields).msg
 }
 
+// parseFields reads a stream entry given as a flat field/value list, as
+// Lua scripts return it.
 func parseFields(id string, fields []any) entry {
-	e := entry{id: id}
+	values := make(map[string]any, len(fields)/2)
 	for i := 0; i+1 < len(fields); i += 2 {
-		k, _ := fields[i].(string)
-		v, _ := fields[i+1].(string)
-		switch k {
-		case fieldData:
-			var m message.Message
-			if json.Unmarshal([]byte(v), &m) == nil {
-				e.msg = &m
-			}
-		case fieldExpires:
-			e.expires, _ = strconv.ParseInt(v, 10, 64)
+		if k, ok := fields[i].(string); ok {
+			values[k] = fields[i+1]
 		}
+	}
+	return parseEntry(id, values)
+}
+
+// parseEntry reads a stream entry's fields.
+func parseEntry(id string, values map[string]any) entry {
+	e := entry{id: id}
+	if d, ok := values[fieldData].(string); ok {
+		var m message.Message
+		if json.Unmarshal([]byte(d), &m) == nil {
+			e.msg = &m
+		}
+	}
+	if s, ok := values[fieldExpires].(string); ok {
+		e.expires, _ = strconv.ParseInt(s, 10, 64)
 	}
 	return e
 }
@@ -162,17 +170,7 @@ func parseFields(id string, fields []any) entry {
 func fromXMessages(xs []redis.XMessage) []entry {
 	out := make([]entry, 0, len(xs))
 	for _, x := range xs {
-		e := entry{id: x.ID}
-		if d, ok := x.Values[fieldData].(string); ok {
-			var m message.Message
-			if json.Unmarshal([]byte(d), &m) == nil {
-				e.msg = &m
-			}
-		}
-		if s, ok := x.Values[fieldExpires].(string); ok {
-			e.expires, _ = strconv.ParseInt(s, 10, 64)
-		}
-		out = append(out, e)
+		out = append(out, parseEntry(x.ID, x.Values))
 	}
 	return out
 }
