@@ -65,5 +65,8 @@ if [ ! -e "$CACHE/kubectl" ]; then
 	ln -s "$kubectl_path" "$CACHE/kubectl"
 fi
 "$CACHE/kube-apiserver" --version >&2
-"$CACHE/etcd" --version 2>&1 | head -n1 >&2
+# The first line only, taken without a pipe: under pipefail, "| head -n1"
+# can end etcd with SIGPIPE and fail the script (exit 141).
+etcd_version="$("$CACHE/etcd" --version 2>&1)"
+printf '%s\n' "${etcd_version%%$'\n'*}" >&2
 echo "$CACHE"

@@ -34,7 +34,9 @@ ensure_redis() {
 		as_root service redis-server stop >/dev/null 2>&1 || true
 	fi
 	command -v redis-server >/dev/null 2>&1 || { log "redis-server still missing after apt-get"; return 1; }
-	log "installed $(redis-server --version | head -n1)"
+	local version
+	version="$(redis-server --version)"
+	log "installed ${version%%$'\n'*}"
 }
 
 ensure_redis
