@@ -41,7 +41,15 @@ type RedisSpec struct {
 	// (cluster mode), as host:port.
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
 	Addresses []string `json:"addresses,omitempty"`
+	// PasswordSecretRef reads the Redis password from a Secret key. It
+	// overrides a password in the URL.
+	// +optional
+	PasswordSecretRef *corev1.SecretKeySelector `json:"passwordSecretRef,omitempty"`
+	// TLS connects to Redis over TLS even when the URL is redis://.
+	// +optional
+	TLS bool `json:"tls,omitempty"`
 	// KeyPrefix starts every Redis key and channel, so services can share
 	// a Redis.
 	// +kubebuilder:default="fleetwire:"
@@ -125,6 +133,288 @@ type DrainSpec struct {
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
+// CORSSpec lists the browser origins allowed to connect and call the API.
+type CORSSpec struct {
+	// AllowedOrigins are "*" or scheme://host[:port] values such as
+	// https://app.example.com; a wildcard may be the first label only, as
+	// in https://*.example.com. Empty allows same-origin requests only.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:Pattern=`^(\*|https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]+)?)$`
+	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
+}
+
+// RateRule allows Limit actions per Window. A limit of 0 turns the rule off.
+type RateRule struct {
+	// Limit is the actions allowed per window; 0 turns the rule off.
+	// +kubebuilder:validation:Minimum=0
+	Limit int32 `json:"limit"`
+	// Window is the period the limit applies to, such as "1m".
+	// +kubebuilder:default="1m"
+	// +optional
+	Window metav1.Duration `json:"window,omitempty"`
+}
+
+// EventRateRule limits one client event, such as subscribe.
+type EventRateRule struct {
+	// Event is the client event name, such as subscribe or message.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	Event string `json:"event"`
+	// Limit is the events allowed per window; 0 turns the rule off.
+	// +kubebuilder:validation:Minimum=0
+	Limit int32 `json:"limit"`
+	// Window is the period the limit applies to.
+	// +kubebuilder:default="1m"
+	// +optional
+	Window metav1.Duration `json:"window,omitempty"`
+}
+
+// RateTier raises or replaces limits for tokens whose tier claim matches
+// Name. Unset fields keep the base rule.
+type RateTier struct {
+	// Name is the token's tier claim, such as premium.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	Name string `json:"name"`
+	// Messages replaces the per-user message rule.
+	// +optional
+	Messages *RateRule `json:"messages,omitempty"`
+	// Events replace per-event rules by event name.
+	// +optional
+	// +listType=map
+	// +listMapKey=event
+	// +kubebuilder:validation:MaxItems=50
+	Events []EventRateRule `json:"events,omitempty"`
+	// ConnectionsPerUser replaces the per-user connection cap.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	ConnectionsPerUser *int32 `json:"connectionsPerUser,omitempty"`
+	// HTTPPerCaller replaces the HTTP API rule.
+	// +optional
+	HTTPPerCaller *RateRule `json:"httpPerCaller,omitempty"`
+}
+
+// AbuseSpec closes connections that keep hitting limits.
+type AbuseSpec struct {
+	// Blocked is how many blocked events within Window close the
+	// connection with the policy-violation code; 0 never closes.
+	// +kubebuilder:validation:Minimum=0
+	Blocked int32 `json:"blocked"`
+	// Window is the period blocked events are counted over.
+	// +kubebuilder:default="1m"
+	// +optional
+	Window metav1.Duration `json:"window,omitempty"`
+}
+
+// RateLimitsSpec are the runtime's rate-limit rules. Unset fields keep the
+// runtime's defaults (docs/configuration.md). With Redis they hold
+// fleet-wide; without it, per pod.
+type RateLimitsSpec struct {
+	// Messages limits what each user sends (default 60 per minute).
+	// +optional
+	Messages *RateRule `json:"messages,omitempty"`
+	// Events limit single client events (default subscribe 30 per minute).
+	// +optional
+	// +listType=map
+	// +listMapKey=event
+	// +kubebuilder:validation:MaxItems=50
+	Events []EventRateRule `json:"events,omitempty"`
+	// ConnectionsPerIP limits connection attempts from one address
+	// (default 300 per minute).
+	// +optional
+	ConnectionsPerIP *RateRule `json:"connectionsPerIP,omitempty"`
+	// ConnectionsPerUser caps one user's open connections (default 20).
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	ConnectionsPerUser *int32 `json:"connectionsPerUser,omitempty"`
+	// HTTPPerCaller limits HTTP API calls per token subject (off by default).
+	// +optional
+	HTTPPerCaller *RateRule `json:"httpPerCaller,omitempty"`
+	// Abuse closes connections that keep hitting limits (default 20
+	// blocked per minute).
+	// +optional
+	Abuse *AbuseSpec `json:"abuse,omitempty"`
+	// Tiers raise or replace limits by the token's tier claim.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=20
+	Tiers []RateTier `json:"tiers,omitempty"`
+}
+
+// ChannelAccess says who may subscribe.
+// +kubebuilder:validation:Enum=authenticated;roles;deny
+type ChannelAccess string
+
+// ChannelRule says who may subscribe to a namespace's channels.
+// +kubebuilder:validation:XValidation:rule="self.allow != 'roles' || size(self.roles) > 0",message="a channel rule with allow: roles needs at least one role"
+type ChannelRule struct {
+	// Allow is authenticated (every authenticated user), roles (at least
+	// one of Roles) or deny.
+	// +kubebuilder:default=authenticated
+	// +optional
+	Allow ChannelAccess `json:"allow,omitempty"`
+	// Roles are the token roles that may subscribe when Allow is roles.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MaxLength=64
+	Roles []string `json:"roles,omitempty"`
+}
+
+// ChannelNamespace applies a rule to channels named "<name>:...".
+// +kubebuilder:validation:XValidation:rule="self.allow != 'roles' || size(self.roles) > 0",message="a channel namespace with allow: roles needs at least one role"
+type ChannelNamespace struct {
+	// Name is the namespace, the part of a channel name before the first
+	// colon. user, team and admin are built in and cannot be changed.
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]{1,64}$`
+	// +kubebuilder:validation:XValidation:rule="!(self in ['user', 'team', 'admin'])",message="user, team and admin are built-in channel namespaces and cannot be configured"
+	Name string `json:"name"`
+	// Allow is authenticated, roles or deny.
+	// +kubebuilder:default=authenticated
+	// +optional
+	Allow ChannelAccess `json:"allow,omitempty"`
+	// Roles are the token roles that may subscribe when Allow is roles.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MaxLength=64
+	Roles []string `json:"roles,omitempty"`
+}
+
+// ChannelHistory keeps recent messages of a namespace's channels so
+// clients can recover what they missed.
+type ChannelHistory struct {
+	// Namespace is the channel namespace, or "*" for every channel.
+	// +kubebuilder:validation:Pattern=`^(\*|[A-Za-z0-9_-]{1,64})$`
+	Namespace string `json:"namespace"`
+	// Size is the messages kept per channel.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	Size int32 `json:"size"`
+	// TTL is how long a channel's history is kept after its last message.
+	// +kubebuilder:default="10m"
+	// +optional
+	TTL metav1.Duration `json:"ttl,omitempty"`
+}
+
+// ChannelsSpec are the channel namespace rules.
+type ChannelsSpec struct {
+	// Default applies to namespaces without a rule of their own.
+	// +optional
+	Default *ChannelRule `json:"default,omitempty"`
+	// Namespaces are rules by namespace.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=100
+	Namespaces []ChannelNamespace `json:"namespaces,omitempty"`
+	// History keeps recent messages by namespace.
+	// +optional
+	// +listType=map
+	// +listMapKey=namespace
+	// +kubebuilder:validation:MaxItems=100
+	History []ChannelHistory `json:"history,omitempty"`
+}
+
+// SocketIOSpec is the Socket.IO v4 endpoint.
+type SocketIOSpec struct {
+	// Enabled serves Socket.IO v4 clients at /socket.io/.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+	// Polling allows the HTTP long-polling transport. Polling needs every
+	// request of a session to reach the same pod, so the Service gets
+	// ClientIP session affinity.
+	// +optional
+	Polling bool `json:"polling,omitempty"`
+}
+
+// RPCProxySpec forwards client rpc events to an application backend.
+type RPCProxySpec struct {
+	// URL is the backend's http:// or https:// endpoint.
+	// +kubebuilder:validation:Pattern=`^https?://[^/]+`
+	URL string `json:"url"`
+	// Timeout bounds each call.
+	// +kubebuilder:default="5s"
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// QueueSpec bounds each user's offline queue.
+type QueueSpec struct {
+	// TTL is how long an undelivered message waits.
+	// +kubebuilder:default="24h"
+	// +optional
+	TTL *metav1.Duration `json:"ttl,omitempty"`
+	// MaxLength is the messages kept per user; when full, the oldest
+	// lowest-priority message is dropped and counted.
+	// +kubebuilder:default=1000
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxLength int32 `json:"maxLength,omitempty"`
+}
+
+// ServiceSpec shapes the Service in front of the pods.
+type ServiceSpec struct {
+	// Type is ClusterIP, NodePort or LoadBalancer.
+	// +kubebuilder:default=ClusterIP
+	// +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
+	// +optional
+	Type corev1.ServiceType `json:"type,omitempty"`
+	// Annotations are added to the Service, for example for a cloud load
+	// balancer.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// PodSpec places and sizes the runtime pods.
+type PodSpec struct {
+	// Resources of the runtime container. Default: requests of 100m CPU
+	// and 128Mi memory, a 512Mi memory limit.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+	// NodeSelector restricts the nodes pods run on.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// Tolerations let pods run on tainted nodes.
+	// +optional
+	// +listType=atomic
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+	// Affinity rules for the pods.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+	// TopologySpreadConstraints replace the default spread, which is
+	// across zones and nodes with ScheduleAnyway.
+	// +optional
+	// +listType=atomic
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+	// PriorityClassName of the pods.
+	// +optional
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+	// Labels are added to the pods. They cannot replace the operator's own
+	// app.kubernetes.io labels.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations are added to the pods.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// MonitoringSpec integrates with the Prometheus Operator.
+type MonitoringSpec struct {
+	// ServiceMonitor creates a ServiceMonitor for the pods' /metrics.
+	// It needs the Prometheus Operator's CRD; without it, the
+	// MonitoringReady condition says so and nothing else is affected.
+	// +optional
+	ServiceMonitor bool `json:"serviceMonitor,omitempty"`
+	// Interval is the scrape interval.
+	// +kubebuilder:default="30s"
+	// +optional
+	Interval *metav1.Duration `json:"interval,omitempty"`
+}
+
 // RealtimeServiceSpec is the desired fleet.
 // +kubebuilder:validation:XValidation:rule="self.replicas <= 1 || has(self.redis)",message="more than one replica needs spec.redis: the in-memory broker cannot span pods"
 // +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || self.autoscaling.maxReplicas <= 1 || has(self.redis)",message="autoscaling above one replica needs spec.redis: the in-memory broker cannot span pods"
@@ -155,6 +445,35 @@ type RealtimeServiceSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Drain DrainSpec `json:"drain"`
+	// CORS lists the browser origins allowed to connect.
+	// +optional
+	CORS *CORSSpec `json:"cors,omitempty"`
+	// RateLimits are the runtime's rate-limit rules and tiers.
+	// +optional
+	RateLimits *RateLimitsSpec `json:"rateLimits,omitempty"`
+	// Channels are channel namespace rules and history.
+	// +optional
+	Channels *ChannelsSpec `json:"channels,omitempty"`
+	// SocketIO is the Socket.IO v4 endpoint.
+	// +optional
+	SocketIO *SocketIOSpec `json:"socketIO,omitempty"`
+	// RPCProxy forwards client rpc events to an application backend.
+	// +optional
+	RPCProxy *RPCProxySpec `json:"rpcProxy,omitempty"`
+	// Queue bounds each user's offline queue.
+	// +kubebuilder:default={}
+	// +optional
+	Queue QueueSpec `json:"queue"`
+	// Service shapes the Service in front of the pods.
+	// +kubebuilder:default={}
+	// +optional
+	Service ServiceSpec `json:"service"`
+	// Pod places and sizes the runtime pods.
+	// +optional
+	Pod *PodSpec `json:"pod,omitempty"`
+	// Monitoring integrates with the Prometheus Operator.
+	// +optional
+	Monitoring *MonitoringSpec `json:"monitoring,omitempty"`
 }
 
 // RealtimeServiceStatus is what the operator observed.

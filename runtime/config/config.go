@@ -31,20 +31,26 @@ type Config struct {
 	// comma-separated.
 	RedisAddrs []string `json:"redisAddrs,omitempty"`
 	// RedisMasterName names the sentinel master. Env REDIS_MASTER_NAME.
-	RedisMasterName string         `json:"redisMasterName,omitempty"`
-	Auth            Auth           `json:"auth,omitempty"`
-	CORS            CORS           `json:"cors,omitempty"`
-	Limits          Limits         `json:"limits,omitempty"`
-	RateLimit       RateLimit      `json:"rateLimit,omitempty"`
-	Channels        channel.Config `json:"channels,omitempty"`
-	Messages        Messages       `json:"messages,omitempty"`
-	Queue           Queue          `json:"queue,omitempty"`
-	Heartbeat       Heartbeat      `json:"heartbeat,omitempty"`
-	Drain           Drain          `json:"drain,omitempty"`
-	Security        Security       `json:"security,omitempty"`
-	RPCProxy        RPCProxy       `json:"rpcProxy,omitempty"`
-	Health          Health         `json:"health,omitempty"`
-	Log             Log            `json:"log,omitempty"`
+	RedisMasterName string `json:"redisMasterName,omitempty"`
+	// RedisPassword overrides the password in RedisURL, so the password
+	// can come from its own secret. Env REDIS_PASSWORD only, never a file.
+	RedisPassword string `json:"-"`
+	// RedisTLS connects over TLS even when the URL is redis://, and in
+	// sentinel and cluster modes without a URL. Env REDIS_TLS=true.
+	RedisTLS  bool           `json:"redisTLS,omitempty"`
+	Auth      Auth           `json:"auth,omitempty"`
+	CORS      CORS           `json:"cors,omitempty"`
+	Limits    Limits         `json:"limits,omitempty"`
+	RateLimit RateLimit      `json:"rateLimit,omitempty"`
+	Channels  channel.Config `json:"channels,omitempty"`
+	Messages  Messages       `json:"messages,omitempty"`
+	Queue     Queue          `json:"queue,omitempty"`
+	Heartbeat Heartbeat      `json:"heartbeat,omitempty"`
+	Drain     Drain          `json:"drain,omitempty"`
+	Security  Security       `json:"security,omitempty"`
+	RPCProxy  RPCProxy       `json:"rpcProxy,omitempty"`
+	Health    Health         `json:"health,omitempty"`
+	Log       Log            `json:"log,omitempty"`
 }
 
 // Auth configures token verification.
@@ -250,7 +256,7 @@ func (c *Config) UsesRedis() bool { return c.RedisURL != "" || len(c.RedisAddrs)
 // Redis returns the Redis connection settings.
 func (c *Config) Redis() redisconn.Config {
 	return redisconn.Config{URL: c.RedisURL, Mode: redisconn.Mode(c.RedisMode), Addrs: c.RedisAddrs,
-		MasterName: c.RedisMasterName, KeyPrefix: c.RedisKeyPrefix}
+		MasterName: c.RedisMasterName, KeyPrefix: c.RedisKeyPrefix, Password: c.RedisPassword, TLS: c.RedisTLS}
 }
 
 // DevMode reports whether no verification key is configured, so the

@@ -107,6 +107,14 @@ func applyEnv(cfg *Config, env Source) error {
 	str("REDIS_KEY_PREFIX", &cfg.RedisKeyPrefix)
 	str("REDIS_MODE", &cfg.RedisMode)
 	str("REDIS_MASTER_NAME", &cfg.RedisMasterName)
+	str("REDIS_PASSWORD", &cfg.RedisPassword)
+	if v, ok := env("REDIS_TLS"); ok && v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("REDIS_TLS: must be true or false, got %q", v))
+		}
+		cfg.RedisTLS = b
+	}
 	if v, ok := env("REDIS_ADDRS"); ok && v != "" {
 		cfg.RedisAddrs = splitList(v)
 	}

@@ -1,8 +1,10 @@
 package redisconn
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -32,6 +34,10 @@ type Config struct {
 	MasterName string
 	// KeyPrefix starts every key and channel name. Default "fleetwire:".
 	KeyPrefix string
+	// Password, when set, overrides the URL's password.
+	Password string
+	// TLS turns TLS on when the URL does not (redis:// or no URL).
+	TLS bool
 }
 
 // DefaultKeyPrefix is used when Config.KeyPrefix is empty.
@@ -74,6 +80,17 @@ func NewClient(cfg Config) (redis.UniversalClient, error) {
 		var err error
 		if base, err = redis.ParseURL(cfg.URL); err != nil {
 			return nil, fmt.Errorf("redisconn: %w", err)
+		}
+	}
+	if cfg.Password != "" {
+		base.Password = cfg.Password
+	}
+	if cfg.TLS && base.TLSConfig == nil {
+		base.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		if cfg.Mode == "" || cfg.Mode == Standalone {
+			// Verify the server's name; in the other modes the nodes are
+			// found at run time and each is dialled by its own address.
+			base.TLSConfig.ServerName, _, _ = net.SplitHostPort(base.Addr)
 		}
 	}
 	switch cfg.Mode {

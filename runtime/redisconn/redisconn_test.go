@@ -52,3 +52,28 @@ func TestValidateAndClientKind(t *testing.T) {
 		t.Fatal("prefix")
 	}
 }
+
+func TestPasswordAndTLSOverrideTheURL(t *testing.T) {
+	c, err := NewClient(Config{URL: "redis://user:old@redis.example:6379/1", Password: "new", TLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	opt := c.(*redis.Client).Options()
+	if opt.Password != "new" || opt.Username != "user" || opt.DB != 1 {
+		t.Fatalf("options = user %q password %q db %d, want user, new, 1", opt.Username, opt.Password, opt.DB)
+	}
+	if opt.TLSConfig == nil || opt.TLSConfig.ServerName != "redis.example" {
+		t.Fatalf("TLS config = %+v, want one verifying redis.example", opt.TLSConfig)
+	}
+
+	// rediss:// already has a TLS config; TLS: true keeps it.
+	c2, err := NewClient(Config{URL: "rediss://127.0.0.1:6380", TLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if sn := c2.(*redis.Client).Options().TLSConfig.ServerName; sn != "127.0.0.1" {
+		t.Fatalf("ServerName = %q", sn)
+	}
+}
