@@ -287,8 +287,8 @@ type ChannelNamespace struct {
 // ChannelHistory keeps recent messages of a namespace's channels so
 // clients can recover what they missed.
 type ChannelHistory struct {
-	// Namespace is the channel namespace, or "*" for every channel.
-	// +kubebuilder:validation:Pattern=`^(\*|[A-Za-z0-9_-]{1,64})$`
+	// Namespace is the channel namespace.
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]{1,64}$`
 	Namespace string `json:"namespace"`
 	// Size is the messages kept per channel.
 	// +kubebuilder:validation:Minimum=1
@@ -503,6 +503,10 @@ type RealtimeServiceStatus struct {
 	// ready pods.
 	// +optional
 	ActiveConnections int64 `json:"activeConnections,omitempty"`
+	// StaleConnectionPods counts ready pods that did not answer the last
+	// connection count; their last known count is in ActiveConnections.
+	// +optional
+	StaleConnectionPods int32 `json:"staleConnectionPods,omitempty"`
 	// Endpoint is the in-cluster address of the Service.
 	// +optional
 	Endpoint string `json:"endpoint,omitempty"`

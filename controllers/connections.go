@@ -1,0 +1,179 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// connectionCount is the fleet's active connections as last observed.
+type connectionCount struct {
+	active int64
+	// stalePods did not answer this time; their last known count (within
+	// the scraper's MaxAge) is included in active.
+	stalePods int32
+}
+
+// ConnectionCounter sums realtime_active_connections over ready pods.
+type ConnectionCounter interface {
+	Count(ctx context.Context, pods []corev1.Pod) connectionCount
+}
+
+// MetricsScraper reads each ready pod's /metrics. The zero value is ready
+// to use with the defaults below.
+type MetricsScraper struct {
+	// Client makes the requests; default one with Timeout.
+	Client *http.Client
+	// Timeout bounds each pod's request. Default 2s.
+	Timeout time.Duration
+	// Concurrency bounds requests in flight. Default 8.
+	Concurrency int
+	// MaxAge is how long a pod's last count stands in for a failed read.
+	// Default 2m; older counts are dropped, and the pod still counts as
+	// stale.
+	MaxAge time.Duration
+
+	mu   sync.Mutex
+	last map[types.UID]sample
+}
+
+type sample struct {
+	value int64
+	at    time.Time
+}
+
+var _ ConnectionCounter = (*MetricsScraper)(nil)
+
+// Count reads every pod concurrently and sums what they report.
+func (s *MetricsScraper) Count(ctx context.Context, pods []corev1.Pod) connectionCount {
+	timeout, conc, maxAge := s.Timeout, s.Concurrency, s.MaxAge
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	if conc <= 0 {
+		conc = 8
+	}
+	if maxAge <= 0 {
+		maxAge = 2 * time.Minute
+	}
+	hc := s.Client
+	if hc == nil {
+		hc = &http.Client{Timeout: timeout}
+	}
+	type result struct {
+		uid   types.UID
+		value int64
+		err   error
+	}
+	results := make([]result, len(pods))
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	for i := range pods {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			rctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			v, err := scrapePod(rctx, hc, &pods[i])
+			results[i] = result{uid: pods[i].UID, value: v, err: err}
+		}(i)
+	}
+	wg.Wait()
+
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := make(map[types.UID]sample, len(pods)) // forgets pods that are gone
+	var out connectionCount
+	for _, r := range results {
+		if r.err == nil {
+			next[r.uid] = sample{r.value, now}
+			out.active += r.value
+			continue
+		}
+		out.stalePods++
+		if prev, ok := s.last[r.uid]; ok && now.Sub(prev.at) <= maxAge {
+			next[r.uid] = prev
+			out.active += prev.value
+		}
+	}
+	s.last = next
+	return out
+}
+
+// scrapePod reads realtime_active_connections from the pod's http port.
+func scrapePod(ctx context.Context, hc *http.Client, pod *corev1.Pod) (int64, error) {
+	port := podPort(pod)
+	if pod.Status.PodIP == "" || port == 0 {
+		return 0, fmt.Errorf("pod %s has no IP or http port yet", pod.Name)
+	}
+	url := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(port))) + "/metrics"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Accept", "text/plain")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("pod %s: GET /metrics: %s", pod.Name, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return 0, fmt.Errorf("pod %s: parsing /metrics: %w", pod.Name, err)
+	}
+	fam, ok := families[connectionsMetric]
+	if !ok || len(fam.GetMetric()) == 0 || fam.GetType() != dto.MetricType_GAUGE {
+		return 0, fmt.Errorf("pod %s: no %s gauge in /metrics", pod.Name, connectionsMetric)
+	}
+	var sum float64
+	for _, m := range fam.GetMetric() {
+		sum += m.GetGauge().GetValue()
+	}
+	return int64(sum), nil
+}
+
+// podPort is the runtime container's port named http.
+func podPort(pod *corev1.Pod) int32 {
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name == portName {
+				return p.ContainerPort
+			}
+		}
+	}
+	return 0
+}
+
+// readyPods keeps the pods that are running and ready.
+func readyPods(pods []corev1.Pod) []corev1.Pod {
+	var out []corev1.Pod
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+			continue
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}

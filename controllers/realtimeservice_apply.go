@@ -1,0 +1,126 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	v1 "github.com/fleetwire/fleetwire/api/v1alpha1"
+)
+
+// applyAll applies every owned object and deletes the optional ones the
+// spec no longer asks for. Each step runs even when an earlier one failed;
+// the errors are joined.
+func (r *RealtimeServiceReconciler) applyAll(ctx context.Context, d *desired, obs *observed) error {
+	rts := d.rts
+	errs := []error{
+		r.apply(ctx, rts, buildServiceAccount(d)),
+		r.apply(ctx, rts, buildConfigMap(d)),
+		r.apply(ctx, rts, buildService(d)),
+		r.apply(ctx, rts, buildDeployment(d)),
+	}
+	if rts.Spec.Autoscaling != nil {
+		errs = append(errs, r.apply(ctx, rts, buildHPA(d)))
+	} else {
+		errs = append(errs, r.deleteOwned(ctx, rts, &autoscalingv2.HorizontalPodAutoscaler{}))
+	}
+	if pdb := buildPDB(d); pdb != nil {
+		errs = append(errs, r.apply(ctx, rts, pdb))
+	} else {
+		errs = append(errs, r.deleteOwned(ctx, rts, &policyv1.PodDisruptionBudget{}))
+	}
+	errs = append(errs, r.reconcileServiceMonitor(ctx, d, obs))
+	return errors.Join(errs...)
+}
+
+// apply server-side applies obj with rts as its controller. Fields the
+// operator stops setting are released, and fields others own, such as
+// the replicas an HPA sets, are left alone.
+func (r *RealtimeServiceReconciler) apply(ctx context.Context, rts *v1.RealtimeService, obj client.Object) error {
+	if err := controllerutil.SetControllerReference(rts, obj, r.Scheme); err != nil {
+		return err
+	}
+	u, err := toApplyObject(obj)
+	if err != nil {
+		return err
+	}
+	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+		client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
+	}
+	return nil
+}
+
+// toApplyObject converts a typed object for apply, dropping what a typed
+// object always carries but the operator does not mean to set: status and
+// null creation timestamps.
+func toApplyObject(obj client.Object) (*unstructured.Unstructured, error) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		return u, nil
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, fmt.Errorf("converting %T: %w", obj, err)
+	}
+	delete(m, "status")
+	unstructured.RemoveNestedField(m, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(m, "spec", "template", "metadata", "creationTimestamp")
+	return &unstructured.Unstructured{Object: m}, nil
+}
+
+// deleteOwned deletes rts's object of obj's kind if rts controls it.
+func (r *RealtimeServiceReconciler) deleteOwned(ctx context.Context, rts *v1.RealtimeService, obj client.Object) error {
+	err := r.Client.Get(ctx, client.ObjectKeyFromObject(rts), obj)
+	if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !metav1.IsControlledBy(obj, rts) {
+		return nil // someone else's object of the same name
+	}
+	if err := r.Client.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting %T %s: %w", obj, obj.GetName(), err)
+	}
+	return nil
+}
+
+// reconcileServiceMonitor applies or deletes the ServiceMonitor. A
+// missing Prometheus Operator CRD is reported in status, not as an error.
+func (r *RealtimeServiceReconciler) reconcileServiceMonitor(ctx context.Context, d *desired, obs *observed) error {
+	rts := d.rts
+	gvk := schema.GroupVersionKind(serviceMonitorGVK)
+	_, err := r.Client.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
+	crdMissing := meta.IsNoMatchError(err)
+	if err != nil && !crdMissing {
+		return fmt.Errorf("looking up the ServiceMonitor kind: %w", err)
+	}
+	want := rts.Spec.Monitoring != nil && rts.Spec.Monitoring.ServiceMonitor
+	switch {
+	case want && crdMissing:
+		obs.monitoring = monitoringCRDMissing
+		return nil
+	case want:
+		obs.monitoring = monitoringApplied
+		return r.apply(ctx, rts, buildServiceMonitor(d))
+	case crdMissing:
+		return nil
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	u.SetName(rts.Name)
+	u.SetNamespace(rts.Namespace)
+	return r.deleteOwned(ctx, rts, u)
+}

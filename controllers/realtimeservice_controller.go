@@ -1,0 +1,232 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1 "github.com/fleetwire/fleetwire/api/v1alpha1"
+)
+
+// FieldManager owns every field the operator applies.
+const FieldManager = "fleetwire-operator"
+
+// secretIndex indexes RealtimeServices by the Secrets they reference.
+const secretIndex = ".spec.secretNames"
+
+// Requeue intervals.
+const (
+	// missingSecretRetry is a fallback: creating the Secret triggers a
+	// reconcile at once through the Secret watch.
+	missingSecretRetry = 30 * time.Second
+	// DefaultConnectionInterval is how often connection counts are read.
+	DefaultConnectionInterval = 15 * time.Second
+)
+
+// +kubebuilder:rbac:groups=realtime.fleetwire.io,resources=realtimeservices,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=realtime.fleetwire.io,resources=realtimeservices/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=services;configmaps;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors,verbs=get;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// RealtimeServiceReconciler turns a RealtimeService into a runtime fleet.
+type RealtimeServiceReconciler struct {
+	// Client reads from the cache and applies objects.
+	Client client.Client
+	// APIReader lists pods directly from the API server, so the operator
+	// needs no cluster-wide pod cache.
+	APIReader client.Reader
+	// Scheme knows the owned kinds; owner references need it.
+	Scheme *runtime.Scheme
+	// Recorder emits events.k8s.io Events for users.
+	Recorder recorder.EventRecorder
+	// DefaultImage runs when spec.image is empty.
+	DefaultImage string
+	// Connections reads the pods' connection counts; default a
+	// MetricsScraper.
+	Connections ConnectionCounter
+	// ConnectionInterval is how often counts are refreshed while pods are
+	// ready. Default DefaultConnectionInterval.
+	ConnectionInterval time.Duration
+}
+
+// Reconcile applies the owned objects for one RealtimeService and records
+// what it observed, in five steps.
+func (r *RealtimeServiceReconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
+	rts := &v1.RealtimeService{}
+	if err := r.Client.Get(ctx, req.NamespacedName, rts); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !rts.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // owner references garbage-collect the rest
+	}
+
+	obs := &observed{}
+	d, err := r.resolve(ctx, rts, obs)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if len(obs.missingSecrets) == 0 {
+		obs.applyErr = r.applyAll(ctx, d, obs)
+	} else {
+		r.Recorder.Eventf(rts, nil, corev1.EventTypeWarning, ReasonSecretNotFound, "Reconcile",
+			"referenced Secret values not found: %v", obs.missingSecrets)
+	}
+	if err := r.observe(ctx, rts, obs); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.writeStatus(ctx, rts, computeStatus(rts, obs)); err != nil {
+		return ctrl.Result{}, errors.Join(obs.applyErr, err)
+	}
+	return r.result(obs)
+}
+
+func (r *RealtimeServiceReconciler) result(obs *observed) (ctrl.Result, error) {
+	switch {
+	case obs.applyErr != nil:
+		return ctrl.Result{}, obs.applyErr // retried with backoff
+	case len(obs.missingSecrets) > 0:
+		return ctrl.Result{RequeueAfter: missingSecretRetry}, nil
+	case obs.deployment != nil && obs.deployment.Status.ReadyReplicas > 0:
+		interval := r.ConnectionInterval
+		if interval <= 0 {
+			interval = DefaultConnectionInterval
+		}
+		return ctrl.Result{RequeueAfter: interval}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// resolve reads the referenced Secrets and renders the config.
+func (r *RealtimeServiceReconciler) resolve(ctx context.Context, rts *v1.RealtimeService, obs *observed) (*desired, error) {
+	d := &desired{rts: rts, image: rts.Spec.Image, secretData: map[string][]byte{}}
+	if d.image == "" {
+		d.image = r.DefaultImage
+	}
+	for _, ref := range v1.SecretRefs(rts) {
+		s := &corev1.Secret{}
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: rts.Namespace, Name: ref.Name}, s)
+		if apierrors.IsNotFound(err) {
+			obs.missingSecrets = append(obs.missingSecrets, ref.Name+"/"+ref.Key)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading Secret %s: %w", ref.Name, err)
+		}
+		v, ok := s.Data[ref.Key]
+		if !ok {
+			obs.missingSecrets = append(obs.missingSecrets, ref.Name+"/"+ref.Key)
+			continue
+		}
+		d.secretData[ref.Name+"/"+ref.Key] = v
+	}
+	yml, err := renderConfig(rts)
+	if err != nil {
+		return nil, fmt.Errorf("rendering the runtime config: %w", err)
+	}
+	d.configYAML = yml
+	return d, nil
+}
+
+// observe reads the Deployment and the ready pods' connection counts.
+func (r *RealtimeServiceReconciler) observe(ctx context.Context, rts *v1.RealtimeService, obs *observed) error {
+	dep := &appsv1.Deployment{}
+	err := r.Client.Get(ctx, client.ObjectKeyFromObject(rts), dep)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading Deployment: %w", err)
+	}
+	obs.deployment = dep
+	if dep.Status.ReadyReplicas == 0 {
+		return nil
+	}
+	pods := &corev1.PodList{}
+	if err := r.APIReader.List(ctx, pods, client.InNamespace(rts.Namespace),
+		client.MatchingLabels(selectorLabels(rts))); err != nil {
+		return fmt.Errorf("listing pods: %w", err)
+	}
+	obs.connections = r.Connections.Count(ctx, readyPods(pods.Items))
+	return nil
+}
+
+// writeStatus writes status once, and only when it changed.
+func (r *RealtimeServiceReconciler) writeStatus(ctx context.Context, rts *v1.RealtimeService, st v1.RealtimeServiceStatus) error {
+	if equality.Semantic.DeepEqual(rts.Status, st) {
+		return nil
+	}
+	orig := rts.DeepCopy()
+	rts.Status = st
+	if err := r.Client.Status().Patch(ctx, rts, client.MergeFrom(orig)); err != nil {
+		return fmt.Errorf("writing status: %w", err)
+	}
+	log.FromContext(ctx).V(1).Info("status written", "ready", st.ReadyReplicas, "connections", st.ActiveConnections)
+	return nil
+}
+
+// SetupWithManager checks the dependencies and registers the watches.
+func (r *RealtimeServiceReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	switch {
+	case r.Client == nil, r.APIReader == nil, r.Scheme == nil, r.Recorder == nil:
+		return errors.New("RealtimeServiceReconciler needs Client, APIReader, Scheme and Recorder")
+	case r.DefaultImage == "":
+		return errors.New("RealtimeServiceReconciler needs DefaultImage (the --runtime-image flag)")
+	}
+	if r.Connections == nil {
+		r.Connections = &MetricsScraper{}
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1.RealtimeService{}, secretIndex,
+		func(o client.Object) []string { return v1.SecretNames(o.(*v1.RealtimeService)) }); err != nil {
+		return fmt.Errorf("indexing RealtimeServices by Secret: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1.RealtimeService{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.requestsForSecret)).
+		Named("realtimeservice").
+		Complete(r)
+}
+
+// requestsForSecret maps a Secret to the RealtimeServices that use it.
+func (r *RealtimeServiceReconciler) requestsForSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &v1.RealtimeServiceList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace()),
+		client.MatchingFields{secretIndex: o.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "listing RealtimeServices for a Secret", "secret", o.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, item := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&item)})
+	}
+	return reqs
+}

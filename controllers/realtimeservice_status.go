@@ -1,0 +1,169 @@
+package controllers
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/fleetwire/fleetwire/api/v1alpha1"
+)
+
+// Condition types. Ready is the summary; Reconciling, Stalled and Degraded
+// follow the kstatus "abnormal-true" convention and are present only while
+// true. MonitoringReady appears only when a ServiceMonitor is requested.
+const (
+	ConditionReady           = "Ready"
+	ConditionReconciling     = "Reconciling"
+	ConditionStalled         = "Stalled"
+	ConditionDegraded        = "Degraded"
+	ConditionMonitoringReady = "MonitoringReady"
+)
+
+// Condition reasons.
+const (
+	ReasonAvailable         = "Available"
+	ReasonRollingOut        = "RollingOut"
+	ReasonSecretNotFound    = "SecretNotFound"
+	ReasonApplyFailed       = "ApplyFailed"
+	ReasonProgressDeadline  = "ProgressDeadlineExceeded"
+	ReasonServiceMonitor    = "ServiceMonitorApplied"
+	ReasonCRDNotInstalled   = "ServiceMonitorCRDNotInstalled"
+	ReasonConnectionsStale  = "ConnectionCountsStale"
+	ReasonDeploymentMissing = "DeploymentNotFound"
+)
+
+// monitoringState is what became of a requested ServiceMonitor.
+type monitoringState int
+
+const (
+	monitoringOff monitoringState = iota
+	monitoringApplied
+	monitoringCRDMissing
+)
+
+// observed is what one reconcile saw and did; status is computed from it
+// alone.
+type observed struct {
+	deployment     *appsv1.Deployment
+	missingSecrets []string // "name/key" of referenced values that do not exist
+	applyErr       error
+	monitoring     monitoringState
+	connections    connectionCount
+}
+
+// computeStatus returns rts's new status. Conditions keep their
+// lastTransitionTime unless their status flips, so an unchanged fleet
+// yields an identical status and no write.
+func computeStatus(rts *v1.RealtimeService, obs *observed) v1.RealtimeServiceStatus {
+	st := *rts.Status.DeepCopy()
+	st.ObservedGeneration = rts.Generation
+	st.Selector = metav1.FormatLabelSelector(&metav1.LabelSelector{MatchLabels: selectorLabels(rts)})
+	st.Endpoint = fmt.Sprintf("%s.%s.svc:%d", rts.Name, rts.Namespace, runtimePort)
+	st.ActiveConnections = obs.connections.active
+	st.StaleConnectionPods = obs.connections.stalePods
+
+	dep := obs.deployment
+	var desired int32
+	st.Replicas, st.ReadyReplicas, st.UpdatedReplicas = 0, 0, 0
+	if dep != nil {
+		desired = ptrOr(dep.Spec.Replicas, 1)
+		st.Replicas = dep.Status.Replicas
+		st.ReadyReplicas = dep.Status.ReadyReplicas
+		st.UpdatedReplicas = dep.Status.UpdatedReplicas
+	}
+
+	set := func(typ string, status metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: status,
+			Reason: reason, Message: msg, ObservedGeneration: rts.Generation})
+	}
+	clear := func(typ string) { meta.RemoveStatusCondition(&st.Conditions, typ) }
+	clear(ConditionReconciling)
+	clear(ConditionStalled)
+	clear(ConditionDegraded)
+
+	rollout, rollMsg := rolloutState(dep, desired)
+	switch {
+	case len(obs.missingSecrets) > 0:
+		msg := "referenced Secret values not found: " + strings.Join(obs.missingSecrets, ", ") +
+			"; create them in namespace " + rts.Namespace
+		if st.ReadyReplicas > 0 {
+			// The running pods keep serving on their old configuration.
+			set(ConditionDegraded, metav1.ConditionTrue, ReasonSecretNotFound, msg)
+			set(ConditionReady, metav1.ConditionFalse, ReasonSecretNotFound, msg)
+		} else {
+			set(ConditionStalled, metav1.ConditionTrue, ReasonSecretNotFound, msg)
+			set(ConditionReady, metav1.ConditionFalse, ReasonSecretNotFound, msg)
+		}
+	case obs.applyErr != nil:
+		set(ConditionReconciling, metav1.ConditionTrue, ReasonApplyFailed, obs.applyErr.Error())
+		set(ConditionReady, metav1.ConditionFalse, ReasonApplyFailed, obs.applyErr.Error())
+	case rollout == rolloutStuck:
+		set(ConditionStalled, metav1.ConditionTrue, ReasonProgressDeadline, rollMsg)
+		set(ConditionReady, metav1.ConditionFalse, ReasonProgressDeadline, rollMsg)
+	case rollout == rolloutInProgress:
+		set(ConditionReconciling, metav1.ConditionTrue, ReasonRollingOut, rollMsg)
+		set(ConditionReady, metav1.ConditionFalse, ReasonRollingOut, rollMsg)
+	default:
+		set(ConditionReady, metav1.ConditionTrue, ReasonAvailable, rollMsg)
+	}
+	if obs.connections.stalePods > 0 && !meta.IsStatusConditionTrue(st.Conditions, ConditionDegraded) {
+		set(ConditionDegraded, metav1.ConditionTrue, ReasonConnectionsStale, fmt.Sprintf(
+			"%d ready pod(s) did not answer the connection count; their last known counts are used", obs.connections.stalePods))
+	}
+
+	switch obs.monitoring {
+	case monitoringOff:
+		clear(ConditionMonitoringReady)
+	case monitoringApplied:
+		set(ConditionMonitoringReady, metav1.ConditionTrue, ReasonServiceMonitor, "ServiceMonitor "+rts.Name+" is applied")
+	case monitoringCRDMissing:
+		set(ConditionMonitoringReady, metav1.ConditionFalse, ReasonCRDNotInstalled,
+			"spec.monitoring.serviceMonitor is set but the cluster has no monitoring.coreos.com/v1 ServiceMonitor CRD; install the Prometheus Operator or turn it off")
+	}
+	sort.SliceStable(st.Conditions, func(i, j int) bool { return st.Conditions[i].Type < st.Conditions[j].Type })
+	return st
+}
+
+type rollout int
+
+const (
+	rolloutDone rollout = iota
+	rolloutInProgress
+	rolloutStuck
+)
+
+// rolloutState reads a Deployment's progress the way kubectl rollout
+// status does.
+func rolloutState(dep *appsv1.Deployment, desired int32) (rollout, string) {
+	if dep == nil {
+		return rolloutInProgress, "waiting for the Deployment to be created"
+	}
+	for _, c := range dep.Status.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
+			return rolloutStuck, "the rollout made no progress before its deadline: " + c.Message
+		}
+	}
+	s := dep.Status
+	switch {
+	case s.ObservedGeneration < dep.Generation:
+		return rolloutInProgress, "waiting for the Deployment controller to observe the new template"
+	case s.UpdatedReplicas < desired:
+		return rolloutInProgress, fmt.Sprintf("%d of %d pods run the current template", s.UpdatedReplicas, desired)
+	case s.Replicas > s.UpdatedReplicas:
+		return rolloutInProgress, fmt.Sprintf("%d old pod(s) are draining", s.Replicas-s.UpdatedReplicas)
+	case s.AvailableReplicas < desired:
+		return rolloutInProgress, fmt.Sprintf("%d of %d pods are available", s.AvailableReplicas, desired)
+	}
+	return rolloutDone, fmt.Sprintf("%d of %d pods are available", s.AvailableReplicas, desired)
+}
+
+func ptrOr(p *int32, def int32) int32 {
+	if p == nil {
+		return def
+	}
+	return *p
+}
