@@ -40,8 +40,8 @@ generate: ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object paths=./api/...
 
 .PHONY: manifests
-manifests: ## Generate the CRD from the API types' markers.
-	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=config/crd/bases
+manifests: ## Generate the CRD and the operator's ClusterRole from the markers.
+	$(CONTROLLER_GEN) rbac:roleName=fleetwire-operator crd paths=./api/... paths=./controllers/... output:crd:dir=config/crd/bases output:rbac:dir=config/rbac
 
 .PHONY: test-env
 test-env: ## Make this machine ready for the tests: redis-server, and a cached kube-apiserver and etcd (idempotent).

@@ -1,0 +1,103 @@
+package controllers
+
+import (
+	"errors"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+func deployment(gen, observedGen int64, replicas, updated, ready, available, total int32) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Generation: gen},
+		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To(replicas)},
+		Status: appsv1.DeploymentStatus{ObservedGeneration: observedGen, Replicas: total,
+			UpdatedReplicas: updated, ReadyReplicas: ready, AvailableReplicas: available},
+	}
+}
+
+func TestComputeStatus(t *testing.T) {
+	stuck := deployment(2, 2, 3, 1, 1, 1, 3)
+	stuck.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Reason: "ProgressDeadlineExceeded", Message: "timed out"}}
+	tests := []struct {
+		name   string
+		obs    observed
+		ready  metav1.ConditionStatus
+		reason string
+		// abnormal is the one abnormal-true condition expected, or "".
+		abnormal string
+	}{
+		{"no deployment yet", observed{}, metav1.ConditionFalse, ReasonRollingOut, ConditionReconciling},
+		{"not yet observed", observed{deployment: deployment(2, 1, 3, 3, 3, 3, 3)}, metav1.ConditionFalse, ReasonRollingOut, ConditionReconciling},
+		{"updating", observed{deployment: deployment(2, 2, 3, 1, 3, 3, 4)}, metav1.ConditionFalse, ReasonRollingOut, ConditionReconciling},
+		{"old pods draining", observed{deployment: deployment(2, 2, 3, 3, 3, 3, 4)}, metav1.ConditionFalse, ReasonRollingOut, ConditionReconciling},
+		{"not available", observed{deployment: deployment(2, 2, 3, 3, 2, 2, 3)}, metav1.ConditionFalse, ReasonRollingOut, ConditionReconciling},
+		{"available", observed{deployment: deployment(2, 2, 3, 3, 3, 3, 3)}, metav1.ConditionTrue, ReasonAvailable, ""},
+		{"rollout stuck", observed{deployment: stuck}, metav1.ConditionFalse, ReasonProgressDeadline, ConditionStalled},
+		{"secret missing, no pods", observed{missingSecrets: []string{"jwt/secret"}}, metav1.ConditionFalse, ReasonSecretNotFound, ConditionStalled},
+		{"secret missing, pods serve", observed{missingSecrets: []string{"jwt/secret"}, deployment: deployment(2, 2, 3, 3, 3, 3, 3)},
+			metav1.ConditionFalse, ReasonSecretNotFound, ConditionDegraded},
+		{"apply failed", observed{applyErr: errors.New("conflict"), deployment: deployment(2, 2, 3, 3, 3, 3, 3)},
+			metav1.ConditionFalse, ReasonApplyFailed, ConditionReconciling},
+		{"counts stale", observed{deployment: deployment(2, 2, 3, 3, 3, 3, 3), connections: connectionCount{active: 9, stalePods: 1}},
+			metav1.ConditionTrue, ReasonAvailable, ConditionDegraded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rts := minimalRTS()
+			rts.Generation = 7
+			st := computeStatus(rts, &tt.obs)
+			ready := meta.FindStatusCondition(st.Conditions, ConditionReady)
+			if ready == nil || ready.Status != tt.ready || ready.Reason != tt.reason || ready.ObservedGeneration != 7 {
+				t.Fatalf("Ready = %+v, want %s/%s", ready, tt.ready, tt.reason)
+			}
+			for _, typ := range []string{ConditionReconciling, ConditionStalled, ConditionDegraded} {
+				c := meta.FindStatusCondition(st.Conditions, typ)
+				if want := typ == tt.abnormal; want != (c != nil && c.Status == metav1.ConditionTrue) {
+					t.Errorf("%s = %+v, want true: %v", typ, c, want)
+				}
+			}
+			if st.ObservedGeneration != 7 || st.Selector != "app.kubernetes.io/instance=chat,app.kubernetes.io/name=fleetwire-runtime" ||
+				st.Endpoint != "chat.apps.svc:8080" || st.ActiveConnections != tt.obs.connections.active {
+				t.Errorf("status = %+v", st)
+			}
+		})
+	}
+}
+
+func TestComputeStatusIsStableAndClearsAbnormalConditions(t *testing.T) {
+	rts := minimalRTS()
+	rts.Status = computeStatus(rts, &observed{deployment: deployment(1, 1, 1, 0, 0, 0, 1)})
+	if !meta.IsStatusConditionTrue(rts.Status.Conditions, ConditionReconciling) {
+		t.Fatal("expected Reconciling while rolling out")
+	}
+	done := &observed{deployment: deployment(1, 1, 1, 1, 1, 1, 1)}
+	rts.Status = computeStatus(rts, done)
+	if meta.FindStatusCondition(rts.Status.Conditions, ConditionReconciling) != nil {
+		t.Fatal("Reconciling stayed after the rollout")
+	}
+	again := computeStatus(rts, done)
+	if len(again.Conditions) != len(rts.Status.Conditions) || again.Conditions[0] != rts.Status.Conditions[0] {
+		t.Fatalf("status changed without a change in what was observed:\n%+v\n%+v", rts.Status.Conditions, again.Conditions)
+	}
+}
+
+func TestMonitoringCondition(t *testing.T) {
+	rts := minimalRTS()
+	st := computeStatus(rts, &observed{monitoring: monitoringCRDMissing, deployment: deployment(1, 1, 1, 1, 1, 1, 1)})
+	c := meta.FindStatusCondition(st.Conditions, ConditionMonitoringReady)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonCRDNotInstalled {
+		t.Fatalf("MonitoringReady = %+v", c)
+	}
+	if !meta.IsStatusConditionTrue(st.Conditions, ConditionReady) {
+		t.Error("a missing ServiceMonitor CRD must not make the fleet unready")
+	}
+	rts.Status = st
+	st = computeStatus(rts, &observed{deployment: deployment(1, 1, 1, 1, 1, 1, 1)})
+	if meta.FindStatusCondition(st.Conditions, ConditionMonitoringReady) != nil {
+		t.Error("MonitoringReady stayed after monitoring was turned off")
+	}
+}
