@@ -2,7 +2,6 @@ package v1alpha1_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,23 +13,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1 "github.com/fleetwire/fleetwire/api/v1alpha1"
+	"github.com/fleetwire/fleetwire/test/k8senv"
 )
 
-// assets finds the kube-apiserver and etcd that hack/setup-envtest.sh
-// built (make test runs it first).
 func assets(t *testing.T) string {
 	t.Helper()
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir
-	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache")
-	}
-	dir := filepath.Join(cache, "fleetwire", "k8s", "1.37.2")
-	if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil {
-		t.Fatalf("no kube-apiserver in %s: run hack/setup-envtest.sh (make test does)", dir)
+	dir, err := k8senv.Assets()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
@@ -125,6 +115,17 @@ func TestSchemaRules(t *testing.T) {
 		}, "redis.sentinelMaster is required"},
 		{"auth without a key", func(s *v1.RealtimeServiceSpec) { s.Auth = v1.AuthSpec{} },
 			"auth needs jwtSecretRef"},
+		{"roles rule without roles", func(s *v1.RealtimeServiceSpec) {
+			s.Channels = &v1.ChannelsSpec{Namespaces: []v1.ChannelNamespace{{Name: "ops", Allow: "roles"}}}
+		}, "a channel namespace with allow: roles needs at least one role"},
+		{"built-in channel namespace", func(s *v1.RealtimeServiceSpec) {
+			s.Channels = &v1.ChannelsSpec{Namespaces: []v1.ChannelNamespace{{Name: "user", Allow: "deny"}}}
+		}, "user, team and admin are built-in channel namespaces"},
+		{"origin with a path", func(s *v1.RealtimeServiceSpec) {
+			s.CORS = &v1.CORSSpec{AllowedOrigins: []string{"https://app.example.com/path"}}
+		}, "spec.cors.allowedOrigins[0]"},
+		{"unknown service type", func(s *v1.RealtimeServiceSpec) { s.Service.Type = "ExternalName" },
+			"spec.service.type"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

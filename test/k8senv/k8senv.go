@@ -1,0 +1,34 @@
+// Package k8senv finds the kube-apiserver, etcd and kubectl that
+// hack/setup-envtest.sh builds into a versioned cache outside the work
+// tree, for envtest-based tests.
+package k8senv
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Version is the Kubernetes version hack/setup-envtest.sh builds by default.
+const Version = "1.37.2"
+
+// Assets returns the directory for envtest's BinaryAssetsDirectory:
+// $KUBEBUILDER_ASSETS when set (make test sets it), else the cache folder.
+func Assets() (string, error) {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir, nil
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		cache = filepath.Join(home, ".cache")
+	}
+	dir := filepath.Join(cache, "fleetwire", "k8s", Version)
+	if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil {
+		return "", fmt.Errorf("no kube-apiserver in %s: run hack/setup-envtest.sh (make test does)", dir)
+	}
+	return dir, nil
+}
