@@ -1,0 +1,215 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/fleetwire/fleetwire/api/v1alpha1"
+	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/test/redistest"
+)
+
+var (
+	buildOnce   sync.Once
+	runtimeBin  string
+	runtimeErr  error
+	testJWTKey  = []byte(strings.Repeat("k", 40))
+	runtimeArgs = []string{"--drain-pre-delay", "0s", "--drain-timeout", "0s"}
+)
+
+// runtimeBinary builds cmd/runtime once for this package's tests.
+func runtimeBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "fleetwire-operator-test")
+		if err != nil {
+			runtimeErr = err
+			return
+		}
+		runtimeBin = filepath.Join(dir, "fleetwire-runtime")
+		out, err := exec.Command("go", "build", "-o", runtimeBin, "github.com/fleetwire/fleetwire/cmd/runtime").CombinedOutput()
+		if err != nil {
+			runtimeErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if runtimeErr != nil {
+		t.Fatal(runtimeErr)
+	}
+	return runtimeBin
+}
+
+// runtimeProc is a real runtime process listening on loopback.
+type runtimeProc struct {
+	port int
+	cmd  *exec.Cmd
+}
+
+func startRuntime(t *testing.T) *runtimeProc {
+	t.Helper()
+	port := redistest.FreePort(t)
+	cmd := exec.Command(runtimeBinary(t), runtimeArgs...)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "JWT_SECRET="+string(testJWTKey), "LOG_LEVEL=error")
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &runtimeProc{port: port, cmd: cmd}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("runtime :%d logs:\n%s", port, logs.String())
+		}
+	})
+	eventually(t, "the runtime to listen", func() (bool, string) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/health/ready", port))
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+	return p
+}
+
+// connect opens one authenticated WebSocket to p and waits for the
+// connected event, so the connection is counted when it returns.
+func (p *runtimeProc) connect(t *testing.T, user string) *websocket.Conn {
+	t.Helper()
+	tok, err := auth.SignHS256(testJWTKey, auth.TokenRequest{UserID: user, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := websocket.DefaultDialer.Dial(fmt.Sprintf("ws://127.0.0.1:%d/ws?token=%s", p.port, tok), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var f struct{ Event string }
+	if err := c.ReadJSON(&f); err != nil || f.Event != "connected" {
+		t.Fatalf("first frame = %q, %v; want connected", f.Event, err)
+	}
+	return c
+}
+
+// podFor creates a Pod that points at p: loopback IP and p's port as the
+// container's http port, marked running and ready.
+func podFor(t *testing.T, ns, rtsName, podName string, p *runtimeProc) {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: podName, Namespace: ns, Labels: selectorLabels(&v1.RealtimeService{
+			ObjectMeta: metav1.ObjectMeta{Name: rtsName}})},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: containerName, Image: "example/fleetwire:test",
+			Ports: []corev1.ContainerPort{{Name: portName, ContainerPort: int32(p.port)}}}}},
+	}
+	create(t, pod)
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "127.0.0.1", PodIPs: []corev1.PodIP{{IP: "127.0.0.1"}},
+		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+	if err := k8sClient.Status().Update(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestActiveConnectionsFromRealRuntimes runs two runtime processes, points
+// two pods at them, and checks that status sums what they report, marks
+// a silent pod stale, and follows disconnects.
+func TestActiveConnectionsFromRealRuntimes(t *testing.T) {
+	ns := newNamespace(t)
+	a, b := startRuntime(t), startRuntime(t)
+	var aConns []*websocket.Conn
+	for i := range 2 {
+		aConns = append(aConns, a.connect(t, fmt.Sprintf("alice-%d", i)))
+	}
+	for i := range 3 {
+		b.connect(t, fmt.Sprintf("bob-%d", i))
+	}
+
+	create(t, jwtSecret(ns), newRTS(ns, "chat", func(s *v1.RealtimeServiceSpec) { withRedis(s); s.Replicas = 2 }))
+	deploymentOf(t, ns, "chat")
+	podFor(t, ns, "chat", "chat-a", a)
+	podFor(t, ns, "chat", "chat-b", b)
+	finishRollout(t, ns, "chat")
+
+	statusIs := func(what string, active int64, stale int32) {
+		t.Helper()
+		eventually(t, what, func() (bool, string) {
+			r := rtsOf(t, ns, "chat")
+			return r.Status.ActiveConnections == active && r.Status.StaleConnectionPods == stale,
+				fmt.Sprintf("active %d stale %d", r.Status.ActiveConnections, r.Status.StaleConnectionPods)
+		})
+	}
+	statusIs("5 connections over two pods", 5, 0)
+
+	// b stops answering: its last count stands, and the pod is marked stale.
+	_ = b.cmd.Process.Kill()
+	statusIs("b's last count kept and marked stale", 5, 1)
+	r := rtsOf(t, ns, "chat")
+	if c := meta.FindStatusCondition(r.Status.Conditions, ConditionDegraded); c == nil || c.Reason != ReasonConnectionsStale {
+		t.Errorf("Degraded = %+v, want ConnectionCountsStale", c)
+	}
+
+	aConns[0].Close()
+	statusIs("a's disconnect to count", 4, 1)
+}
+
+// metricsServer serves a Prometheus text page with the given gauge value,
+// or a 500 while fail is set.
+func metricsServer(t *testing.T, value *int64, fail *bool, mu *sync.Mutex) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if *fail {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintf(w, "# HELP realtime_active_connections x\n# TYPE realtime_active_connections gauge\nrealtime_active_connections %d\n", *value)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestScraperForgetsCountsOlderThanMaxAge(t *testing.T) {
+	var mu sync.Mutex
+	value, fail := int64(7), false
+	srv := metricsServer(t, &value, &fail, &mu)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", UID: "u1"},
+		Spec:   corev1.PodSpec{Containers: []corev1.Container{{Ports: []corev1.ContainerPort{{Name: portName, ContainerPort: int32(port)}}}}},
+		Status: corev1.PodStatus{PodIP: "127.0.0.1"}}
+	s := &MetricsScraper{MaxAge: 200 * time.Millisecond}
+	ctx := context.Background()
+	if got := s.Count(ctx, []corev1.Pod{pod}); got != (connectionCount{active: 7}) {
+		t.Fatalf("count = %+v, want 7", got)
+	}
+	mu.Lock()
+	fail = true
+	mu.Unlock()
+	if got := s.Count(ctx, []corev1.Pod{pod}); got != (connectionCount{active: 7, stalePods: 1}) {
+		t.Fatalf("count after a failed read = %+v, want the last 7, stale", got)
+	}
+	time.Sleep(250 * time.Millisecond)
+	if got := s.Count(ctx, []corev1.Pod{pod}); got != (connectionCount{active: 0, stalePods: 1}) {
+		t.Fatalf("count after MaxAge = %+v, want 0, stale", got)
+	}
+	if got := s.Count(ctx, nil); got != (connectionCount{}) {
+		t.Fatalf("count of no pods = %+v", got)
+	}
+}
