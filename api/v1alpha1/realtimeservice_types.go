@@ -489,20 +489,24 @@ type RealtimeServiceStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// Replicas is the pods that exist.
 	// +optional
-	Replicas int32 `json:"replicas,omitempty"`
+	// +kubebuilder:default=0
+	Replicas int32 `json:"replicas"`
 	// ReadyReplicas is the pods that are ready.
 	// +optional
-	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// +kubebuilder:default=0
+	ReadyReplicas int32 `json:"readyReplicas"`
 	// UpdatedReplicas is the pods running the current template.
 	// +optional
-	UpdatedReplicas int32 `json:"updatedReplicas,omitempty"`
+	// +kubebuilder:default=0
+	UpdatedReplicas int32 `json:"updatedReplicas"`
 	// Selector is the pods' label selector, for the scale subresource.
 	// +optional
 	Selector string `json:"selector,omitempty"`
 	// ActiveConnections is realtime_active_connections summed over the
 	// ready pods.
 	// +optional
-	ActiveConnections int64 `json:"activeConnections,omitempty"`
+	// +kubebuilder:default=0
+	ActiveConnections int64 `json:"activeConnections"`
 	// StaleConnectionPods counts ready pods that did not answer the last
 	// connection count; their last known count is in ActiveConnections.
 	// +optional

@@ -1,0 +1,224 @@
+package operator
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/fleetwire/fleetwire/test/k8senv"
+	"github.com/fleetwire/fleetwire/test/redistest"
+)
+
+// syncBuffer collects a process's output from its own goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// cluster is a real kube-apiserver and etcd with the CRD installed, the
+// operator binary running against them, and kubectl pointed at them.
+type cluster struct {
+	kubeconfig string
+	kubectlBin string
+	client     client.Client
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	assets, err := k8senv.Assets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("envtest: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	user, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{kubeconfig: filepath.Join(t.TempDir(), "kubeconfig"), kubectlBin: filepath.Join(assets, "kubectl")}
+	if err := os.WriteFile(c.kubeconfig, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(c.kubectlBin); err != nil {
+		if c.kubectlBin, err = exec.LookPath("kubectl"); err != nil {
+			t.Fatal("kubectl not found in the envtest assets or on PATH")
+		}
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if c.client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// startOperator builds and runs cmd/operator against the cluster.
+func (c *cluster) startOperator(t *testing.T) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "fleetwire-operator")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/fleetwire/fleetwire/cmd/operator").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	probe := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
+	cmd := exec.Command(bin, "--metrics-bind-address=0", "--health-probe-bind-address="+probe,
+		"--runtime-image=example/fleetwire:test", "--connection-interval=1s")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("operator logs:\n%s", logs.String())
+		}
+	})
+	waitFor(t, "the operator's /readyz", func() bool {
+		resp, err := http.Get("http://" + probe + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+func (c *cluster) kubectl(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.kubectlBin, append([]string{"--kubeconfig", c.kubeconfig}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (c *cluster) mustKubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := c.kubectl(t, args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestKubectlDrivesTheOperator applies the samples with kubectl, reads
+// them back the way a person would, and waits for Ready once the
+// Deployment reports its pods.
+func TestKubectlDrivesTheOperator(t *testing.T) {
+	c := startCluster(t)
+	c.startOperator(t)
+
+	out := c.mustKubectl(t, "apply", "-f", filepath.Join("..", "..", "config", "samples"))
+	for _, want := range []string{"secret/chat-jwt created", "realtimeservice.realtime.fleetwire.io/chat created",
+		"realtimeservice.realtime.fleetwire.io/notify created"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("apply output lacks %q:\n%s", want, out)
+		}
+	}
+
+	// The operator creates the Deployments; the test plays the Deployment
+	// controller for chat.
+	var dep appsv1.Deployment
+	waitFor(t, "the chat Deployment", func() bool {
+		return c.client.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "chat"}, &dep) == nil
+	})
+	out = c.mustKubectl(t, "get", "realtimeservices")
+	header := strings.Fields(strings.SplitN(out, "\n", 2)[0])
+	if strings.Join(header, " ") != "NAME DESIRED READY CONNECTIONS STATUS AGE" {
+		t.Errorf("get columns = %v\n%s", header, out)
+	}
+	if !strings.Contains(out, "chat") || !strings.Contains(out, "notify") {
+		t.Errorf("get lacks the samples:\n%s", out)
+	}
+	if out := c.mustKubectl(t, "get", "rts", "-o", "name"); !strings.Contains(out, "realtimeservice.realtime.fleetwire.io/chat") {
+		t.Errorf("short name rts: %s", out)
+	}
+	if out := c.mustKubectl(t, "get", "fleetwire"); !strings.Contains(out, "chat") {
+		t.Errorf("category fleetwire: %s", out)
+	}
+
+	out = c.mustKubectl(t, "explain", "realtimeservice.spec.redis")
+	for _, want := range []string{"urlSecretRef", "sentinelMaster", "KeyPrefix starts every Redis key"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain lacks %q:\n%s", want, out)
+		}
+	}
+
+	// Not ready yet: a short wait times out.
+	if out, err := c.kubectl(t, "wait", "--for=condition=Ready", "rts/chat", "--timeout=2s"); err == nil {
+		t.Fatalf("wait succeeded before any pod was ready:\n%s", out)
+	}
+	waitFor(t, "the Deployment status write", func() bool {
+		if err := c.client.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "chat"}, &dep); err != nil {
+			return false
+		}
+		dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1,
+			ReadyReplicas: 1, AvailableReplicas: 1}
+		return c.client.Status().Update(context.Background(), &dep) == nil
+	})
+	c.mustKubectl(t, "wait", "--for=condition=Ready", "rts/chat", "--timeout=60s")
+	out = c.mustKubectl(t, "get", "rts", "chat")
+	if f := strings.Fields(strings.Split(out, "\n")[1]); len(f) < 5 || f[1] != "1" || f[2] != "1" || f[4] != "True" {
+		t.Errorf("get rts chat after ready:\n%s", out)
+	}
+
+	// CEL messages reach kubectl users as written.
+	out, err := c.kubectl(t, "scale", "rts/chat", "--replicas=3")
+	if err == nil || !strings.Contains(out, "more than one replica needs spec.redis") {
+		t.Errorf("scaling past one pod without Redis: err %v\n%s", err, out)
+	}
+}
