@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
@@ -12,13 +13,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1 "github.com/fleetwire/fleetwire/api/v1alpha1"
 )
@@ -325,4 +329,65 @@ func TestServiceMonitorWithoutItsCRD(t *testing.T) {
 		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == ReasonCRDNotInstalled, fmt.Sprint(r.Status.Conditions)
 	})
 	deploymentOf(t, ns, "chat") // everything else is still applied
+
+	// Installing the Prometheus Operator's CRD later is picked up on the
+	// next reconcile.
+	installServiceMonitorCRD(t)
+	r := rtsOf(t, ns, "chat")
+	r.Spec.Monitoring.Interval = &metav1.Duration{Duration: 15 * time.Second} // a spec change reconciles
+	if err := k8sClient.Update(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	sm := &unstructured.Unstructured{}
+	sm.SetGroupVersionKind(schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"})
+	eventually(t, "the ServiceMonitor", func() (bool, string) {
+		err := get(t, ns, "chat", sm)
+		return err == nil, fmt.Sprint(err)
+	})
+	if ref := metav1.GetControllerOf(sm); ref == nil || ref.Name != "chat" {
+		t.Errorf("ServiceMonitor controller = %+v", ref)
+	}
+	eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+	if len(eps) != 1 || eps[0].(map[string]any)["interval"] != "15s" {
+		t.Errorf("endpoints = %v", eps)
+	}
+	eventually(t, "MonitoringReady=True", func() (bool, string) {
+		r := rtsOf(t, ns, "chat")
+		return meta.IsStatusConditionTrue(r.Status.Conditions, ConditionMonitoringReady), fmt.Sprint(r.Status.Conditions)
+	})
+
+	r = rtsOf(t, ns, "chat")
+	r.Spec.Monitoring = nil
+	if err := k8sClient.Update(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the ServiceMonitor to be deleted", func() (bool, string) {
+		err := get(t, ns, "chat", sm)
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+}
+
+// installServiceMonitorCRD installs a schemaless stand-in for the
+// Prometheus Operator's ServiceMonitor CRD.
+func installServiceMonitorCRD(t *testing.T) {
+	t.Helper()
+	crd := &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: "servicemonitors.monitoring.coreos.com"},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+			Group: "monitoring.coreos.com",
+			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "servicemonitors", Singular: "servicemonitor",
+				Kind: "ServiceMonitor", ListKind: "ServiceMonitorList"},
+			Scope: apiextensionsv1.NamespaceScoped,
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true,
+				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+					Type: "object", XPreserveUnknownFields: ptr.To(true)}}}},
+		},
+	}
+	if err := envtest.CreateCRDs(restConfig, []*apiextensionsv1.CustomResourceDefinition{crd}); err != nil {
+		t.Fatal(err)
+	}
+	if err := envtest.WaitForCRDs(restConfig, []*apiextensionsv1.CustomResourceDefinition{crd},
+		envtest.CRDInstallOptions{MaxTime: 30 * time.Second, PollInterval: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
 }

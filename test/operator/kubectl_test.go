@@ -222,3 +222,36 @@ func TestKubectlDrivesTheOperator(t *testing.T) {
 		t.Errorf("scaling past one pod without Redis: err %v\n%s", err, out)
 	}
 }
+
+// TestInstallManifestsApply renders config/default with kubectl's
+// kustomize and applies it to a real API server: the CRD, RBAC from the
+// markers and the manager Deployment must all be accepted.
+func TestInstallManifestsApply(t *testing.T) {
+	c := startCluster(t)
+	dir := filepath.Join("..", "..", "config", "default")
+	rendered := c.mustKubectl(t, "kustomize", dir)
+	for _, want := range []string{"kind: CustomResourceDefinition", "kind: ClusterRole", "name: fleetwire-operator",
+		"readOnlyRootFilesystem: true", "--leader-elect"} {
+		if !strings.Contains(rendered, want) {
+			t.Errorf("kustomize output lacks %q", want)
+		}
+	}
+	out := c.mustKubectl(t, "apply", "--server-side", "--force-conflicts", "-k", dir)
+	for _, want := range []string{"namespace/fleetwire-system", "deployment.apps/fleetwire-operator",
+		"clusterrole.rbac.authorization.k8s.io/fleetwire-operator"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("apply output lacks %q:\n%s", want, out)
+		}
+	}
+	// The generated role grants what the reconciler does.
+	out = c.mustKubectl(t, "auth", "can-i", "patch", "deployments.apps",
+		"--as=system:serviceaccount:fleetwire-system:fleetwire-operator", "-n", "default")
+	if strings.TrimSpace(out) != "yes" {
+		t.Errorf("the operator's service account cannot patch Deployments: %s", out)
+	}
+	out, _ = c.kubectl(t, "auth", "can-i", "delete", "secrets",
+		"--as=system:serviceaccount:fleetwire-system:fleetwire-operator", "-n", "default")
+	if strings.TrimSpace(out) != "no" {
+		t.Errorf("the operator's service account may delete Secrets: %s", out)
+	}
+}
