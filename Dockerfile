@@ -1,6 +1,6 @@
-# One image with every Fleetwire binary: /fleetwire-runtime now, and the
-# operator's manager once cmd/operator exists. It runs as a non-root user
-# and needs no writable filesystem.
+# One image with every Fleetwire binary: /fleetwire-runtime (the default
+# entrypoint) and /fleetwire-operator (config/manager sets it as the
+# command). It runs as a non-root user and needs no writable filesystem.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
