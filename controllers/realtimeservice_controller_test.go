@@ -310,12 +310,33 @@ func TestMissingSecretStallsThenRecovers(t *testing.T) {
 		t.Errorf("a Deployment was created without its Secret: %v", err)
 	}
 
-	create(t, jwtSecret(ns)) // the Secret watch reconciles at once
+	secret := jwtSecret(ns)
+	create(t, secret) // the Secret watch reconciles at once
 	deploymentOf(t, ns, "chat")
 	eventually(t, "Stalled to clear", func() (bool, string) {
 		r := rtsOf(t, ns, "chat")
 		return meta.FindStatusCondition(r.Status.Conditions, ConditionStalled) == nil, fmt.Sprint(r.Status.Conditions)
 	})
+
+	// With pods serving, losing the Secret degrades the fleet instead:
+	// the running pods keep their configuration.
+	finishRollout(t, ns, "chat")
+	eventually(t, "Ready=True", func() (bool, string) {
+		r := rtsOf(t, ns, "chat")
+		return meta.IsStatusConditionTrue(r.Status.Conditions, ConditionReady), fmt.Sprint(r.Status.Conditions)
+	})
+	if err := k8sClient.Delete(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "Degraded=True with SecretNotFound", func() (bool, string) {
+		r := rtsOf(t, ns, "chat")
+		c := meta.FindStatusCondition(r.Status.Conditions, ConditionDegraded)
+		return c != nil && c.Reason == ReasonSecretNotFound &&
+			meta.FindStatusCondition(r.Status.Conditions, ConditionStalled) == nil, fmt.Sprint(r.Status.Conditions)
+	})
+	if err := get(t, ns, "chat", &appsv1.Deployment{}); err != nil {
+		t.Errorf("the Deployment must stay while its Secret is missing: %v", err)
+	}
 }
 
 func TestServiceMonitorWithoutItsCRD(t *testing.T) {
