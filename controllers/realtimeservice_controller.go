@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -70,6 +71,10 @@ type RealtimeServiceReconciler struct {
 	// ConnectionInterval is how often counts are refreshed while pods are
 	// ready. Default DefaultConnectionInterval.
 	ConnectionInterval time.Duration
+	// MaxConcurrentReconciles is how many RealtimeServices reconcile at
+	// once. Default 4: a reconcile mostly waits on API calls and pod
+	// scrapes.
+	MaxConcurrentReconciles int
 }
 
 // Reconcile applies the owned objects for one RealtimeService and records
@@ -198,6 +203,9 @@ func (r *RealtimeServiceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Connections == nil {
 		r.Connections = &MetricsScraper{}
 	}
+	if r.MaxConcurrentReconciles <= 0 {
+		r.MaxConcurrentReconciles = 4
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1.RealtimeService{}, secretIndex,
 		func(o client.Object) []string { return v1.SecretNames(o.(*v1.RealtimeService)) }); err != nil {
 		return fmt.Errorf("indexing RealtimeServices by Secret: %w", err)
@@ -213,6 +221,7 @@ func (r *RealtimeServiceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.requestsForSecret)).
 		Named("realtimeservice").
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
 }
 

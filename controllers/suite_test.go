@@ -133,11 +133,14 @@ func newNamespace(t *testing.T) string {
 		name = name[:60]
 	}
 	name = strings.TrimRight(name, "-")
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if err := k8sClient.Create(context.Background(), ns); err != nil {
+	if err := k8sClient.Create(context.Background(), namespaceObj(name)); err != nil {
 		t.Fatal(err)
 	}
 	return name
+}
+
+func namespaceObj(name string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }
 
 // eventually polls cond every 100ms for up to 30s.

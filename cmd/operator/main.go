@@ -58,6 +58,7 @@ type options struct {
 	runtimeImage       string
 	namespaces         string
 	connectionInterval time.Duration
+	concurrency        int
 	zap                zap.Options
 }
 
@@ -73,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.runtimeImage, "runtime-image", defaultRuntimeImage(), "runtime image for RealtimeServices without spec.image")
 	fs.StringVar(&o.namespaces, "namespaces", "", "comma-separated namespaces to watch; empty watches all")
 	fs.DurationVar(&o.connectionInterval, "connection-interval", controllers.DefaultConnectionInterval, "how often ready pods' connection counts are read")
+	fs.IntVar(&o.concurrency, "max-concurrent-reconciles", 4, "RealtimeServices reconciled at once")
 	o.zap.Development = false
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -83,6 +85,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.runtimeImage == "" {
 		return nil, errors.New("--runtime-image must not be empty")
+	}
+	if o.concurrency < 1 {
+		return nil, fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.concurrency)
 	}
 	if o.connectionInterval < time.Second {
 		return nil, fmt.Errorf("--connection-interval must be at least 1s, got %s", o.connectionInterval)
@@ -132,12 +137,13 @@ func run(args []string, stderr io.Writer) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 	r := &controllers.RealtimeServiceReconciler{
-		Client:             mgr.GetClient(),
-		APIReader:          mgr.GetAPIReader(),
-		Scheme:             mgr.GetScheme(),
-		Recorder:           mgr.GetEventRecorder("fleetwire-operator"),
-		DefaultImage:       o.runtimeImage,
-		ConnectionInterval: o.connectionInterval,
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Scheme:                  mgr.GetScheme(),
+		Recorder:                mgr.GetEventRecorder("fleetwire-operator"),
+		DefaultImage:            o.runtimeImage,
+		ConnectionInterval:      o.connectionInterval,
+		MaxConcurrentReconciles: o.concurrency,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
