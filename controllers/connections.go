@@ -95,21 +95,28 @@ func (s *MetricsScraper) Count(ctx context.Context, pods []corev1.Pod) connectio
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := make(map[types.UID]sample, len(pods)) // forgets pods that are gone
+	if s.last == nil {
+		s.last = map[types.UID]sample{}
+	}
+	// One scraper serves every fleet, so samples are forgotten by age,
+	// never because another fleet's call did not mention them.
+	for uid, prev := range s.last {
+		if now.Sub(prev.at) > maxAge {
+			delete(s.last, uid)
+		}
+	}
 	var out connectionCount
 	for _, r := range results {
 		if r.err == nil {
-			next[r.uid] = sample{r.value, now}
+			s.last[r.uid] = sample{r.value, now}
 			out.active += r.value
 			continue
 		}
 		out.stalePods++
-		if prev, ok := s.last[r.uid]; ok && now.Sub(prev.at) <= maxAge {
-			next[r.uid] = prev
+		if prev, ok := s.last[r.uid]; ok {
 			out.active += prev.value
 		}
 	}
-	s.last = next
 	return out
 }
 

@@ -199,6 +199,12 @@ func TestScraperForgetsCountsOlderThanMaxAge(t *testing.T) {
 	if got := s.Count(ctx, []corev1.Pod{pod}); got != (connectionCount{active: 7}) {
 		t.Fatalf("count = %+v, want 7", got)
 	}
+	// Another fleet's count in between must not make the scraper forget p.
+	other := pod
+	other.UID, other.Name = "u2", "q"
+	if got := s.Count(ctx, []corev1.Pod{other}); got != (connectionCount{active: 7}) {
+		t.Fatalf("other fleet's count = %+v, want 7", got)
+	}
 	mu.Lock()
 	fail = true
 	mu.Unlock()

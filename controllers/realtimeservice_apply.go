@@ -2,9 +2,11 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -28,8 +30,11 @@ func (r *RealtimeServiceReconciler) applyAll(ctx context.Context, d *desired, ob
 		r.apply(ctx, rts, buildServiceAccount(d)),
 		r.apply(ctx, rts, buildConfigMap(d)),
 		r.apply(ctx, rts, buildService(d)),
-		r.apply(ctx, rts, buildDeployment(d)),
 	}
+	if rts.Spec.Autoscaling != nil {
+		errs = append(errs, r.handOffReplicas(ctx, rts))
+	}
+	errs = append(errs, r.apply(ctx, rts, buildDeployment(d)))
 	if rts.Spec.Autoscaling != nil {
 		errs = append(errs, r.apply(ctx, rts, buildHPA(d)))
 	} else {
@@ -42,6 +47,62 @@ func (r *RealtimeServiceReconciler) applyAll(ctx context.Context, d *desired, ob
 	}
 	errs = append(errs, r.reconcileServiceMonitor(ctx, d, obs))
 	return errors.Join(errs...)
+}
+
+// handoffManager co-owns the Deployment's replicas while the operator
+// hands them to the HPA.
+const handoffManager = "fleetwire-operator-replicas-handoff"
+
+// handOffReplicas keeps the Deployment's replica count when autoscaling
+// is turned on. Without it, the operator's next apply, which no longer
+// sets replicas, would remove a field only it owned, and the API server
+// would reset it to 1, draining pods until the HPA scales back up. A
+// second manager first claims the current value, so the field survives
+// the operator letting go, as the server-side apply docs describe for
+// handing a field to another owner.
+func (r *RealtimeServiceReconciler) handOffReplicas(ctx context.Context, rts *v1.RealtimeService) error {
+	dep := &appsv1.Deployment{}
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(rts), dep); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if dep.Spec.Replicas == nil || !ownsField(dep, FieldManager, "f:spec", "f:replicas") {
+		return nil
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": dep.Name, "namespace": dep.Namespace},
+		"spec":     map[string]any{"replicas": int64(*dep.Spec.Replicas)},
+	}}
+	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(handoffManager)); err != nil {
+		return fmt.Errorf("handing Deployment replicas to the autoscaler: %w", err)
+	}
+	return nil
+}
+
+// ownsField reports whether manager's apply entry covers the field path.
+func ownsField(obj metav1.Object, manager string, path ...string) bool {
+	for _, mf := range obj.GetManagedFields() {
+		if mf.Manager != manager || mf.Operation != metav1.ManagedFieldsOperationApply || mf.FieldsV1 == nil {
+			continue
+		}
+		var fields map[string]any
+		if err := json.Unmarshal(mf.FieldsV1.Raw, &fields); err != nil {
+			return false
+		}
+		for i, p := range path {
+			next, ok := fields[p]
+			if !ok {
+				return false
+			}
+			if i == len(path)-1 {
+				return true
+			}
+			if fields, ok = next.(map[string]any); !ok {
+				return false
+			}
+		}
+	}
+	return false
 }
 
 // apply server-side applies obj with rts as its controller. Fields the
@@ -113,9 +174,15 @@ func (r *RealtimeServiceReconciler) reconcileServiceMonitor(ctx context.Context,
 		obs.monitoring = monitoringCRDMissing
 		return nil
 	case want:
+		if err := r.apply(ctx, rts, buildServiceMonitor(d)); err != nil {
+			obs.monitoring = monitoringFailed
+			return err
+		}
 		obs.monitoring = monitoringApplied
-		return r.apply(ctx, rts, buildServiceMonitor(d))
-	case crdMissing:
+		return nil
+	}
+	obs.monitoring = monitoringOff
+	if crdMissing {
 		return nil
 	}
 	u := &unstructured.Unstructured{}

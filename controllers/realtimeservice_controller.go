@@ -29,6 +29,10 @@ import (
 // FieldManager owns every field the operator applies.
 const FieldManager = "fleetwire-operator"
 
+// minJWTSecretBytes is the shortest HS256 key the runtime accepts in
+// production mode.
+const minJWTSecretBytes = 32
+
 // secretIndex indexes RealtimeServices by the Secrets they reference.
 const secretIndex = ".spec.secretNames"
 
@@ -93,11 +97,12 @@ func (r *RealtimeServiceReconciler) Reconcile(ctx context.Context, req reconcile
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if len(obs.missingSecrets) == 0 {
+	if len(obs.missingSecrets) == 0 && len(obs.invalidSecrets) == 0 {
 		obs.applyErr = r.applyAll(ctx, d, obs)
 	} else {
-		r.Recorder.Eventf(rts, nil, corev1.EventTypeWarning, ReasonSecretNotFound, "Reconcile",
-			"referenced Secret values not found: %v", obs.missingSecrets)
+		// Pods started now would crash-loop; the running ones keep serving.
+		reason, msg := secretProblem(rts, obs)
+		r.Recorder.Eventf(rts, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", msg)
 	}
 	if err := r.observe(ctx, rts, obs); err != nil {
 		return ctrl.Result{}, err
@@ -112,7 +117,7 @@ func (r *RealtimeServiceReconciler) result(obs *observed) (ctrl.Result, error) {
 	switch {
 	case obs.applyErr != nil:
 		return ctrl.Result{}, obs.applyErr // retried with backoff
-	case len(obs.missingSecrets) > 0:
+	case len(obs.missingSecrets) > 0 || len(obs.invalidSecrets) > 0:
 		return ctrl.Result{RequeueAfter: missingSecretRetry}, nil
 	case obs.deployment != nil && obs.deployment.Status.ReadyReplicas > 0:
 		interval := r.ConnectionInterval
@@ -132,20 +137,26 @@ func (r *RealtimeServiceReconciler) resolve(ctx context.Context, rts *v1.Realtim
 	}
 	for _, ref := range v1.SecretRefs(rts) {
 		s := &corev1.Secret{}
+		optional := ref.Optional != nil && *ref.Optional
 		err := r.Client.Get(ctx, client.ObjectKey{Namespace: rts.Namespace, Name: ref.Name}, s)
-		if apierrors.IsNotFound(err) {
-			obs.missingSecrets = append(obs.missingSecrets, ref.Name+"/"+ref.Key)
-			continue
-		}
-		if err != nil {
+		if err != nil && !apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("reading Secret %s: %w", ref.Name, err)
 		}
 		v, ok := s.Data[ref.Key]
-		if !ok {
+		switch {
+		case !ok && optional: // the pod starts without it, as Kubernetes allows
+		case !ok:
 			obs.missingSecrets = append(obs.missingSecrets, ref.Name+"/"+ref.Key)
-			continue
+		default:
+			d.secretData[ref.Name+"/"+ref.Key] = v
 		}
-		d.secretData[ref.Name+"/"+ref.Key] = v
+	}
+	// The runtime runs in production mode and refuses a short HS256 key.
+	if ref := rts.Spec.Auth.JWTSecretRef; ref != nil {
+		if v, ok := d.secretData[ref.Name+"/"+ref.Key]; ok && len(v) < minJWTSecretBytes {
+			obs.invalidSecrets = append(obs.invalidSecrets, fmt.Sprintf(
+				"%s/%s: an HS256 key must be at least %d bytes, this one has %d", ref.Name, ref.Key, minJWTSecretBytes, len(v)))
+		}
 	}
 	yml, err := renderConfig(rts)
 	if err != nil {

@@ -183,8 +183,11 @@ func withRedis(s *v1.RealtimeServiceSpec) {
 
 func TestAutoscalingOnAndOff(t *testing.T) {
 	ns := newNamespace(t)
-	create(t, jwtSecret(ns), newRTS(ns, "chat", withRedis))
-	deploymentOf(t, ns, "chat")
+	create(t, jwtSecret(ns), newRTS(ns, "chat", func(s *v1.RealtimeServiceSpec) { withRedis(s); s.Replicas = 3 }))
+	eventually(t, "three replicas", func() (bool, string) {
+		d := deploymentOf(t, ns, "chat")
+		return *d.Spec.Replicas == 3, fmt.Sprint(*d.Spec.Replicas)
+	})
 
 	r := rtsOf(t, ns, "chat")
 	r.Spec.Autoscaling = &v1.AutoscalingSpec{MinReplicas: 2, MaxReplicas: 6, TargetConnectionsPerPod: 1000, ScaleDownStabilizationSeconds: 300}
@@ -215,6 +218,11 @@ func TestAutoscalingOnAndOff(t *testing.T) {
 		}
 		return true, ""
 	})
+	// Letting go of replicas must not reset them: the running pods stay
+	// until the HPA decides (no HPA controller runs in envtest).
+	if d := deploymentOf(t, ns, "chat"); *d.Spec.Replicas != 3 {
+		t.Fatalf("replicas = %d after autoscaling was turned on, want the 3 that were running", *d.Spec.Replicas)
+	}
 	scaleDeployment(t, ns, "chat", 5)
 	// A spec change makes the operator apply a new template; the HPA's
 	// replicas must survive it.
@@ -336,6 +344,25 @@ func TestMissingSecretStallsThenRecovers(t *testing.T) {
 	})
 	if err := get(t, ns, "chat", &appsv1.Deployment{}); err != nil {
 		t.Errorf("the Deployment must stay while its Secret is missing: %v", err)
+	}
+}
+
+func TestShortJWTSecretIsRefusedBeforePodsCrashLoop(t *testing.T) {
+	ns := newNamespace(t)
+	short := jwtSecret(ns)
+	short.Data["secret"] = []byte("too-short")
+	create(t, short, newRTS(ns, "chat", nil))
+	eventually(t, "Stalled=True with SecretInvalid", func() (bool, string) {
+		r := rtsOf(t, ns, "chat")
+		c := meta.FindStatusCondition(r.Status.Conditions, ConditionStalled)
+		return c != nil && c.Reason == ReasonSecretInvalid && strings.Contains(c.Message, "at least 32 bytes, this one has 9"),
+			fmt.Sprint(r.Status.Conditions)
+	})
+	if r := rtsOf(t, ns, "chat"); strings.Contains(fmt.Sprint(r.Status), "too-short") {
+		t.Error("the Secret's value leaked into status")
+	}
+	if err := get(t, ns, "chat", &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a Deployment was created with a key the runtime refuses: %v", err)
 	}
 }
 

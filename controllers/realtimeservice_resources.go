@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -103,14 +104,18 @@ func buildServiceAccount(d *desired) *corev1.ServiceAccount {
 	}
 }
 
+// killMargin keeps the kubelet's kill strictly after the runtime's own
+// exit deadline, which it must exceed (config.Drain.ExitBudget).
+const killMargin = 5 * time.Second
+
 // terminationGrace gives the runtime its whole drain (pre-drain delay,
-// paced closes, then the margin it needs to flush and exit) before the
-// kubelet kills it.
+// paced closes, then the time it takes to flush and exit) before the
+// kubelet kills it: preDrainDelay + timeout + config.DrainGrace + killMargin.
 func terminationGrace(rts *v1.RealtimeService) int64 {
 	drain := config.Default().Drain
 	setDuration(&drain.PreDelay, rts.Spec.Drain.PreDrainDelay)
 	setDuration(&drain.Timeout, rts.Spec.Drain.Timeout)
-	return int64(math.Ceil(drain.ExitBudget().Seconds()))
+	return int64(math.Ceil((drain.ExitBudget() + killMargin).Seconds()))
 }
 
 func buildDeployment(d *desired) *appsv1.Deployment {
@@ -133,8 +138,9 @@ func buildDeployment(d *desired) *appsv1.Deployment {
 			Template: buildPodTemplate(d),
 		},
 	}
-	// With autoscaling on, the HPA owns replicas; leaving the field out of
-	// the applied object leaves it to the HPA.
+	// With autoscaling on, the HPA owns replicas, so the field is left
+	// out; handOffReplicas keeps the current value while the operator
+	// releases it.
 	if rts.Spec.Autoscaling == nil {
 		dep.Spec.Replicas = ptr.To(rts.Spec.Replicas)
 	}
@@ -285,6 +291,7 @@ func buildVolumes(rts *v1.RealtimeService) []corev1.Volume {
 		vols = append(vols, corev1.Volume{Name: publicKeyVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName: ref.Name,
 			Items:      []corev1.KeyToPath{{Key: ref.Key, Path: publicKeyFile}},
+			Optional:   ref.Optional,
 		}}})
 	}
 	return vols

@@ -140,6 +140,16 @@ func TestRenderedConfigLoadsInTheRuntime(t *testing.T) {
 				t.Errorf("config = %+v", c)
 			}
 		}},
+		{"zero turns a limit off", func() *v1.RealtimeService {
+			rts := minimalRTS()
+			rts.Spec.RateLimits = &v1.RateLimitsSpec{Messages: &v1.RateRule{Limit: 0}, ConnectionsPerUser: ptr.To[int32](0),
+				ConnectionsPerIP: &v1.RateRule{Limit: 0}}
+			return rts
+		}(), func(t *testing.T, c *config.Config) {
+			if c.RateLimit.Max != 0 || c.RateLimit.ConnectionsPerUser != 0 || c.RateLimit.ConnectionsPerIP.Limit != 0 {
+				t.Errorf("rate limit = %+v, want every rule off", c.RateLimit)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,8 +187,8 @@ func TestBuildDeployment(t *testing.T) {
 				t.Errorf("replicas = %v, want 1", dep.Spec.Replicas)
 			}
 			pod := dep.Spec.Template.Spec
-			if *pod.TerminationGracePeriodSeconds != 40 { // 5s + 30s + 5s
-				t.Errorf("grace = %d, want 40", *pod.TerminationGracePeriodSeconds)
+			if *pod.TerminationGracePeriodSeconds != 45 { // 5s + 30s + 5s + 5s
+				t.Errorf("grace = %d, want 45", *pod.TerminationGracePeriodSeconds)
 			}
 			if len(pod.TopologySpreadConstraints) != 2 || pod.TopologySpreadConstraints[0].WhenUnsatisfiable != corev1.ScheduleAnyway {
 				t.Errorf("spread = %+v", pod.TopologySpreadConstraints)
@@ -196,8 +206,8 @@ func TestBuildDeployment(t *testing.T) {
 				t.Errorf("replicas = %d, want unset so the HPA owns it", *dep.Spec.Replicas)
 			}
 			pod := dep.Spec.Template.Spec
-			if *pod.TerminationGracePeriodSeconds != 75 { // 10s + 60s + 5s
-				t.Errorf("grace = %d, want 75", *pod.TerminationGracePeriodSeconds)
+			if *pod.TerminationGracePeriodSeconds != 80 { // 10s + 60s + 5s + 5s
+				t.Errorf("grace = %d, want 80", *pod.TerminationGracePeriodSeconds)
 			}
 			var names []string
 			for _, e := range pod.Containers[0].Env {

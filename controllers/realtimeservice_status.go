@@ -25,23 +25,28 @@ const (
 
 // Condition reasons.
 const (
-	ReasonAvailable         = "Available"
-	ReasonRollingOut        = "RollingOut"
-	ReasonSecretNotFound    = "SecretNotFound"
-	ReasonApplyFailed       = "ApplyFailed"
-	ReasonProgressDeadline  = "ProgressDeadlineExceeded"
-	ReasonServiceMonitor    = "ServiceMonitorApplied"
-	ReasonCRDNotInstalled   = "ServiceMonitorCRDNotInstalled"
-	ReasonConnectionsStale  = "ConnectionCountsStale"
-	ReasonDeploymentMissing = "DeploymentNotFound"
+	ReasonAvailable        = "Available"
+	ReasonRollingOut       = "RollingOut"
+	ReasonSecretNotFound   = "SecretNotFound"
+	ReasonSecretInvalid    = "SecretInvalid"
+	ReasonApplyFailed      = "ApplyFailed"
+	ReasonProgressDeadline = "ProgressDeadlineExceeded"
+	ReasonServiceMonitor   = "ServiceMonitorApplied"
+	ReasonCRDNotInstalled  = "ServiceMonitorCRDNotInstalled"
+	ReasonConnectionsStale = "ConnectionCountsStale"
+	ReasonMonitorFailed    = "ServiceMonitorApplyFailed"
 )
 
 // monitoringState is what became of a requested ServiceMonitor.
 type monitoringState int
 
 const (
-	monitoringOff monitoringState = iota
+	// monitoringUnchanged: nothing was applied this time (a Secret is
+	// missing), so the condition stays as it was.
+	monitoringUnchanged monitoringState = iota
+	monitoringOff
 	monitoringApplied
+	monitoringFailed
 	monitoringCRDMissing
 )
 
@@ -50,6 +55,7 @@ const (
 type observed struct {
 	deployment     *appsv1.Deployment
 	missingSecrets []string // "name/key" of referenced values that do not exist
+	invalidSecrets []string // referenced values the runtime would refuse, and why
 	applyErr       error
 	monitoring     monitoringState
 	connections    connectionCount
@@ -68,9 +74,10 @@ func computeStatus(rts *v1.RealtimeService, obs *observed) v1.RealtimeServiceSta
 
 	dep := obs.deployment
 	var desired int32
-	st.Replicas, st.ReadyReplicas, st.UpdatedReplicas = 0, 0, 0
+	st.DesiredReplicas, st.Replicas, st.ReadyReplicas, st.UpdatedReplicas = 0, 0, 0, 0
 	if dep != nil {
 		desired = ptrOr(dep.Spec.Replicas, 1)
+		st.DesiredReplicas = desired
 		st.Replicas = dep.Status.Replicas
 		st.ReadyReplicas = dep.Status.ReadyReplicas
 		st.UpdatedReplicas = dep.Status.UpdatedReplicas
@@ -87,17 +94,15 @@ func computeStatus(rts *v1.RealtimeService, obs *observed) v1.RealtimeServiceSta
 
 	rollout, rollMsg := rolloutState(dep, desired)
 	switch {
-	case len(obs.missingSecrets) > 0:
-		msg := "referenced Secret values not found: " + strings.Join(obs.missingSecrets, ", ") +
-			"; create them in namespace " + rts.Namespace
+	case len(obs.missingSecrets) > 0 || len(obs.invalidSecrets) > 0:
+		reason, msg := secretProblem(rts, obs)
 		if st.ReadyReplicas > 0 {
 			// The running pods keep serving on their old configuration.
-			set(ConditionDegraded, metav1.ConditionTrue, ReasonSecretNotFound, msg)
-			set(ConditionReady, metav1.ConditionFalse, ReasonSecretNotFound, msg)
+			set(ConditionDegraded, metav1.ConditionTrue, reason, msg)
 		} else {
-			set(ConditionStalled, metav1.ConditionTrue, ReasonSecretNotFound, msg)
-			set(ConditionReady, metav1.ConditionFalse, ReasonSecretNotFound, msg)
+			set(ConditionStalled, metav1.ConditionTrue, reason, msg)
 		}
+		set(ConditionReady, metav1.ConditionFalse, reason, msg)
 	case obs.applyErr != nil:
 		set(ConditionReconciling, metav1.ConditionTrue, ReasonApplyFailed, obs.applyErr.Error())
 		set(ConditionReady, metav1.ConditionFalse, ReasonApplyFailed, obs.applyErr.Error())
@@ -116,16 +121,35 @@ func computeStatus(rts *v1.RealtimeService, obs *observed) v1.RealtimeServiceSta
 	}
 
 	switch obs.monitoring {
+	case monitoringUnchanged:
 	case monitoringOff:
 		clear(ConditionMonitoringReady)
 	case monitoringApplied:
 		set(ConditionMonitoringReady, metav1.ConditionTrue, ReasonServiceMonitor, "ServiceMonitor "+rts.Name+" is applied")
+	case monitoringFailed:
+		set(ConditionMonitoringReady, metav1.ConditionFalse, ReasonMonitorFailed, "applying ServiceMonitor "+rts.Name+" failed; see the Reconciling condition and the operator's log")
 	case monitoringCRDMissing:
 		set(ConditionMonitoringReady, metav1.ConditionFalse, ReasonCRDNotInstalled,
 			"spec.monitoring.serviceMonitor is set but the cluster has no monitoring.coreos.com/v1 ServiceMonitor CRD; install the Prometheus Operator or turn it off")
 	}
 	sort.SliceStable(st.Conditions, func(i, j int) bool { return st.Conditions[i].Type < st.Conditions[j].Type })
 	return st
+}
+
+// secretProblem names what is wrong with the referenced Secrets; a
+// missing value outranks an invalid one.
+func secretProblem(rts *v1.RealtimeService, obs *observed) (reason, msg string) {
+	var parts []string
+	reason = ReasonSecretInvalid
+	if len(obs.missingSecrets) > 0 {
+		reason = ReasonSecretNotFound
+		parts = append(parts, "referenced Secret values not found: "+strings.Join(obs.missingSecrets, ", ")+
+			"; create them in namespace "+rts.Namespace)
+	}
+	if len(obs.invalidSecrets) > 0 {
+		parts = append(parts, "referenced Secret values the runtime would refuse: "+strings.Join(obs.invalidSecrets, "; "))
+	}
+	return reason, strings.Join(parts, ". ")
 }
 
 type rollout int
@@ -154,7 +178,7 @@ func rolloutState(dep *appsv1.Deployment, desired int32) (rollout, string) {
 	case s.UpdatedReplicas < desired:
 		return rolloutInProgress, fmt.Sprintf("%d of %d pods run the current template", s.UpdatedReplicas, desired)
 	case s.Replicas > s.UpdatedReplicas:
-		return rolloutInProgress, fmt.Sprintf("%d old pod(s) are draining", s.Replicas-s.UpdatedReplicas)
+		return rolloutInProgress, fmt.Sprintf("%d pod(s) with the previous template are still running", s.Replicas-s.UpdatedReplicas)
 	case s.AvailableReplicas < desired:
 		return rolloutInProgress, fmt.Sprintf("%d of %d pods are available", s.AvailableReplicas, desired)
 	}

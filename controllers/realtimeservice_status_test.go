@@ -40,6 +40,7 @@ func TestComputeStatus(t *testing.T) {
 		{"secret missing, no pods", observed{missingSecrets: []string{"jwt/secret"}}, metav1.ConditionFalse, ReasonSecretNotFound, ConditionStalled},
 		{"secret missing, pods serve", observed{missingSecrets: []string{"jwt/secret"}, deployment: deployment(2, 2, 3, 3, 3, 3, 3)},
 			metav1.ConditionFalse, ReasonSecretNotFound, ConditionDegraded},
+		{"secret too short", observed{invalidSecrets: []string{"jwt/secret: too short"}}, metav1.ConditionFalse, ReasonSecretInvalid, ConditionStalled},
 		{"apply failed", observed{applyErr: errors.New("conflict"), deployment: deployment(2, 2, 3, 3, 3, 3, 3)},
 			metav1.ConditionFalse, ReasonApplyFailed, ConditionReconciling},
 		{"counts stale", observed{deployment: deployment(2, 2, 3, 3, 3, 3, 3), connections: connectionCount{active: 9, stalePods: 1}},
@@ -96,8 +97,18 @@ func TestMonitoringCondition(t *testing.T) {
 		t.Error("a missing ServiceMonitor CRD must not make the fleet unready")
 	}
 	rts.Status = st
-	st = computeStatus(rts, &observed{deployment: deployment(1, 1, 1, 1, 1, 1, 1)})
+	// Nothing applied this time (a Secret is missing): the condition stays.
+	st = computeStatus(rts, &observed{missingSecrets: []string{"jwt/secret"}, deployment: deployment(1, 1, 1, 1, 1, 1, 1)})
+	if c := meta.FindStatusCondition(st.Conditions, ConditionMonitoringReady); c == nil || c.Reason != ReasonCRDNotInstalled {
+		t.Errorf("MonitoringReady = %+v after a reconcile that applied nothing, want it kept", c)
+	}
+	rts.Status = st
+	st = computeStatus(rts, &observed{monitoring: monitoringOff, deployment: deployment(1, 1, 1, 1, 1, 1, 1)})
 	if meta.FindStatusCondition(st.Conditions, ConditionMonitoringReady) != nil {
 		t.Error("MonitoringReady stayed after monitoring was turned off")
+	}
+	st = computeStatus(rts, &observed{monitoring: monitoringFailed, deployment: deployment(1, 1, 1, 1, 1, 1, 1)})
+	if c := meta.FindStatusCondition(st.Conditions, ConditionMonitoringReady); c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonMonitorFailed {
+		t.Errorf("MonitoringReady after a failed apply = %+v", c)
 	}
 }

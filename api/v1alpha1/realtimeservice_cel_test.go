@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -124,6 +125,24 @@ func TestSchemaRules(t *testing.T) {
 		{"origin with a path", func(s *v1.RealtimeServiceSpec) {
 			s.CORS = &v1.CORSSpec{AllowedOrigins: []string{"https://app.example.com/path"}}
 		}, "spec.cors.allowedOrigins[0]"},
+		{"roles on a rule that does not use them", func(s *v1.RealtimeServiceSpec) {
+			s.Channels = &v1.ChannelsSpec{Default: &v1.ChannelRule{Allow: "deny", Roles: []string{"admin"}}}
+		}, "roles are only used with allow: roles"},
+		{"sentinel without addresses", func(s *v1.RealtimeServiceSpec) {
+			s.Redis = &v1.RedisSpec{URL: "redis://r:6379", Mode: v1.RedisSentinel, SentinelMaster: "m"}
+		}, "redis.addresses must list the sentinels"},
+		{"pre-drain delay too long", func(s *v1.RealtimeServiceSpec) {
+			s.Drain.PreDrainDelay = &metav1.Duration{Duration: 10 * time.Minute}
+		}, "drain.preDrainDelay must be between 0s and 5m"},
+		{"drain timeout too long", func(s *v1.RealtimeServiceSpec) {
+			s.Drain.Timeout = &metav1.Duration{Duration: 2 * time.Hour}
+		}, "drain.timeout must be between 0s and 1h"},
+		{"queue ttl too short", func(s *v1.RealtimeServiceSpec) {
+			s.Queue.TTL = &metav1.Duration{Duration: 500 * time.Millisecond}
+		}, "queue.ttl must be at least 1s"},
+		{"rpc timeout too long", func(s *v1.RealtimeServiceSpec) {
+			s.RPCProxy = &v1.RPCProxySpec{URL: "http://backend:8080", Timeout: &metav1.Duration{Duration: 2 * time.Minute}}
+		}, "rpcProxy.timeout must be above 0s and at most 1m"},
 		{"unknown service type", func(s *v1.RealtimeServiceSpec) { s.Service.Type = "ExternalName" },
 			"spec.service.type"},
 	}
@@ -132,6 +151,11 @@ func TestSchemaRules(t *testing.T) {
 			err := c.Create(ctx, rts("bad-"+string(rune('a'+i)), tt.mutate))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to say %q", err, tt.want)
+			}
+			// A rule that reads an absent field fails with "no such key"
+			// before its message; every rule must guard with has().
+			if strings.Contains(err.Error(), "no such key") {
+				t.Fatalf("err = %v: a rule read an absent field", err)
 			}
 		})
 	}

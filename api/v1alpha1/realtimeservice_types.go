@@ -18,8 +18,8 @@ const (
 
 // RedisSpec says how the fleet reaches the Redis it shares.
 // +kubebuilder:validation:XValidation:rule="has(self.url) != has(self.urlSecretRef)",message="set exactly one of redis.url and redis.urlSecretRef"
-// +kubebuilder:validation:XValidation:rule="self.mode == 'standalone' || size(self.addresses) > 0",message="redis.addresses must list the sentinels or cluster nodes when redis.mode is sentinel or cluster"
-// +kubebuilder:validation:XValidation:rule="self.mode != 'sentinel' || size(self.sentinelMaster) > 0",message="redis.sentinelMaster is required when redis.mode is sentinel"
+// +kubebuilder:validation:XValidation:rule="self.mode == 'standalone' || (has(self.addresses) && size(self.addresses) > 0)",message="redis.addresses must list the sentinels or cluster nodes when redis.mode is sentinel or cluster"
+// +kubebuilder:validation:XValidation:rule="self.mode != 'sentinel' || (has(self.sentinelMaster) && size(self.sentinelMaster) > 0)",message="redis.sentinelMaster is required when redis.mode is sentinel"
 type RedisSpec struct {
 	// URL is redis://[user:password@]host:port[/db], or rediss:// for TLS.
 	// In sentinel and cluster modes it supplies credentials and TLS only.
@@ -120,6 +120,8 @@ type AutoscalingSpec struct {
 }
 
 // DrainSpec paces the stop of a pod.
+// +kubebuilder:validation:XValidation:rule="!has(self.preDrainDelay) || (duration(self.preDrainDelay) >= duration('0s') && duration(self.preDrainDelay) <= duration('5m'))",message="drain.preDrainDelay must be between 0s and 5m"
+// +kubebuilder:validation:XValidation:rule="!has(self.timeout) || (duration(self.timeout) >= duration('0s') && duration(self.timeout) <= duration('1h'))",message="drain.timeout must be between 0s and 1h"
 type DrainSpec struct {
 	// PreDrainDelay keeps a stopping pod serving, while not ready, so
 	// endpoints can be removed before any connection is closed.
@@ -249,7 +251,8 @@ type RateLimitsSpec struct {
 type ChannelAccess string
 
 // ChannelRule says who may subscribe to a namespace's channels.
-// +kubebuilder:validation:XValidation:rule="self.allow != 'roles' || size(self.roles) > 0",message="a channel rule with allow: roles needs at least one role"
+// +kubebuilder:validation:XValidation:rule="self.allow != 'roles' || (has(self.roles) && size(self.roles) > 0)",message="a channel rule with allow: roles needs at least one role"
+// +kubebuilder:validation:XValidation:rule="self.allow == 'roles' || !has(self.roles) || size(self.roles) == 0",message="roles are only used with allow: roles; set allow: roles or remove roles"
 type ChannelRule struct {
 	// Allow is authenticated (every authenticated user), roles (at least
 	// one of Roles) or deny.
@@ -265,7 +268,8 @@ type ChannelRule struct {
 }
 
 // ChannelNamespace applies a rule to channels named "<name>:...".
-// +kubebuilder:validation:XValidation:rule="self.allow != 'roles' || size(self.roles) > 0",message="a channel namespace with allow: roles needs at least one role"
+// +kubebuilder:validation:XValidation:rule="self.allow != 'roles' || (has(self.roles) && size(self.roles) > 0)",message="a channel namespace with allow: roles needs at least one role"
+// +kubebuilder:validation:XValidation:rule="self.allow == 'roles' || !has(self.roles) || size(self.roles) == 0",message="roles are only used with allow: roles; set allow: roles or remove roles"
 type ChannelNamespace struct {
 	// Name is the namespace, the part of a channel name before the first
 	// colon. user, team and admin are built in and cannot be changed.
@@ -332,6 +336,7 @@ type SocketIOSpec struct {
 }
 
 // RPCProxySpec forwards client rpc events to an application backend.
+// +kubebuilder:validation:XValidation:rule="!has(self.timeout) || (duration(self.timeout) > duration('0s') && duration(self.timeout) <= duration('1m'))",message="rpcProxy.timeout must be above 0s and at most 1m"
 type RPCProxySpec struct {
 	// URL is the backend's http:// or https:// endpoint.
 	// +kubebuilder:validation:Pattern=`^https?://[^/]+`
@@ -343,6 +348,7 @@ type RPCProxySpec struct {
 }
 
 // QueueSpec bounds each user's offline queue.
+// +kubebuilder:validation:XValidation:rule="!has(self.ttl) || duration(self.ttl) >= duration('1s')",message="queue.ttl must be at least 1s"
 type QueueSpec struct {
 	// TTL is how long an undelivered message waits.
 	// +kubebuilder:default="24h"
@@ -487,6 +493,11 @@ type RealtimeServiceStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// DesiredReplicas is the pods the Deployment asks for: spec.replicas,
+	// or the autoscaler's choice when autoscaling is on.
+	// +optional
+	// +kubebuilder:default=0
+	DesiredReplicas int32 `json:"desiredReplicas"`
 	// Replicas is the pods that exist.
 	// +optional
 	// +kubebuilder:default=0
@@ -521,7 +532,7 @@ type RealtimeServiceStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
 // +kubebuilder:resource:shortName=rts,categories=fleetwire
-// +kubebuilder:printcolumn:name="Desired",type=integer,JSONPath=`.spec.replicas`
+// +kubebuilder:printcolumn:name="Desired",type=integer,JSONPath=`.status.desiredReplicas`
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyReplicas`
 // +kubebuilder:printcolumn:name="Connections",type=integer,JSONPath=`.status.activeConnections`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`

@@ -101,13 +101,13 @@ type Limits struct {
 // RATE_LIMIT_MAX), as in the replaced service.
 type RateLimit struct {
 	Window Duration `json:"window,omitempty"`
-	Max    int      `json:"max,omitempty"`
+	Max    int      `json:"max"`
 	// Events adds per-user limits for single events, e.g. subscribe.
 	Events map[string]Rule `json:"events,omitempty"`
 	// ConnectionsPerIP limits connection attempts per client IP.
 	ConnectionsPerIP Rule `json:"connectionsPerIP,omitempty"`
 	// ConnectionsPerUser caps each user's open connections; 0 means none.
-	ConnectionsPerUser int `json:"connectionsPerUser,omitempty"`
+	ConnectionsPerUser int `json:"connectionsPerUser"`
 	// HTTPPerCaller limits HTTP API calls per token subject.
 	HTTPPerCaller Rule `json:"httpPerCaller,omitempty"`
 	// Abuse closes a connection whose events keep being blocked.
