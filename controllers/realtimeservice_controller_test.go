@@ -439,3 +439,35 @@ func installServiceMonitorCRD(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPodsPassRestrictedPodSecurity creates a pod from the operator's
+// template in a namespace that enforces the restricted Pod Security
+// Standard, through the API server's own PodSecurity admission.
+func TestPodsPassRestrictedPodSecurity(t *testing.T) {
+	ns := newNamespace(t)
+	nsObj := &corev1.Namespace{}
+	if err := get(t, "", ns, nsObj); err != nil {
+		t.Fatal(err)
+	}
+	nsObj.Labels["pod-security.kubernetes.io/enforce"] = "restricted"
+	if err := k8sClient.Update(context.Background(), nsObj); err != nil {
+		t.Fatal(err)
+	}
+	pk := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pk", Namespace: ns}, Data: map[string][]byte{"pem": []byte("-----BEGIN PUBLIC KEY-----")}}
+	create(t, jwtSecret(ns), pk, newRTS(ns, "chat", func(s *v1.RealtimeServiceSpec) {
+		s.Auth.PublicKeySecretRef = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "pk"}, Key: "pem"}
+	}))
+	tmpl := deploymentOf(t, ns, "chat").Spec.Template
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "from-template", Namespace: ns, Labels: tmpl.Labels}, Spec: tmpl.Spec}
+	if err := k8sClient.Create(context.Background(), pod); err != nil {
+		t.Fatalf("the restricted profile refused the operator's pod: %v", err)
+	}
+
+	// The admission check is live: a privileged pod is refused.
+	bad := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "privileged", Namespace: ns},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x",
+			SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}}}
+	if err := k8sClient.Create(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "restricted") {
+		t.Fatalf("a privileged pod was not refused by PodSecurity: %v", err)
+	}
+}

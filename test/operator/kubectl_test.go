@@ -14,11 +14,13 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/fleetwire/fleetwire/runtime/config"
 	"github.com/fleetwire/fleetwire/test/k8senv"
 	"github.com/fleetwire/fleetwire/test/redistest"
 )
@@ -176,6 +178,23 @@ func TestKubectlDrivesTheOperator(t *testing.T) {
 	waitFor(t, "the chat Deployment", func() bool {
 		return c.client.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "chat"}, &dep) == nil
 	})
+	// The production sample's rendered config loads in the runtime.
+	var cm corev1.ConfigMap
+	waitFor(t, "the notify ConfigMap", func() bool {
+		return c.client.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "notify"}, &cm) == nil
+	})
+	cfg := config.Default()
+	if err := config.Parse([]byte(cm.Data["runtime.yaml"]), &cfg); err != nil {
+		t.Fatalf("the runtime cannot parse notify's config: %v", err)
+	}
+	cfg.Auth.Secret, cfg.RedisURL = strings.Repeat("k", 32), "redis://redis.default.svc:6379/0" // from the Secrets at run time
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("the runtime refuses notify's config: %v", err)
+	}
+	if cfg.RateLimit.Tiers["premium"].Messages == nil || len(cfg.CORS.Origins) != 2 || cfg.Limits.MaxConnections != 20000 {
+		t.Errorf("notify's config lost sample settings: %+v", cfg)
+	}
+
 	out = c.mustKubectl(t, "get", "realtimeservices")
 	header := strings.Fields(strings.SplitN(out, "\n", 2)[0])
 	if strings.Join(header, " ") != "NAME DESIRED READY CONNECTIONS STATUS AGE" {
