@@ -108,6 +108,14 @@ func TestCreatesOwnedObjectsAndReportsReadiness(t *testing.T) {
 	if s := kstatusOf(t, ns, "chat"); s != status.CurrentStatus {
 		t.Errorf("kstatus = %s, want Current", s)
 	}
+
+	// With ready pods the operator reconciles every second here (the
+	// suite's connection interval); nothing changed, so nothing is written.
+	rv := rtsOf(t, ns, "chat").ResourceVersion
+	time.Sleep(3 * time.Second)
+	if now := rtsOf(t, ns, "chat"); now.ResourceVersion != rv {
+		t.Errorf("status was rewritten without a change: resourceVersion %s -> %s", rv, now.ResourceVersion)
+	}
 }
 
 func TestSpecChangeAndSecretRotationRollTheTemplate(t *testing.T) {
