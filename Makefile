@@ -42,19 +42,22 @@ generate: ## Generate deepcopy code for the API types.
 .PHONY: manifests
 manifests: ## Generate the CRD and the operator's ClusterRole from the markers.
 	$(CONTROLLER_GEN) rbac:roleName=fleetwire-operator crd paths=./api/... paths=./controllers/... output:crd:dir=config/crd/bases output:rbac:dir=config/rbac
+	cp config/crd/bases/realtime.fleetwire.io_realtimeservices.yaml charts/fleetwire-operator/crds/
+	cp config/rbac/role.yaml charts/fleetwire-operator/files/role.yaml
 
 .PHONY: test-env
-test-env: ## Make this machine ready for the tests: redis-server, and a cached kube-apiserver and etcd (idempotent).
+test-env: ## Make this machine ready for the tests: redis-server, and a cached kube-apiserver, etcd and helm (idempotent).
 	./hack/setup-test-env.sh
 	./hack/setup-envtest.sh >/dev/null
+	./hack/setup-helm.sh >/dev/null
 
 .PHONY: test
 test: test-env vet ## Run every test, including the fuzz seed corpora, the envtest suite and end-to-end suites.
-	KUBEBUILDER_ASSETS="$$(./hack/setup-envtest.sh 2>/dev/null)" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	KUBEBUILDER_ASSETS="$$(./hack/setup-envtest.sh 2>/dev/null)" HELM="$$(./hack/setup-helm.sh 2>/dev/null)" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-race
 test-race: test-env ## Run the tests with the race detector.
-	KUBEBUILDER_ASSETS="$$(./hack/setup-envtest.sh 2>/dev/null)" $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	KUBEBUILDER_ASSETS="$$(./hack/setup-envtest.sh 2>/dev/null)" HELM="$$(./hack/setup-helm.sh 2>/dev/null)" $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: fuzz
 fuzz: ## Fuzz the frame decoder for FUZZTIME (default 30s).
