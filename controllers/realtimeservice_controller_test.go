@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -127,11 +128,9 @@ func TestSpecChangeAndSecretRotationRollTheTemplate(t *testing.T) {
 		t.Fatal("no config hash on the pod template")
 	}
 
-	r := rtsOf(t, ns, "chat")
-	r.Spec.Limits.MaxConnectionsPerPod = 500
-	if err := k8sClient.Update(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
+	updateRTS(t, ns, "chat", func(r *v1.RealtimeService) {
+		r.Spec.Limits.MaxConnectionsPerPod = 500
+	})
 	var second string
 	eventually(t, "the template to roll after a spec change", func() (bool, string) {
 		second = configHashOf(t, ns, "chat")
@@ -156,11 +155,15 @@ func TestSpecChangeAndSecretRotationRollTheTemplate(t *testing.T) {
 func TestDriftIsRevertedAndDeletedObjectsRecreated(t *testing.T) {
 	ns := newNamespace(t)
 	create(t, jwtSecret(ns), newRTS(ns, "chat", nil))
-	dep := deploymentOf(t, ns, "chat")
+	deploymentOf(t, ns, "chat")
 
-	dep.Spec.Template.Spec.Containers[0].Image = "someone/else:1"
-	dep.Spec.Template.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem = ptr.To(false)
-	if err := k8sClient.Update(context.Background(), dep, client.FieldOwner("kubectl-edit")); err != nil {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		dep := deploymentOf(t, ns, "chat")
+		dep.Spec.Template.Spec.Containers[0].Image = "someone/else:1"
+		dep.Spec.Template.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem = ptr.To(false)
+		return k8sClient.Update(context.Background(), dep, client.FieldOwner("kubectl-edit"))
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the hand edit to be reverted", func() (bool, string) {
@@ -197,11 +200,9 @@ func TestAutoscalingOnAndOff(t *testing.T) {
 		return *d.Spec.Replicas == 3, fmt.Sprint(*d.Spec.Replicas)
 	})
 
-	r := rtsOf(t, ns, "chat")
-	r.Spec.Autoscaling = &v1.AutoscalingSpec{MinReplicas: 2, MaxReplicas: 6, TargetConnectionsPerPod: 1000, ScaleDownStabilizationSeconds: 300}
-	if err := k8sClient.Update(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
+	updateRTS(t, ns, "chat", func(r *v1.RealtimeService) {
+		r.Spec.Autoscaling = &v1.AutoscalingSpec{MinReplicas: 2, MaxReplicas: 6, TargetConnectionsPerPod: 1000, ScaleDownStabilizationSeconds: 300}
+	})
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{}
 	eventually(t, "the HPA", func() (bool, string) {
 		err := get(t, ns, "chat", hpa)
@@ -235,11 +236,9 @@ func TestAutoscalingOnAndOff(t *testing.T) {
 	// A spec change makes the operator apply a new template; the HPA's
 	// replicas must survive it.
 	before := configHashOf(t, ns, "chat")
-	r = rtsOf(t, ns, "chat")
-	r.Spec.Limits.MaxConnectionsPerPod = 4000
-	if err := k8sClient.Update(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
+	updateRTS(t, ns, "chat", func(r *v1.RealtimeService) {
+		r.Spec.Limits.MaxConnectionsPerPod = 4000
+	})
 	eventually(t, "the operator to apply the new template", func() (bool, string) {
 		h := configHashOf(t, ns, "chat")
 		return h != before, h
@@ -248,12 +247,10 @@ func TestAutoscalingOnAndOff(t *testing.T) {
 		t.Fatalf("replicas = %d after the operator applied, want the HPA's 5", *d.Spec.Replicas)
 	}
 
-	r = rtsOf(t, ns, "chat")
-	r.Spec.Autoscaling = nil
-	r.Spec.Replicas = 3
-	if err := k8sClient.Update(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
+	updateRTS(t, ns, "chat", func(r *v1.RealtimeService) {
+		r.Spec.Autoscaling = nil
+		r.Spec.Replicas = 3
+	})
 	eventually(t, "the HPA to be deleted", func() (bool, string) {
 		err := get(t, ns, "chat", &autoscalingv2.HorizontalPodAutoscaler{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
@@ -389,11 +386,9 @@ func TestServiceMonitorWithoutItsCRD(t *testing.T) {
 	// Installing the Prometheus Operator's CRD later is picked up on the
 	// next reconcile.
 	installServiceMonitorCRD(t)
-	r := rtsOf(t, ns, "chat")
-	r.Spec.Monitoring.Interval = &metav1.Duration{Duration: 15 * time.Second} // a spec change reconciles
-	if err := k8sClient.Update(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
+	updateRTS(t, ns, "chat", func(r *v1.RealtimeService) {
+		r.Spec.Monitoring.Interval = &metav1.Duration{Duration: 15 * time.Second} // a spec change reconciles
+	})
 	sm := &unstructured.Unstructured{}
 	sm.SetGroupVersionKind(schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"})
 	eventually(t, "the ServiceMonitor", func() (bool, string) {
@@ -412,11 +407,9 @@ func TestServiceMonitorWithoutItsCRD(t *testing.T) {
 		return meta.IsStatusConditionTrue(r.Status.Conditions, ConditionMonitoringReady), fmt.Sprint(r.Status.Conditions)
 	})
 
-	r = rtsOf(t, ns, "chat")
-	r.Spec.Monitoring = nil
-	if err := k8sClient.Update(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
+	updateRTS(t, ns, "chat", func(r *v1.RealtimeService) {
+		r.Spec.Monitoring = nil
+	})
 	eventually(t, "the ServiceMonitor to be deleted", func() (bool, string) {
 		err := get(t, ns, "chat", sm)
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
@@ -424,7 +417,9 @@ func TestServiceMonitorWithoutItsCRD(t *testing.T) {
 }
 
 // installServiceMonitorCRD installs a schemaless stand-in for the
-// Prometheus Operator's ServiceMonitor CRD.
+// Prometheus Operator's ServiceMonitor CRD. It stays for the rest of the
+// process, so TestServiceMonitorWithoutItsCRD holds once per process
+// (go test -count=1, as make test runs it).
 func installServiceMonitorCRD(t *testing.T) {
 	t.Helper()
 	crd := &apiextensionsv1.CustomResourceDefinition{

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -221,4 +222,21 @@ func finishRollout(t *testing.T, ns, name string) {
 func configHashOf(t *testing.T, ns, name string) string {
 	t.Helper()
 	return deploymentOf(t, ns, name).Spec.Template.Annotations[AnnotationConfigHash]
+}
+
+// updateRTS changes a RealtimeService's spec, retrying on conflicts with
+// the operator's status writes.
+func updateRTS(t *testing.T, ns, name string, mutate func(*v1.RealtimeService)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		r := &v1.RealtimeService{}
+		if err := get(t, ns, name, r); err != nil {
+			return err
+		}
+		mutate(r)
+		return k8sClient.Update(context.Background(), r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
