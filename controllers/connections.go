@@ -25,12 +25,12 @@ type connectionCount struct {
 	stalePods int32
 }
 
-// ConnectionCounter sums realtime_active_connections over ready pods.
+// ConnectionCounter sums realtime_active_connections over a fleet's pods.
 type ConnectionCounter interface {
 	Count(ctx context.Context, pods []corev1.Pod) connectionCount
 }
 
-// MetricsScraper reads each ready pod's /metrics. The zero value is ready
+// MetricsScraper reads each pod's /metrics. The zero value is ready
 // to use with the defaults below.
 type MetricsScraper struct {
 	// Client makes the requests; default one with Timeout.
@@ -39,6 +39,9 @@ type MetricsScraper struct {
 	Timeout time.Duration
 	// Concurrency bounds requests in flight. Default 8.
 	Concurrency int
+	// Deadline bounds one Count over all pods; reads still running then
+	// count as failed. Default 10s.
+	Deadline time.Duration
 	// MaxAge is how long a pod's last count stands in for a failed read.
 	// Default 2m; older counts are dropped, and the pod still counts as
 	// stale.
@@ -67,6 +70,12 @@ func (s *MetricsScraper) Count(ctx context.Context, pods []corev1.Pod) connectio
 	if maxAge <= 0 {
 		maxAge = 2 * time.Minute
 	}
+	deadline := s.Deadline
+	if deadline <= 0 {
+		deadline = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
 	hc := s.Client
 	if hc == nil {
 		hc = &http.Client{Timeout: timeout}
@@ -81,7 +90,13 @@ func (s *MetricsScraper) Count(ctx context.Context, pods []corev1.Pod) connectio
 	var wg sync.WaitGroup
 	for i := range pods {
 		wg.Add(1)
-		sem <- struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done(): // past the deadline: the rest fail at once
+			results[i] = result{uid: pods[i].UID, err: ctx.Err()}
+			wg.Done()
+			continue
+		}
 		go func(i int) {
 			defer func() { <-sem; wg.Done() }()
 			rctx, cancel := context.WithTimeout(ctx, timeout)
@@ -168,15 +183,18 @@ func podPort(pod *corev1.Pod) int32 {
 	return 0
 }
 
-// readyPods keeps the pods that are running and ready.
-func readyPods(pods []corev1.Pod) []corev1.Pod {
+// countablePods keeps the pods whose runtime is up: running, with an IP,
+// not being deleted, and with the runtime container started (its startup
+// probe passed). Readiness does not matter: a pod at its connection cap,
+// or cut off from Redis, reports not ready and still holds connections.
+func countablePods(pods []corev1.Pod) []corev1.Pod {
 	var out []corev1.Pod
 	for _, p := range pods {
-		if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+		if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" {
 			continue
 		}
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+		for _, c := range p.Status.ContainerStatuses {
+			if c.Name == containerName && c.Started != nil && *c.Started {
 				out = append(out, p)
 				break
 			}

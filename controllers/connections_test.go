@@ -18,6 +18,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	v1 "github.com/fleetwire/fleetwire/api/v1alpha1"
 	"github.com/fleetwire/fleetwire/runtime/auth"
@@ -110,8 +112,9 @@ func (p *runtimeProc) connect(t *testing.T, user string) *websocket.Conn {
 }
 
 // podFor creates a Pod that points at p: loopback IP and p's port as the
-// container's http port, marked running and ready.
-func podFor(t *testing.T, ns, rtsName, podName string, p *runtimeProc) {
+// container's http port, marked running with the container started, and
+// ready or not.
+func podFor(t *testing.T, ns, rtsName, podName string, p *runtimeProc, ready bool) {
 	t.Helper()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: podName, Namespace: ns, Labels: selectorLabels(&v1.RealtimeService{
@@ -120,16 +123,21 @@ func podFor(t *testing.T, ns, rtsName, podName string, p *runtimeProc) {
 			Ports: []corev1.ContainerPort{{Name: portName, ContainerPort: int32(p.port)}}}}},
 	}
 	create(t, pod)
+	readiness := corev1.ConditionTrue
+	if !ready {
+		readiness = corev1.ConditionFalse
+	}
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "127.0.0.1", PodIPs: []corev1.PodIP{{IP: "127.0.0.1"}},
-		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+		Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: readiness}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: containerName, Started: ptr.To(true), Ready: ready}}}
 	if err := k8sClient.Status().Update(context.Background(), pod); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // TestActiveConnectionsFromRealRuntimes runs two runtime processes, points
-// two pods at them, and checks that status sums what they report, marks
-// a silent pod stale, and follows disconnects.
+// two pods at them, and checks that status sums what they report (ready
+// or not), marks a silent pod stale, and follows disconnects.
 func TestActiveConnectionsFromRealRuntimes(t *testing.T) {
 	ns := newNamespace(t)
 	a, b := startRuntime(t), startRuntime(t)
@@ -143,8 +151,10 @@ func TestActiveConnectionsFromRealRuntimes(t *testing.T) {
 
 	create(t, jwtSecret(ns), newRTS(ns, "chat", func(s *v1.RealtimeServiceSpec) { withRedis(s); s.Replicas = 2 }))
 	deploymentOf(t, ns, "chat")
-	podFor(t, ns, "chat", "chat-a", a)
-	podFor(t, ns, "chat", "chat-b", b)
+	podFor(t, ns, "chat", "chat-a", a, true)
+	// b reports not ready, as a pod at its connection cap does; its
+	// connections still count.
+	podFor(t, ns, "chat", "chat-b", b, false)
 	finishRollout(t, ns, "chat")
 
 	statusIs := func(what string, active int64, stale int32) {
@@ -217,5 +227,29 @@ func TestScraperForgetsCountsOlderThanMaxAge(t *testing.T) {
 	}
 	if got := s.Count(ctx, nil); got != (connectionCount{}) {
 		t.Fatalf("count of no pods = %+v", got)
+	}
+}
+
+// A pod that answers too slowly is stale once the whole count's deadline
+// passes; the count does not wait for it.
+func TestScraperDeadline(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	var pods []corev1.Pod
+	for i := range 3 {
+		pods = append(pods, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprint("p", i), UID: types.UID(fmt.Sprint("u", i))},
+			Spec:   corev1.PodSpec{Containers: []corev1.Container{{Ports: []corev1.ContainerPort{{Name: portName, ContainerPort: int32(port)}}}}},
+			Status: corev1.PodStatus{PodIP: "127.0.0.1"}})
+	}
+	s := &MetricsScraper{Timeout: time.Minute, Deadline: 200 * time.Millisecond, Concurrency: 1}
+	if got := s.Count(context.Background(), pods); got != (connectionCount{stalePods: 3}) {
+		t.Fatalf("count = %+v, want all 3 pods stale", got)
 	}
 }

@@ -162,13 +162,20 @@ func (r *RealtimeServiceReconciler) deleteOwned(ctx context.Context, rts *v1.Rea
 // missing Prometheus Operator CRD is reported in status, not as an error.
 func (r *RealtimeServiceReconciler) reconcileServiceMonitor(ctx context.Context, d *desired, obs *observed) error {
 	rts := d.rts
+	want := rts.Spec.Monitoring != nil && rts.Spec.Monitoring.ServiceMonitor
+	if !want && meta.FindStatusCondition(rts.Status.Conditions, ConditionMonitoringReady) == nil {
+		// Never asked for, so there is nothing to delete. Skipping the
+		// lookup spares a discovery call per reconcile in clusters
+		// without the Prometheus Operator.
+		obs.monitoring = monitoringOff
+		return nil
+	}
 	gvk := schema.GroupVersionKind(serviceMonitorGVK)
 	_, err := r.Client.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
 	crdMissing := meta.IsNoMatchError(err)
 	if err != nil && !crdMissing {
 		return fmt.Errorf("looking up the ServiceMonitor kind: %w", err)
 	}
-	want := rts.Spec.Monitoring != nil && rts.Spec.Monitoring.ServiceMonitor
 	switch {
 	case want && crdMissing:
 		obs.monitoring = monitoringCRDMissing

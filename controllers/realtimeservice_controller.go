@@ -47,6 +47,7 @@ const (
 
 // +kubebuilder:rbac:groups=realtime.fleetwire.io,resources=realtimeservices,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=realtime.fleetwire.io,resources=realtimeservices/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=realtime.fleetwire.io,resources=realtimeservices/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=services;configmaps;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
@@ -119,7 +120,7 @@ func (r *RealtimeServiceReconciler) result(obs *observed) (ctrl.Result, error) {
 		return ctrl.Result{}, obs.applyErr // retried with backoff
 	case len(obs.missingSecrets) > 0 || len(obs.invalidSecrets) > 0:
 		return ctrl.Result{RequeueAfter: missingSecretRetry}, nil
-	case obs.deployment != nil && obs.deployment.Status.ReadyReplicas > 0:
+	case obs.deployment != nil && obs.deployment.Status.Replicas > 0:
 		interval := r.ConnectionInterval
 		if interval <= 0 {
 			interval = DefaultConnectionInterval
@@ -166,10 +167,13 @@ func (r *RealtimeServiceReconciler) resolve(ctx context.Context, rts *v1.Realtim
 	return d, nil
 }
 
-// observe reads the Deployment and the ready pods' connection counts.
+// observe reads the Deployment and the pods' connection counts. The
+// Deployment is read from the API server, not the cache: right after an
+// apply, the cache may still hold the previous generation, whose finished
+// rollout would report the new spec Ready too early.
 func (r *RealtimeServiceReconciler) observe(ctx context.Context, rts *v1.RealtimeService, obs *observed) error {
 	dep := &appsv1.Deployment{}
-	err := r.Client.Get(ctx, client.ObjectKeyFromObject(rts), dep)
+	err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(rts), dep)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil
@@ -177,7 +181,7 @@ func (r *RealtimeServiceReconciler) observe(ctx context.Context, rts *v1.Realtim
 		return fmt.Errorf("reading Deployment: %w", err)
 	}
 	obs.deployment = dep
-	if dep.Status.ReadyReplicas == 0 {
+	if dep.Status.Replicas == 0 {
 		return nil
 	}
 	pods := &corev1.PodList{}
@@ -185,7 +189,7 @@ func (r *RealtimeServiceReconciler) observe(ctx context.Context, rts *v1.Realtim
 		client.MatchingLabels(selectorLabels(rts))); err != nil {
 		return fmt.Errorf("listing pods: %w", err)
 	}
-	obs.connections = r.Connections.Count(ctx, readyPods(pods.Items))
+	obs.connections = r.Connections.Count(ctx, countablePods(pods.Items))
 	return nil
 }
 

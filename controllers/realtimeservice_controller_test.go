@@ -216,6 +216,11 @@ func TestAutoscalingOnAndOff(t *testing.T) {
 		err := get(t, ns, "chat", pdb)
 		return err == nil, fmt.Sprint(err)
 	})
+	for _, o := range []client.Object{hpa, pdb} {
+		if ref := metav1.GetControllerOf(o); ref == nil || ref.Kind != "RealtimeService" || ref.Name != "chat" {
+			t.Errorf("%T controller reference = %+v", o, ref)
+		}
+	}
 
 	// The operator gives up spec.replicas: the HPA's choice stands.
 	eventually(t, "the operator to release spec.replicas", func() (bool, string) {
@@ -258,6 +263,13 @@ func TestAutoscalingOnAndOff(t *testing.T) {
 	eventually(t, "replicas back under the operator", func() (bool, string) {
 		d := deploymentOf(t, ns, "chat")
 		return *d.Spec.Replicas == 3, fmt.Sprint(*d.Spec.Replicas)
+	})
+
+	// At one pod the budget would block node drains: it goes.
+	updateRTS(t, ns, "chat", func(r *v1.RealtimeService) { r.Spec.Replicas = 1 })
+	eventually(t, "the PDB to be deleted", func() (bool, string) {
+		err := get(t, ns, "chat", &policyv1.PodDisruptionBudget{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
 }
 
@@ -368,6 +380,29 @@ func TestShortJWTSecretIsRefusedBeforePodsCrashLoop(t *testing.T) {
 	}
 	if err := get(t, ns, "chat", &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
 		t.Errorf("a Deployment was created with a key the runtime refuses: %v", err)
+	}
+}
+
+// An object the API server refuses (here a pod label it cannot take)
+// stalls the RealtimeService with the server's own message, rather than
+// retrying as Reconciling forever.
+func TestRefusedObjectStalls(t *testing.T) {
+	ns := newNamespace(t)
+	create(t, jwtSecret(ns), newRTS(ns, "chat", func(s *v1.RealtimeServiceSpec) {
+		s.Pod = &v1.PodSpec{Labels: map[string]string{"my team": "chat"}}
+	}))
+	eventually(t, "Stalled=True with ApplyFailed", func() (bool, string) {
+		r := rtsOf(t, ns, "chat")
+		c := meta.FindStatusCondition(r.Status.Conditions, ConditionStalled)
+		return c != nil && c.Reason == ReasonApplyFailed && strings.Contains(c.Message, "my team") &&
+			meta.FindStatusCondition(r.Status.Conditions, ConditionReconciling) == nil, fmt.Sprint(r.Status.Conditions)
+	})
+	if s := kstatusOf(t, ns, "chat"); s != status.FailedStatus {
+		t.Errorf("kstatus = %s, want Failed", s)
+	}
+	// The objects that could be applied were.
+	if err := get(t, ns, "chat", &corev1.Service{}); err != nil {
+		t.Errorf("the Service was not applied beside the refused Deployment: %v", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -87,43 +88,60 @@ func computeStatus(rts *v1.RealtimeService, obs *observed) v1.RealtimeServiceSta
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: status,
 			Reason: reason, Message: msg, ObservedGeneration: rts.Generation})
 	}
-	clear := func(typ string) { meta.RemoveStatusCondition(&st.Conditions, typ) }
-	clear(ConditionReconciling)
-	clear(ConditionStalled)
-	clear(ConditionDegraded)
-
+	// The abnormal conditions wanted now are collected first and set, and
+	// only the others removed, so one that stays true keeps its
+	// lastTransitionTime and an unchanged fleet writes nothing.
+	abnormal := map[string]metav1.Condition{}
+	want := func(typ, reason, msg string) {
+		abnormal[typ] = metav1.Condition{Type: typ, Status: metav1.ConditionTrue, Reason: reason, Message: msg}
+	}
 	rollout, rollMsg := rolloutState(dep, desired)
+	ready := metav1.Condition{Status: metav1.ConditionFalse}
 	switch {
 	case len(obs.missingSecrets) > 0 || len(obs.invalidSecrets) > 0:
 		reason, msg := secretProblem(rts, obs)
 		if st.ReadyReplicas > 0 {
 			// The running pods keep serving on their old configuration.
-			set(ConditionDegraded, metav1.ConditionTrue, reason, msg)
+			want(ConditionDegraded, reason, msg)
 		} else {
-			set(ConditionStalled, metav1.ConditionTrue, reason, msg)
+			want(ConditionStalled, reason, msg)
 		}
-		set(ConditionReady, metav1.ConditionFalse, reason, msg)
+		ready.Reason, ready.Message = reason, msg
 	case obs.applyErr != nil:
-		set(ConditionReconciling, metav1.ConditionTrue, ReasonApplyFailed, obs.applyErr.Error())
-		set(ConditionReady, metav1.ConditionFalse, ReasonApplyFailed, obs.applyErr.Error())
+		// A refusal by validation or authorization will not pass on a
+		// retry: someone has to act, which kstatus calls Stalled.
+		if apierrors.IsInvalid(obs.applyErr) || apierrors.IsForbidden(obs.applyErr) {
+			want(ConditionStalled, ReasonApplyFailed, obs.applyErr.Error())
+		} else {
+			want(ConditionReconciling, ReasonApplyFailed, obs.applyErr.Error())
+		}
+		ready.Reason, ready.Message = ReasonApplyFailed, obs.applyErr.Error()
 	case rollout == rolloutStuck:
-		set(ConditionStalled, metav1.ConditionTrue, ReasonProgressDeadline, rollMsg)
-		set(ConditionReady, metav1.ConditionFalse, ReasonProgressDeadline, rollMsg)
+		want(ConditionStalled, ReasonProgressDeadline, rollMsg)
+		ready.Reason, ready.Message = ReasonProgressDeadline, rollMsg
 	case rollout == rolloutInProgress:
-		set(ConditionReconciling, metav1.ConditionTrue, ReasonRollingOut, rollMsg)
-		set(ConditionReady, metav1.ConditionFalse, ReasonRollingOut, rollMsg)
+		want(ConditionReconciling, ReasonRollingOut, rollMsg)
+		ready.Reason, ready.Message = ReasonRollingOut, rollMsg
 	default:
-		set(ConditionReady, metav1.ConditionTrue, ReasonAvailable, rollMsg)
+		ready = metav1.Condition{Status: metav1.ConditionTrue, Reason: ReasonAvailable, Message: rollMsg}
 	}
-	if obs.connections.stalePods > 0 && !meta.IsStatusConditionTrue(st.Conditions, ConditionDegraded) {
-		set(ConditionDegraded, metav1.ConditionTrue, ReasonConnectionsStale, fmt.Sprintf(
-			"%d ready pod(s) did not answer the connection count; their last known counts are used", obs.connections.stalePods))
+	if _, ok := abnormal[ConditionDegraded]; !ok && obs.connections.stalePods > 0 {
+		want(ConditionDegraded, ReasonConnectionsStale, fmt.Sprintf(
+			"%d pod(s) did not answer the connection count; their last known counts are used", obs.connections.stalePods))
+	}
+	set(ConditionReady, ready.Status, ready.Reason, ready.Message)
+	for _, typ := range []string{ConditionReconciling, ConditionStalled, ConditionDegraded} {
+		if c, ok := abnormal[typ]; ok {
+			set(typ, c.Status, c.Reason, c.Message)
+		} else {
+			meta.RemoveStatusCondition(&st.Conditions, typ)
+		}
 	}
 
 	switch obs.monitoring {
 	case monitoringUnchanged:
 	case monitoringOff:
-		clear(ConditionMonitoringReady)
+		meta.RemoveStatusCondition(&st.Conditions, ConditionMonitoringReady)
 	case monitoringApplied:
 		set(ConditionMonitoringReady, metav1.ConditionTrue, ReasonServiceMonitor, "ServiceMonitor "+rts.Name+" is applied")
 	case monitoringFailed:

@@ -2,11 +2,16 @@ package controllers
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 )
 
@@ -41,6 +46,9 @@ func TestComputeStatus(t *testing.T) {
 		{"secret missing, pods serve", observed{missingSecrets: []string{"jwt/secret"}, deployment: deployment(2, 2, 3, 3, 3, 3, 3)},
 			metav1.ConditionFalse, ReasonSecretNotFound, ConditionDegraded},
 		{"secret too short", observed{invalidSecrets: []string{"jwt/secret: too short"}}, metav1.ConditionFalse, ReasonSecretInvalid, ConditionStalled},
+		{"apply refused as invalid", observed{applyErr: fmt.Errorf("applying Service: %w", apierrors.NewInvalid(
+			schema.GroupKind{Kind: "Service"}, "chat", nil)), deployment: deployment(2, 2, 3, 3, 3, 3, 3)},
+			metav1.ConditionFalse, ReasonApplyFailed, ConditionStalled},
 		{"apply failed", observed{applyErr: errors.New("conflict"), deployment: deployment(2, 2, 3, 3, 3, 3, 3)},
 			metav1.ConditionFalse, ReasonApplyFailed, ConditionReconciling},
 		{"counts stale", observed{deployment: deployment(2, 2, 3, 3, 3, 3, 3), connections: connectionCount{active: 9, stalePods: 1}},
@@ -71,9 +79,16 @@ func TestComputeStatus(t *testing.T) {
 
 func TestComputeStatusIsStableAndClearsAbnormalConditions(t *testing.T) {
 	rts := minimalRTS()
-	rts.Status = computeStatus(rts, &observed{deployment: deployment(1, 1, 1, 0, 0, 0, 1)})
+	rolling := &observed{deployment: deployment(1, 1, 1, 0, 0, 0, 1), connections: connectionCount{stalePods: 1}}
+	rts.Status = computeStatus(rts, rolling)
 	if !meta.IsStatusConditionTrue(rts.Status.Conditions, ConditionReconciling) {
 		t.Fatal("expected Reconciling while rolling out")
+	}
+	// Observing the same abnormal state again changes nothing, not even a
+	// transition time, so nothing is written.
+	time.Sleep(1100 * time.Millisecond) // condition times have 1s resolution
+	if again := computeStatus(rts, rolling); !reflect.DeepEqual(again, rts.Status) {
+		t.Fatalf("status changed without a change in what was observed:\n%+v\n%+v", rts.Status.Conditions, again.Conditions)
 	}
 	done := &observed{deployment: deployment(1, 1, 1, 1, 1, 1, 1)}
 	rts.Status = computeStatus(rts, done)

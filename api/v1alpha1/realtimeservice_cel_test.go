@@ -81,6 +81,9 @@ func TestSchemaRules(t *testing.T) {
 		s.Replicas = 3
 		s.Redis = &v1.RedisSpec{URL: "redis://redis:6379"}
 		s.Autoscaling = &v1.AutoscalingSpec{MinReplicas: 2, MaxReplicas: 10, TargetConnectionsPerPod: 5000}
+		s.Pod = &v1.PodSpec{Labels: map[string]string{"team": "chat", "example.com/tier": "gold"},
+			Annotations: map[string]string{"prometheus.io/scrape": "true"}}
+		s.Service.Annotations = map[string]string{"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}
 	})
 	if err := c.Create(ctx, withRedis); err != nil {
 		t.Fatalf("fleet with Redis refused: %v", err)
@@ -125,6 +128,19 @@ func TestSchemaRules(t *testing.T) {
 		{"origin with a path", func(s *v1.RealtimeServiceSpec) {
 			s.CORS = &v1.CORSSpec{AllowedOrigins: []string{"https://app.example.com/path"}}
 		}, "spec.cors.allowedOrigins[0]"},
+		{"default rule of roles without roles", func(s *v1.RealtimeServiceSpec) {
+			s.Channels = &v1.ChannelsSpec{Default: &v1.ChannelRule{Allow: "roles"}}
+		}, "a channel rule with allow: roles needs at least one role"},
+		{"roles on a namespace that does not use them", func(s *v1.RealtimeServiceSpec) {
+			s.Channels = &v1.ChannelsSpec{Namespaces: []v1.ChannelNamespace{{Name: "ops", Allow: "deny", Roles: []string{"admin"}}}}
+		}, "roles are only used with allow: roles"},
+		{"redis URL without a host", func(s *v1.RealtimeServiceSpec) {
+			s.Redis = &v1.RedisSpec{URL: "redis://"}
+		}, "spec.redis.url"},
+		{"scale-down window beyond the HPA's limit", func(s *v1.RealtimeServiceSpec) {
+			s.Redis = &v1.RedisSpec{URL: "redis://r:6379"}
+			s.Autoscaling = &v1.AutoscalingSpec{MinReplicas: 1, MaxReplicas: 3, TargetConnectionsPerPod: 100, ScaleDownStabilizationSeconds: 7200}
+		}, "spec.autoscaling.scaleDownStabilizationSeconds"},
 		{"roles on a rule that does not use them", func(s *v1.RealtimeServiceSpec) {
 			s.Channels = &v1.ChannelsSpec{Default: &v1.ChannelRule{Allow: "deny", Roles: []string{"admin"}}}
 		}, "roles are only used with allow: roles"},

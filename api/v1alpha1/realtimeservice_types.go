@@ -25,7 +25,7 @@ type RedisSpec struct {
 	// In sentinel and cluster modes it supplies credentials and TLS only.
 	// Prefer urlSecretRef when the URL carries a password.
 	// +optional
-	// +kubebuilder:validation:Pattern=`^rediss?://`
+	// +kubebuilder:validation:Pattern=`^rediss?://([^@/]*@)?[^@/:]+`
 	URL string `json:"url,omitempty"`
 	// URLSecretRef reads the URL from a Secret key.
 	// +optional
@@ -115,6 +115,7 @@ type AutoscalingSpec struct {
 	// do not cause reconnect storms.
 	// +kubebuilder:default=300
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
 	// +optional
 	ScaleDownStabilizationSeconds int32 `json:"scaleDownStabilizationSeconds,omitempty"`
 }
@@ -372,6 +373,7 @@ type ServiceSpec struct {
 	// Annotations are added to the Service, for example for a cloud load
 	// balancer.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=64
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
@@ -402,9 +404,11 @@ type PodSpec struct {
 	// Labels are added to the pods. They cannot replace the operator's own
 	// app.kubernetes.io labels.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=64
 	Labels map[string]string `json:"labels,omitempty"`
 	// Annotations are added to the pods.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=64
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
@@ -514,11 +518,11 @@ type RealtimeServiceStatus struct {
 	// +optional
 	Selector string `json:"selector,omitempty"`
 	// ActiveConnections is realtime_active_connections summed over the
-	// ready pods.
+	// fleet's started pods, ready or not: a pod at its cap is not ready.
 	// +optional
 	// +kubebuilder:default=0
 	ActiveConnections int64 `json:"activeConnections"`
-	// StaleConnectionPods counts ready pods that did not answer the last
+	// StaleConnectionPods counts pods that did not answer the last
 	// connection count; their last known count is in ActiveConnections.
 	// +optional
 	StaleConnectionPods int32 `json:"staleConnectionPods,omitempty"`
