@@ -3,6 +3,7 @@ package operator
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"os"
@@ -94,15 +95,19 @@ func startCluster(t *testing.T) *cluster {
 	return c
 }
 
-// startOperator builds and runs cmd/operator against the cluster.
-func (c *cluster) startOperator(t *testing.T) {
+// startOperator builds and runs cmd/operator against the cluster, with
+// leader election, secure metrics on a loopback port and its watches
+// scoped to the default namespace. It returns the metrics address.
+func (c *cluster) startOperator(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "fleetwire-operator")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/fleetwire/fleetwire/cmd/operator").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	probe := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
-	cmd := exec.Command(bin, "--metrics-bind-address=0", "--health-probe-bind-address="+probe,
+	metrics := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
+	cmd := exec.Command(bin, "--metrics-bind-address="+metrics, "--health-probe-bind-address="+probe,
+		"--leader-elect", "--leader-election-namespace=default", "--namespaces=default",
 		"--runtime-image=example/fleetwire:test", "--connection-interval=1s")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
 	logs := &syncBuffer{}
@@ -125,6 +130,7 @@ func (c *cluster) startOperator(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+	return metrics
 }
 
 func (c *cluster) kubectl(t *testing.T, args ...string) (string, error) {
@@ -162,7 +168,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // Deployment reports its pods.
 func TestKubectlDrivesTheOperator(t *testing.T) {
 	c := startCluster(t)
-	c.startOperator(t)
+	metrics := c.startOperator(t)
+
+	// Outside the watched namespace nothing happens.
+	c.mustKubectl(t, "create", "namespace", "elsewhere")
+	c.mustKubectl(t, "apply", "-n", "elsewhere", "-f", filepath.Join("..", "..", "config", "samples", "realtime_v1alpha1_realtimeservice_minimal.yaml"))
 
 	out := c.mustKubectl(t, "apply", "-f", filepath.Join("..", "..", "config", "samples"))
 	for _, want := range []string{"secret/chat-jwt created", "realtimeservice.realtime.fleetwire.io/chat created",
@@ -210,6 +220,26 @@ func TestKubectlDrivesTheOperator(t *testing.T) {
 		t.Errorf("category fleetwire: %s", out)
 	}
 
+	if out, err := c.kubectl(t, "get", "deployment", "chat", "-n", "elsewhere"); err == nil {
+		t.Errorf("the operator reconciled a namespace outside --namespaces:\n%s", out)
+	}
+	// It holds the leader-election Lease.
+	if out := c.mustKubectl(t, "get", "lease", "operator.realtime.fleetwire.io", "-n", "default",
+		"-o", "jsonpath={.spec.holderIdentity}"); out == "" {
+		t.Error("no holder on the leader-election Lease")
+	}
+	// Its metrics are served over TLS, and only to authenticated callers.
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // the operator's self-signed certificate
+	resp, err := hc.Get("https://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics over TLS: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+		t.Errorf("anonymous GET /metrics = %s, want 401 or 403", resp.Status)
+	}
+
 	out = c.mustKubectl(t, "explain", "realtimeservice.spec.redis")
 	for _, want := range []string{"urlSecretRef", "sentinelMaster", "KeyPrefix starts every Redis key"} {
 		if !strings.Contains(out, want) {
@@ -236,7 +266,7 @@ func TestKubectlDrivesTheOperator(t *testing.T) {
 	}
 
 	// CEL messages reach kubectl users as written.
-	out, err := c.kubectl(t, "scale", "rts/chat", "--replicas=3")
+	out, err = c.kubectl(t, "scale", "rts/chat", "--replicas=3")
 	if err == nil || !strings.Contains(out, "more than one replica needs spec.redis") {
 		t.Errorf("scaling past one pod without Redis: err %v\n%s", err, out)
 	}
