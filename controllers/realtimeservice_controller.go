@@ -61,8 +61,9 @@ const (
 type RealtimeServiceReconciler struct {
 	// Client reads from the cache and applies objects.
 	Client client.Client
-	// APIReader lists pods directly from the API server, so the operator
-	// needs no cluster-wide pod cache.
+	// APIReader reads pods, Secrets and the Deployment's current state
+	// directly from the API server: the operator keeps no pod cache, and
+	// caches Secrets' metadata only.
 	APIReader client.Reader
 	// Scheme knows the owned kinds; owner references need it.
 	Scheme *runtime.Scheme
@@ -139,7 +140,9 @@ func (r *RealtimeServiceReconciler) resolve(ctx context.Context, rts *v1.Realtim
 	for _, ref := range v1.SecretRefs(rts) {
 		s := &corev1.Secret{}
 		optional := ref.Optional != nil && *ref.Optional
-		err := r.Client.Get(ctx, client.ObjectKey{Namespace: rts.Namespace, Name: ref.Name}, s)
+		// Read directly: the operator caches Secrets' metadata only, so
+		// that no Secret's data sits in its memory.
+		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: rts.Namespace, Name: ref.Name}, s)
 		if err != nil && !apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("reading Secret %s: %w", ref.Name, err)
 		}
@@ -234,7 +237,7 @@ func (r *RealtimeServiceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.Deployment{}).
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.requestsForSecret)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.requestsForSecret), builder.OnlyMetadata).
 		Named("realtimeservice").
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
