@@ -74,8 +74,8 @@ type RealtimeServiceReconciler struct {
 	// Connections reads the pods' connection counts; default a
 	// MetricsScraper.
 	Connections ConnectionCounter
-	// ConnectionInterval is how often counts are refreshed while pods are
-	// ready. Default DefaultConnectionInterval.
+	// ConnectionInterval is how often counts are refreshed while the
+	// Deployment has pods. Default DefaultConnectionInterval.
 	ConnectionInterval time.Duration
 	// MaxConcurrentReconciles is how many RealtimeServices reconcile at
 	// once. Default 4: a reconcile mostly waits on API calls and pod
