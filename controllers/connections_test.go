@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,36 +23,13 @@ import (
 	v1 "github.com/fleetwire/fleetwire/api/v1alpha1"
 	"github.com/fleetwire/fleetwire/runtime/auth"
 	"github.com/fleetwire/fleetwire/test/redistest"
+	"github.com/fleetwire/fleetwire/test/testproc"
 )
 
 var (
-	buildOnce   sync.Once
-	runtimeBin  string
-	runtimeErr  error
 	testJWTKey  = []byte(strings.Repeat("k", 40))
 	runtimeArgs = []string{"--drain-pre-delay", "0s", "--drain-timeout", "0s"}
 )
-
-// runtimeBinary builds cmd/runtime once for this package's tests.
-func runtimeBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fleetwire-operator-test")
-		if err != nil {
-			runtimeErr = err
-			return
-		}
-		runtimeBin = filepath.Join(dir, "fleetwire-runtime")
-		out, err := exec.Command("go", "build", "-o", runtimeBin, "github.com/fleetwire/fleetwire/cmd/runtime").CombinedOutput()
-		if err != nil {
-			runtimeErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if runtimeErr != nil {
-		t.Fatal(runtimeErr)
-	}
-	return runtimeBin
-}
 
 // runtimeProc is a real runtime process listening on loopback.
 type runtimeProc struct {
@@ -64,10 +40,10 @@ type runtimeProc struct {
 func startRuntime(t *testing.T) *runtimeProc {
 	t.Helper()
 	port := redistest.FreePort(t)
-	cmd := exec.Command(runtimeBinary(t), runtimeArgs...)
+	cmd := exec.Command(testproc.Binary(t, "github.com/fleetwire/fleetwire/cmd/runtime"), runtimeArgs...)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "JWT_SECRET="+string(testJWTKey), "LOG_LEVEL=error")
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &testproc.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,6 @@ import (
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -49,15 +48,10 @@ func runSuite(m *testing.M) int {
 	if err := v1.AddToScheme(testScheme); err != nil {
 		panic(err)
 	}
-	assets, err := k8senv.Assets()
+	env, err := k8senv.Environment(filepath.Join("..", "config", "crd", "bases"))
 	if err != nil {
 		suiteErr = err
 		return m.Run() // envtest tests fail with suiteErr; unit tests run
-	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
 	}
 	restConfig, err = env.Start()
 	if err != nil {

@@ -11,27 +11,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1 "github.com/fleetwire/fleetwire/api/v1alpha1"
 	"github.com/fleetwire/fleetwire/test/k8senv"
 )
 
-func assets(t *testing.T) string {
-	t.Helper()
-	dir, err := k8senv.Assets()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 func startAPIServer(t *testing.T) client.Client {
 	t.Helper()
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets(t),
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
+	env, err := k8senv.Environment(filepath.Join("..", "..", "config", "crd", "bases"))
+	if err != nil {
+		t.Fatal(err)
 	}
 	cfg, err := env.Start()
 	if err != nil {

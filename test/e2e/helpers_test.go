@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/config"
 	"github.com/fleetwire/fleetwire/runtime/logging"
 	"github.com/fleetwire/fleetwire/runtime/server"
+	"github.com/fleetwire/fleetwire/test/testproc"
 )
 
 // testSecret signs every test token.
@@ -29,29 +29,11 @@ const testSecret = "e2e-test-secret-0123456789abcdef-0123456789"
 // machine is shared, and no test asserts on speed.
 const wait = 10 * time.Second
 
-// syncBuffer collects log output from concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // node is one in-process runtime on a loopback port.
 type node struct {
 	srv  *server.Server
 	base string // http://127.0.0.1:port
-	logs *syncBuffer
+	logs *testproc.Buffer
 	done chan error
 }
 
@@ -71,7 +53,7 @@ func startNodeB(t testing.TB, mutate func(*config.Config)) *node {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config invalid: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &testproc.Buffer{}
 	log, _, err := logging.New(cfg.Log.Level, logs)
 	if err != nil {
 		t.Fatal(err)

@@ -8,14 +8,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fleetwire/fleetwire/test/redistest"
+	"github.com/fleetwire/fleetwire/test/testproc"
 )
 
 func TestShutdownClosesClientsWithServiceRestart(t *testing.T) {
@@ -40,31 +39,9 @@ func TestShutdownClosesClientsWithServiceRestart(t *testing.T) {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // runtimeBinary builds cmd/runtime once per test run.
 func runtimeBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "fleetwire-e2e-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "fleetwire-runtime")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/fleetwire/fleetwire/cmd/runtime").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return testproc.Binary(t, "github.com/fleetwire/fleetwire/cmd/runtime")
 }
 
 func freePort(t *testing.T) int { return redistest.FreePort(t) }
@@ -73,7 +50,7 @@ func freePort(t *testing.T) int { return redistest.FreePort(t) }
 type proc struct {
 	cmd  *exec.Cmd
 	node *node
-	logs *syncBuffer
+	logs *testproc.Buffer
 	exit chan error
 }
 
@@ -90,7 +67,7 @@ func startProcessEnv(t *testing.T, env []string, args ...string) *proc {
 	cmd := exec.Command(runtimeBinary(t), args...)
 	cmd.Env = append(os.Environ(), "PORT="+fmt.Sprint(port), "JWT_SECRET="+testSecret, "LOG_LEVEL=debug", "RATE_LIMIT_MAX=0", "MAX_CONNECTIONS=2000")
 	cmd.Env = append(cmd.Env, env...)
-	logs := &syncBuffer{}
+	logs := &testproc.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

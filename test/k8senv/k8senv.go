@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // Version is the Kubernetes version hack/setup-envtest.sh builds by default.
@@ -31,4 +33,18 @@ func Assets() (string, error) {
 		return "", fmt.Errorf("no kube-apiserver in %s: run hack/setup-envtest.sh (make test does)", dir)
 	}
 	return dir, nil
+}
+
+// Environment is an envtest control plane from the cached binaries, with
+// the CRDs in crdDir installed when it starts.
+func Environment(crdDir string) (*envtest.Environment, error) {
+	assets, err := Assets()
+	if err != nil {
+		return nil, err
+	}
+	return &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     []string{crdDir},
+		ErrorIfCRDPathMissing: true,
+	}, nil
 }

@@ -1,7 +1,6 @@
 package operator
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,25 +22,8 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/config"
 	"github.com/fleetwire/fleetwire/test/k8senv"
 	"github.com/fleetwire/fleetwire/test/redistest"
+	"github.com/fleetwire/fleetwire/test/testproc"
 )
-
-// syncBuffer collects a process's output from its own goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // cluster is a real kube-apiserver and etcd with the CRD installed, the
 // operator binary running against them, and kubectl pointed at them.
@@ -54,14 +35,9 @@ type cluster struct {
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	assets, err := k8senv.Assets()
+	env, err := k8senv.Environment(filepath.Join("..", "..", "config", "crd", "bases"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()
 	if err != nil {
@@ -76,7 +52,7 @@ func startCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{kubeconfig: filepath.Join(t.TempDir(), "kubeconfig"), kubectlBin: filepath.Join(assets, "kubectl")}
+	c := &cluster{kubeconfig: filepath.Join(t.TempDir(), "kubeconfig"), kubectlBin: filepath.Join(env.BinaryAssetsDirectory, "kubectl")}
 	if err := os.WriteFile(c.kubeconfig, kc, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -100,17 +76,14 @@ func startCluster(t *testing.T) *cluster {
 // scoped to the default namespace. It returns the metrics address.
 func (c *cluster) startOperator(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "fleetwire-operator")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/fleetwire/fleetwire/cmd/operator").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testproc.Binary(t, "github.com/fleetwire/fleetwire/cmd/operator")
 	probe := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
 	metrics := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
 	cmd := exec.Command(bin, "--metrics-bind-address="+metrics, "--health-probe-bind-address="+probe,
 		"--leader-elect", "--leader-election-namespace=default", "--namespaces=default",
 		"--runtime-image=example/fleetwire:test", "--connection-interval=1s")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
-	logs := &syncBuffer{}
+	logs := &testproc.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
