@@ -225,7 +225,13 @@ func TestScraperDeadline(t *testing.T) {
 			Status: corev1.PodStatus{PodIP: "127.0.0.1"}})
 	}
 	s := &MetricsScraper{Timeout: time.Minute, Deadline: 200 * time.Millisecond, Concurrency: 1}
+	start := time.Now()
 	if got := s.Count(context.Background(), pods); got != (connectionCount{stalePods: 3}) {
 		t.Fatalf("count = %+v, want all 3 pods stale", got)
+	}
+	// Without the deadline the count would take 3 × the 1m per-pod
+	// timeout; the bound is far from both, so load cannot flip it.
+	if took := time.Since(start); took > 30*time.Second {
+		t.Fatalf("count took %s: the 200ms deadline did not stop it", took)
 	}
 }
