@@ -71,9 +71,12 @@ func (a *API) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	meta := hub.Meta{ConnID: newConnID(), IP: clientIP(r), UserAgent: r.UserAgent(), RequestID: requestID(r.Context()),
 		AckQueued: r.URL.Query().Get("acks") == "1"}
-	if err := a.cfg.Hub.Accept(conn, a.cfg.Codec, claims, meta); err != nil {
+	s, err := a.cfg.Hub.Accept(conn, a.cfg.Codec, claims, meta)
+	if err != nil {
 		a.cfg.Logger.V(1).Info("session refused", "error", err.Error(), "requestId", meta.RequestID)
+		return
 	}
+	conn.Serve(s.Receive, s.End)
 }
 
 // checkUserCap refuses a user already at the per-user connection cap of

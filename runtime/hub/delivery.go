@@ -98,16 +98,24 @@ func (h *Hub) publish(ctx context.Context, topic string, msg *message.Message) (
 	return n, err
 }
 
+// removeWait bounds taking one delivered message out of the queue.
+const removeWait = 5 * time.Second
+
 // removeDelivered takes a message that reached a connection out of the
-// user's queue, off the writer's goroutine.
+// user's queue, off the writer's goroutine. The removal is not cut short
+// by Shutdown (which waits for it, at most removeWait): a cut one would
+// deliver the message again on the next connect.
 func (h *Hub) removeDelivered(userID, id string) {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	started := h.spawn(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removeWait)
 		defer cancel()
 		if _, err := h.cfg.Queue.Remove(ctx, userID, []string{id}); err != nil {
 			h.log.Error(err, "delivered message could not leave the queue; it will come again", "userId", userID, "messageId", id)
 		}
-	}()
+	})
+	if !started {
+		h.log.Info("hub stopped; a delivered message stays queued and will come again", "userId", userID, "messageId", id)
+	}
 }
 
 // Publish delivers msg to the subscribers of a channel.

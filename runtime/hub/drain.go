@@ -89,8 +89,7 @@ func (h *Hub) waitEmpty(ctx context.Context) error {
 		h.eachSession(func(s *Session) { s.conn.Abort() })
 		err = fmt.Errorf("hub: %d connections still open at the shutdown deadline: %w", h.count.Load(), ctx.Err())
 	}
-	h.stopOnce.Do(func() { close(h.stopRefresh) })
-	<-h.refreshDone
+	h.stop()
 	if h.ownsSched {
 		h.cfg.Scheduler.Close()
 	}

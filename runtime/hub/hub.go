@@ -110,9 +110,14 @@ type Hub struct {
 	emptied   chan struct{} // closed by the last session to leave while closing
 	emptyOnce sync.Once
 
-	stopRefresh chan struct{} // stops refreshPresence
-	stopOnce    sync.Once
-	refreshDone chan struct{} // closed when refreshPresence has stopped
+	// ctx is the hub's root context: every goroutine the hub starts runs
+	// under it (see spawn), and Shutdown cancels it once the sessions have
+	// gone, then waits for those goroutines.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	spawnMu sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup
 }
 
 type userShard struct {
@@ -168,6 +173,7 @@ func New(cfg Config) (*Hub, error) {
 		cfg.Policy = p
 	}
 	h := &Hub{cfg: cfg, log: cfg.Logger, seed: maphash.MakeSeed(), emptied: make(chan struct{})}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if cfg.Scheduler == nil {
 		h.cfg.Scheduler = schedule.New()
 		h.ownsSched = true
@@ -177,18 +183,43 @@ func New(cfg Config) (*Hub, error) {
 		h.chans[i].chans = make(map[string]map[*Session]struct{})
 	}
 	if err := cfg.Broker.Start(h.dispatch); err != nil {
+		h.cancel()
 		return nil, fmt.Errorf("while starting the broker: %w", err)
 	}
-	if err := cfg.Broker.Subscribe(context.Background(), topicBroadcast); err != nil {
+	if err := cfg.Broker.Subscribe(h.ctx, topicBroadcast); err != nil {
+		h.cancel()
 		return nil, fmt.Errorf("while subscribing to broadcasts: %w", err)
 	}
-	h.stopRefresh, h.refreshDone = make(chan struct{}), make(chan struct{})
 	if r, ok := cfg.Presence.(presence.Refresher); ok {
-		go h.refreshPresence(r)
-	} else {
-		close(h.refreshDone)
+		h.spawn(func(ctx context.Context) { h.refreshPresence(ctx, r) })
 	}
 	return h, nil
+}
+
+// spawn runs fn on a goroutine the hub owns, with the hub's root context.
+// It reports false, and runs nothing, once Shutdown has stopped the hub.
+func (h *Hub) spawn(fn func(ctx context.Context)) bool {
+	h.spawnMu.Lock()
+	defer h.spawnMu.Unlock()
+	if h.stopped {
+		return false
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		fn(h.ctx)
+	}()
+	return true
+}
+
+// stop cancels the root context and waits for every goroutine spawn
+// started.
+func (h *Hub) stop() {
+	h.spawnMu.Lock()
+	h.stopped = true
+	h.spawnMu.Unlock()
+	h.cancel()
+	h.wg.Wait()
 }
 
 // Connections returns the number of open sessions on this node.

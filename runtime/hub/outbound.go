@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fleetwire/fleetwire/runtime/message"
 	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
-	"github.com/fleetwire/fleetwire/runtime/transport"
 )
 
 // outbound is one message on its way to many connections. It is encoded at
@@ -38,36 +36,32 @@ func (o *outbound) sentCounter(m *metrics.Metrics) prometheus.Counter {
 
 type encoding struct {
 	codec protocol.Codec
-	pm    *websocket.PreparedMessage
-	size  int
+	frame *protocol.Prepared
 }
 
 func newOutbound(msg *message.Message) *outbound { return &outbound{msg: msg} }
 
 // prepared returns the frame for codec c, encoding it on first use.
-func (o *outbound) prepared(c protocol.Codec) (*websocket.PreparedMessage, int, error) {
+func (o *outbound) prepared(c protocol.Codec) (*protocol.Prepared, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, e := range o.encoded {
 		if e.codec == c {
-			return e.pm, e.size, nil
+			return e.frame, nil
 		}
 	}
 	if o.data == nil {
 		d, err := json.Marshal(o.msg)
 		if err != nil {
-			return nil, 0, fmt.Errorf("while encoding message %s: %w", o.msg.ID, err)
+			return nil, fmt.Errorf("while encoding message %s: %w", o.msg.ID, err)
 		}
 		o.data = d
 	}
 	b, err := c.EncodeEvent(o.msg.Type, o.data)
 	if err != nil {
-		return nil, 0, err
+		return nil, fmt.Errorf("while encoding message %s: %w", o.msg.ID, err)
 	}
-	pm, err := transport.Prepare(b)
-	if err != nil {
-		return nil, 0, fmt.Errorf("while preparing message %s: %w", o.msg.ID, err)
-	}
-	o.encoded = append(o.encoded, encoding{codec: c, pm: pm, size: len(b)})
-	return pm, len(b), nil
+	p := protocol.NewPrepared(b)
+	o.encoded = append(o.encoded, encoding{codec: c, frame: p})
+	return p, nil
 }

@@ -10,15 +10,14 @@ import (
 // refreshPresence keeps this node's connections counted in a presence
 // store whose entries expire (presence.Refresher). It refreshes every
 // third of the TTL, so one failed round does not make live users vanish.
-// It stops when the hub drains.
-func (h *Hub) refreshPresence(r presence.Refresher) {
-	defer close(h.refreshDone)
+// It stops when ctx ends.
+func (h *Hub) refreshPresence(ctx context.Context, r presence.Refresher) {
 	every := max(r.TTL()/3, 100*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
-		case <-h.stopRefresh:
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -26,8 +25,8 @@ func (h *Hub) refreshPresence(r presence.Refresher) {
 		h.eachSession(func(s *Session) {
 			conns = append(conns, presence.Conn{UserID: s.userID, ConnID: s.presenceID()})
 		})
-		ctx, cancel := context.WithTimeout(context.Background(), every)
-		if err := r.Refresh(ctx, conns); err != nil {
+		rctx, cancel := context.WithTimeout(ctx, every)
+		if err := r.Refresh(rctx, conns); err != nil {
 			h.log.Error(err, "presence refresh failed; connections may stop counting", "connections", len(conns))
 		}
 		cancel()

@@ -8,13 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/fleetwire/fleetwire/runtime/auth"
 	"github.com/fleetwire/fleetwire/runtime/message"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
 	"github.com/fleetwire/fleetwire/runtime/schedule"
-	"github.com/fleetwire/fleetwire/runtime/transport"
 )
 
 // Meta describes where a connection came from, for logs, and what it
@@ -66,7 +63,7 @@ const closedByClient = "client"
 // Session is one authenticated connection on this node.
 type Session struct {
 	hub    *Hub
-	conn   *transport.Conn
+	conn   Conn
 	codec  protocol.Codec
 	claims *auth.Claims
 	userID string
@@ -90,13 +87,15 @@ type Session struct {
 	abuseCount int
 }
 
-// Accept turns an upgraded connection into a session: it registers the
-// session, announces presence, sends "connected", delivers the user's
-// offline queue in order, and starts the session's reader.
-func (h *Hub) Accept(conn *transport.Conn, codec protocol.Codec, claims *auth.Claims, meta Meta) error {
+// Accept turns an authenticated connection into a session: it registers
+// the session, announces presence, sends "connected" and delivers the
+// user's offline queue in order. The caller then hands the session the
+// client's frames (Receive or HandleFrame) and calls End once the
+// connection has stopped.
+func (h *Hub) Accept(conn Conn, codec protocol.Codec, claims *auth.Claims, meta Meta) (*Session, error) {
 	if h.closing.Load() {
 		conn.Close(closeServiceRestart.code, closeServiceRestart.reason)
-		return ErrClosing
+		return nil, ErrClosing
 	}
 	s := &Session{hub: h, conn: conn, codec: codec, claims: claims, userID: claims.UserID(), meta: meta, replaying: true}
 	h.count.Add(1)
@@ -107,7 +106,7 @@ func (h *Hub) Accept(conn *transport.Conn, codec protocol.Codec, claims *auth.Cl
 		"userAgent", meta.UserAgent, "requestId", meta.RequestID, "transport", codec.Name())
 	// Only the connect line needs these; dropping them keeps idle sessions small.
 	s.meta.UserAgent, s.meta.RequestID = "", ""
-	ctx := context.Background()
+	ctx := h.ctx
 	if first, err := h.cfg.Presence.Join(ctx, s.userID, s.presenceID()); err != nil {
 		h.log.Error(err, "presence join failed", "userId", s.userID, "socketId", meta.ConnID)
 	} else if first {
@@ -130,8 +129,7 @@ func (h *Hub) Accept(conn *transport.Conn, codec protocol.Codec, claims *auth.Cl
 	})
 	s.replayQueue(ctx)
 	s.startTimers()
-	go s.readLoop()
-	return nil
+	return s, nil
 }
 
 type connectedData struct {
@@ -150,7 +148,7 @@ func (h *Hub) register(s *Session) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if len(sh.users[s.userID]) == 0 {
-		if err := h.cfg.Broker.Subscribe(context.Background(), topicUserPrefix+s.userID); err != nil {
+		if err := h.cfg.Broker.Subscribe(h.ctx, topicUserPrefix+s.userID); err != nil {
 			h.log.Error(err, "broker subscribe failed", "userId", s.userID)
 		}
 	}
@@ -174,6 +172,8 @@ func (h *Hub) unregister(s *Session) {
 		return
 	}
 	delete(sh.users, s.userID)
+	// Teardown outlives the hub's context: a session that ends during
+	// shutdown still leaves the broker and presence cleanly.
 	if err := h.cfg.Broker.Unsubscribe(context.Background(), topicUserPrefix+s.userID); err != nil {
 		h.log.Error(err, "broker unsubscribe failed", "userId", s.userID)
 	}
@@ -197,7 +197,7 @@ func (h *Hub) hasOtherSessions(s *Session) bool {
 func (h *Hub) announcePresence(userID, status string) {
 	payload, _ := json.Marshal(map[string]string{"userId": userID, "status": status})
 	msg := message.New("user_presence", payload, message.PriorityNormal)
-	if _, err := h.Publish(context.Background(), "presence:"+userID, msg); err != nil {
+	if _, err := h.Publish(h.ctx, "presence:"+userID, msg); err != nil {
 		h.log.Error(err, "presence announcement failed", "userId", userID)
 	}
 }
@@ -265,12 +265,12 @@ func (s *Session) deliver(out *outbound, toUser bool) bool {
 }
 
 func (s *Session) sendLocked(out *outbound, toUser bool) bool {
-	pm, size, err := out.prepared(s.codec)
+	pm, err := out.prepared(s.codec)
 	if err != nil {
 		s.hub.log.Error(err, "message could not be encoded", "messageId", out.msg.ID)
 		return false
 	}
-	o := transport.Outgoing{Size: size, Accepted: out.msg.Accepted}
+	o := protocol.Outgoing{Size: pm.Len(), Accepted: out.msg.Accepted}
 	switch {
 	case toUser && s.hub.cfg.DurableUserMessages:
 		// Already queued: nothing to salvage. A plain connection takes it
@@ -286,7 +286,7 @@ func (s *Session) sendLocked(out *outbound, toUser bool) bool {
 	case err == nil:
 		out.sentCounter(s.hub.cfg.Metrics).Inc()
 		return true
-	case errors.Is(err, transport.ErrQueueFull):
+	case errors.Is(err, protocol.ErrQueueFull):
 		// The client cannot keep up. What it has not been sent yet goes
 		// back to the user's queue, then the connection is closed. Closing
 		// under the session lock is safe: it only queues a close frame.
@@ -340,7 +340,7 @@ func (s *Session) sendEvent(event string, data any) {
 }
 
 func (s *Session) sendFrame(frame []byte) {
-	if err := s.conn.SendText(frame); errors.Is(err, transport.ErrQueueFull) {
+	if err := s.conn.SendText(frame); errors.Is(err, protocol.ErrQueueFull) {
 		s.close(closeSlowConsumer)
 	}
 }
@@ -384,42 +384,29 @@ func (s *Session) onHeartbeat() {
 	s.hub.cfg.Scheduler.Reset(s.heartbeat, time.Now().Add(s.hub.cfg.HeartbeatInterval))
 }
 
-// readLoop is the session's only reader. When it ends the session is
-// removed. Between frames it only parks in Wait; reading and handling a
-// frame run on a short-lived goroutine (readFrame). Both matter for memory:
-// an idle connection's largest cost is this goroutine's stack, and a stack
-// that once grew for JSON decoding would stay grown for the connection's
-// life, because the runtime shrinks only mostly-unused stacks.
-func (s *Session) readLoop() {
-	defer s.remove()
-	for {
-		s.conn.Wait()
-		// Made per frame so that an idle connection holds no channel.
-		done := make(chan bool)
-		go s.readFrame(done)
-		if !<-done {
-			return
-		}
-	}
-}
-
-// readFrame reads one frame and handles it, then reports on done whether
-// the connection is still usable. Frames are handled one at a time, in
-// order, because readLoop waits for each.
-func (s *Session) readFrame(done chan<- bool) {
-	p, err := s.conn.Read()
+// Receive decodes one client frame with the session's codec and handles
+// it. The transport calls it for each frame, one at a time and in order.
+func (s *Session) Receive(p []byte) {
+	f, err := s.codec.Decode(p)
 	if err != nil {
-		if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) {
-			s.hub.log.V(1).Info("client closed", "socketId", s.meta.ConnID, "code", ce.Code)
-		}
-		done <- false
+		s.hub.cfg.Metrics.MessagesReceived.WithLabelValues("invalid").Inc()
+		s.replyError(f, asProtocolError(err))
 		return
 	}
-	s.handleFrame(p)
-	done <- true
+	s.HandleFrame(f)
 }
 
-// remove tears the session down once its reader has stopped.
+// End tears the session down once its transport has stopped handing it
+// frames; err says why the connection ended, for the debug log. The
+// transport calls it exactly once.
+func (s *Session) End(err error) {
+	if err != nil {
+		s.hub.log.V(1).Info("connection ended", "socketId", s.meta.ConnID, "reason", err.Error())
+	}
+	s.remove()
+}
+
+// remove tears the session down once its transport has stopped.
 func (s *Session) remove() {
 	h := s.hub
 	h.cfg.Scheduler.Cancel(s.heartbeat)
@@ -446,7 +433,7 @@ func (s *Session) remove() {
 		h.unsubscribeChannel(s, ch)
 	}
 	h.unregister(s)
-	ctx := context.Background()
+	ctx := context.Background() // as in unregister
 	if gone, err := h.cfg.Presence.Leave(ctx, s.userID, s.presenceID()); err != nil {
 		h.log.Error(err, "presence leave failed", "userId", s.userID)
 	} else if gone {

@@ -2,7 +2,7 @@ package transport
 
 import (
 	"bufio"
-	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/fleetwire/fleetwire/runtime/protocol"
 )
 
 // Config tunes connections. Zero values mean the defaults.
@@ -66,10 +68,11 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Errors returned by Send.
+// Errors returned by the sends; they are the protocol package's, which
+// every transport returns.
 var (
-	ErrQueueFull = errors.New("transport: outbound queue full")
-	ErrClosed    = errors.New("transport: connection closed")
+	ErrQueueFull = protocol.ErrQueueFull
+	ErrClosed    = protocol.ErrClosed
 )
 
 // Upgrader upgrades HTTP requests to Conns. The caller checks Origin and
@@ -137,19 +140,10 @@ type item struct {
 	onWritten func()
 }
 
-// Outgoing describes a prepared message for SendPrepared.
-type Outgoing struct {
-	// Size is the encoded length in bytes, counted against the bound.
-	Size int
-	// Tag is returned by DropPending if the message is never written.
-	Tag any
-	// Accepted, when set, is when the message entered the system; the
-	// write reports the delay to Config.ObserveDelivery.
-	Accepted time.Time
-	// OnWritten, when set, runs on the writer goroutine once the message
-	// has reached the socket. It must not block.
-	OnWritten func()
-}
+// Outgoing describes a prepared message for SendPrepared. OnWritten runs
+// on the writer goroutine, and the delay since Accepted is reported to
+// Config.ObserveDelivery.
+type Outgoing = protocol.Outgoing
 
 // Conn is one WebSocket connection. Exactly one goroutine calls Read; any
 // goroutine may call Send, Ping and Close, which never block on the socket.
@@ -256,10 +250,21 @@ func (c *Conn) consumeControl() bool {
 	return true
 }
 
-// SendPrepared queues a message encoded once for many connections.
-func (c *Conn) SendPrepared(pm *websocket.PreparedMessage, o Outgoing) error {
+// SendPrepared queues a message encoded once for many connections. Its
+// WebSocket frame is built once per message and kept in p.
+func (c *Conn) SendPrepared(p *protocol.Prepared, o Outgoing) error {
+	v, err := p.Form(preparedKey{}, func(b []byte) (any, error) {
+		return websocket.NewPreparedMessage(websocket.TextMessage, b)
+	})
+	if err != nil {
+		return fmt.Errorf("while framing a message: %w", err)
+	}
+	pm := v.(*websocket.PreparedMessage)
 	return c.enqueue(item{kind: kindPrepared, pm: pm, size: o.Size, tag: o.Tag, accepted: o.Accepted, onWritten: o.OnWritten}, true)
 }
+
+// preparedKey stores the WebSocket frame in a protocol.Prepared.
+type preparedKey struct{}
 
 // SendText queues a text frame for this connection only.
 func (c *Conn) SendText(b []byte) error {
@@ -465,8 +470,3 @@ func (c *Conn) writeItem(it item, deadline time.Time) error {
 	return c.ws.WriteMessage(websocket.TextMessage, it.data)
 }
 
-// Prepare encodes a text frame once so that it can be sent to many
-// connections.
-func Prepare(b []byte) (*websocket.PreparedMessage, error) {
-	return websocket.NewPreparedMessage(websocket.TextMessage, b)
-}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/fleetwire/fleetwire/runtime/protocol"
 )
 
 // pair returns a server-side Conn and a real client connected to it.
@@ -40,10 +42,7 @@ func TestBatchedWritesArriveInOrder(t *testing.T) {
 	c, cl := pair(t, Config{})
 	const n = 2000
 	for i := range n {
-		pm, err := Prepare([]byte(fmt.Sprintf(`{"seq":%d}`, i)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		pm := protocol.NewPrepared([]byte(fmt.Sprintf(`{"seq":%d}`, i)))
 		if err := c.SendPrepared(pm, Outgoing{Size: 16}); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
@@ -72,7 +71,7 @@ func TestQueueBoundAndDropPending(t *testing.T) {
 	c, _ := pair(t, Config{MaxQueueBytes: 64 << 10, WriteTimeout: time.Minute})
 	// The client never reads: the socket buffers fill, then the queue.
 	payload := strings.Repeat("x", 4096)
-	pm, _ := Prepare([]byte(payload))
+	pm := protocol.NewPrepared([]byte(payload))
 	// The writer may take the whole queue into a batch just as it fills;
 	// fill it again until DropPending sees what is queued.
 	var tags []any
@@ -105,7 +104,7 @@ func TestQueueBoundAndDropPending(t *testing.T) {
 
 func TestCloseSendsCodeAfterQueuedMessages(t *testing.T) {
 	c, cl := pair(t, Config{})
-	pm, _ := Prepare([]byte("last words"))
+	pm := protocol.NewPrepared([]byte("last words"))
 	_ = c.SendPrepared(pm, Outgoing{Size: 10})
 	c.Close(4321, "bye")
 	c.Close(4000, "ignored: Close is idempotent")

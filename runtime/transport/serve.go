@@ -1,0 +1,57 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gorilla/websocket"
+)
+
+// Serve reads data frames until the connection ends, handing each to
+// handle, one at a time and in order, then calls done once with why it
+// ended. It returns at once; the reading runs on a goroutine that the
+// connection owns and that ends with it.
+//
+// Between frames only that goroutine parks, in Wait; reading and handling
+// a frame run on a short-lived goroutine. Both matter for memory: an idle
+// connection's largest cost is the parked goroutine's stack, and a stack
+// that once grew for JSON decoding would stay grown for the connection's
+// life, because the Go runtime shrinks only mostly-unused stacks.
+func (c *Conn) Serve(handle func([]byte), done func(error)) {
+	go c.serve(handle, done)
+}
+
+func (c *Conn) serve(handle func([]byte), done func(error)) {
+	var err error
+	defer func() { done(err) }()
+	for {
+		c.Wait()
+		// Made per frame so that an idle connection holds no channel.
+		res := make(chan error)
+		go c.readFrame(handle, res)
+		if err = <-res; err != nil {
+			return
+		}
+	}
+}
+
+// readFrame reads one frame and handles it, then reports on res whether
+// the connection ended.
+func (c *Conn) readFrame(handle func([]byte), res chan<- error) {
+	p, err := c.Read()
+	if err != nil {
+		res <- endReason(err)
+		return
+	}
+	handle(p)
+	res <- nil
+}
+
+// endReason turns gorilla's read error into what a session logs: the
+// client's close code when it closed, the error otherwise.
+func endReason(err error) error {
+	if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) {
+		return fmt.Errorf("client closed the connection with code %d: %w", ce.Code, ErrClosed)
+	}
+	return fmt.Errorf("while reading: %w", err)
+}
