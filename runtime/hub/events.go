@@ -160,4 +160,3 @@ func (s *Session) handleQueueStats(f Frame) (any, *protocol.Error) {
 	}
 	return rep, nil
 }
-

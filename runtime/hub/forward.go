@@ -55,4 +55,3 @@ func (s *Session) forward(f Frame) bool {
 	}
 	return true
 }
-

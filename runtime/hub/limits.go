@@ -61,4 +61,3 @@ func (s *Session) noteBlocked() {
 		s.close(closePolicyViolation)
 	}
 }
-

@@ -469,4 +469,3 @@ func (c *Conn) writeItem(it item, deadline time.Time) error {
 	}
 	return c.ws.WriteMessage(websocket.TextMessage, it.data)
 }
-
