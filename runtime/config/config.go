@@ -51,6 +51,7 @@ type Config struct {
 	RPCProxy  RPCProxy       `json:"rpcProxy,omitempty"`
 	Health    Health         `json:"health,omitempty"`
 	Log       Log            `json:"log,omitempty"`
+	SocketIO  SocketIO       `json:"socketIO"`
 }
 
 // Auth configures token verification.
@@ -245,8 +246,9 @@ func Default() Config {
 			Timeout:           Duration{30 * time.Second},
 			ReconnectDelayMax: Duration{5 * time.Second},
 		},
-		Health: Health{BrokerGrace: Duration{15 * time.Second}},
-		Log:    Log{Level: "info"},
+		Health:   Health{BrokerGrace: Duration{15 * time.Second}},
+		Log:      Log{Level: "info"},
+		SocketIO: defaultSocketIO(),
 	}
 }
 
@@ -301,6 +303,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateLimits(bad)
 	c.validateRateLimit(bad)
+	c.validateSocketIO(bad)
 	if c.RPCProxy.URL != "" {
 		if u, err := url.Parse(c.RPCProxy.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("rpcProxy.url (RPC_PROXY_URL): must be an http:// or https:// URL, got %q", c.RPCProxy.URL)

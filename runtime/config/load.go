@@ -87,16 +87,7 @@ func applyEnv(cfg *Config, env Source) error {
 			*dst = v
 		}
 	}
-	num := func(key string, dst *int) {
-		if v, ok := env(key); ok && v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: must be an integer, got %q", key, v))
-				return
-			}
-			*dst = n
-		}
-	}
+	num := func(key string, dst *int) { envInt(env, key, dst, &errs) }
 	if v, ok := env("PORT"); ok && v != "" {
 		num("PORT", &cfg.Port)
 	}
@@ -108,13 +99,7 @@ func applyEnv(cfg *Config, env Source) error {
 	str("REDIS_MODE", &cfg.RedisMode)
 	str("REDIS_MASTER_NAME", &cfg.RedisMasterName)
 	str("REDIS_PASSWORD", &cfg.RedisPassword)
-	if v, ok := env("REDIS_TLS"); ok && v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("REDIS_TLS: must be true or false, got %q", v))
-		}
-		cfg.RedisTLS = b
-	}
+	envBool(env, "REDIS_TLS", &cfg.RedisTLS, &errs)
 	if v, ok := env("REDIS_ADDRS"); ok && v != "" {
 		cfg.RedisAddrs = splitList(v)
 	}
@@ -145,7 +130,49 @@ func applyEnv(cfg *Config, env Source) error {
 	}
 	str("LOG_LEVEL", &cfg.Log.Level)
 	str("RPC_PROXY_URL", &cfg.RPCProxy.URL)
+	applySocketIOEnv(cfg, env, &errs)
 	return errors.Join(errs...)
+}
+
+func envBool(env Source, key string, dst *bool, errs *[]error) {
+	if v, ok := env(key); ok && v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("%s: must be true or false, got %q", key, v))
+			return
+		}
+		*dst = b
+	}
+}
+
+func envInt(env Source, key string, dst *int, errs *[]error) {
+	if v, ok := env(key); ok && v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("%s: must be an integer, got %q", key, v))
+			return
+		}
+		*dst = n
+	}
+}
+
+// envDuration accepts whole milliseconds ("25000"), as Socket.IO's own
+// options are given, or a Go duration ("25s").
+func envDuration(env Source, key string, dst *Duration, errs *[]error) {
+	v, ok := env(key)
+	if !ok || v == "" {
+		return
+	}
+	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+		*dst = Duration{time.Duration(ms) * time.Millisecond}
+		return
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s: must be milliseconds (\"25000\") or a duration (\"25s\"), got %q", key, v))
+		return
+	}
+	*dst = Duration{d}
 }
 
 // parseSecondsOrDuration accepts "30" (seconds) or a Go duration ("30s").

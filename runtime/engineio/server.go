@@ -1,0 +1,309 @@
+package engineio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/go-logr/logr"
+	"github.com/gorilla/websocket"
+)
+
+// Server is an Engine.IO v4 server. Mount it on an HTTP mux at Config.Path.
+type Server struct {
+	cfg      Config
+	log      logr.Logger
+	upgrader websocket.Upgrader
+	track    tracker // open sessions and the goroutines they started
+
+	// One mutex suffices: it guards only map operations, a few per session
+	// lifetime plus one lookup per request, never I/O.
+	mu       sync.Mutex
+	sessions map[string]*Socket
+	closing  bool
+}
+
+// NewServer returns a Server for cfg with defaults applied.
+func NewServer(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	checkOrigin := cfg.CheckOrigin
+	if checkOrigin == nil {
+		checkOrigin = func(*http.Request) bool { return true }
+	}
+	return &Server{
+		cfg: cfg,
+		log: cfg.Logger,
+		upgrader: websocket.Upgrader{
+			CheckOrigin: checkOrigin,
+			// Answer upgrade failures in the reference server's JSON form.
+			Error: func(w http.ResponseWriter, _ *http.Request, status int, _ error) {
+				if status == http.StatusForbidden {
+					writeError(w, errForbidden)
+					return
+				}
+				writeError(w, errBadRequest)
+			},
+		},
+		sessions: make(map[string]*Socket),
+	}, nil
+}
+
+// Count returns the number of open sessions.
+func (srv *Server) Count() int {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return len(srv.sessions)
+}
+
+// ServeHTTP routes an Engine.IO request: a handshake (no sid), a polling
+// GET or POST, or a WebSocket (direct, or the probe of an upgrade).
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.TrimSuffix(r.URL.Path, "/") != strings.TrimSuffix(srv.cfg.Path, "/") {
+		http.NotFound(w, r)
+		return
+	}
+	q := r.URL.Query()
+	if q.Get("EIO") != "4" {
+		writeError(w, errUnsupportedProtocolVersion)
+		return
+	}
+	transport := q.Get("transport")
+	if !srv.cfg.allows(transport) {
+		writeError(w, errUnknownTransport)
+		return
+	}
+	if (transport == TransportWebSocket) != websocket.IsWebSocketUpgrade(r) {
+		writeError(w, errBadRequest)
+		return
+	}
+	sid := q.Get("sid")
+	if sid == "" {
+		srv.handshake(w, r, transport)
+		return
+	}
+	s := srv.lookup(sid)
+	switch {
+	case s == nil:
+		writeError(w, errUnknownSID)
+	case transport == TransportWebSocket:
+		srv.serveUpgrade(w, r, s)
+	case r.Method == http.MethodGet:
+		s.servePoll(w, r)
+	case r.Method == http.MethodPost:
+		s.servePost(w, r)
+	default:
+		writeError(w, errBadRequest)
+	}
+}
+
+func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport string) {
+	if r.Method != http.MethodGet {
+		writeError(w, errBadHandshakeMethod)
+		return
+	}
+	if srv.isClosing() {
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if srv.cfg.Authorize != nil && !srv.cfg.Authorize(w, r) {
+		return
+	}
+	if transport == TransportWebSocket {
+		srv.handshakeWebSocket(w, r)
+		return
+	}
+	srv.handshakePolling(w, r)
+}
+
+// handshakePolling answers the first GET with the open packet alone;
+// anything OnConnection sends waits for the next GET.
+func (srv *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
+	s := srv.newSocket(r, TransportPolling)
+	if !srv.register(s) {
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	var upgrades []string
+	if srv.cfg.allows(TransportWebSocket) {
+		upgrades = []string{TransportWebSocket}
+	}
+	srv.connected(s)
+	if err := s.writePollResponse(w, srv.openPacket(s, upgrades)); err != nil {
+		s.finalize(ReasonTransportError)
+	}
+}
+
+func (srv *Server) newSocket(r *http.Request, transport string) *Socket {
+	// The clone outlives the request: give it a context that is never
+	// cancelled and no body.
+	req := r.Clone(context.Background())
+	req.Body = http.NoBody
+	s := &Socket{srv: srv, req: req, remoteAddr: r.RemoteAddr, transport: transport}
+	s.touch()
+	return s
+}
+
+// register gives s a fresh id and adds it to the session map; false when
+// the server is shutting down.
+func (srv *Server) register(s *Socket) bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.closing {
+		return false
+	}
+	for {
+		s.id = newSessionID()
+		if _, taken := srv.sessions[s.id]; !taken {
+			break
+		}
+	}
+	srv.sessions[s.id] = s
+	srv.track.add() // released by notifyClose
+	return true
+}
+
+// connected runs OnConnection and starts the heartbeat. It runs before the
+// session's first packet is read, so handlers set in OnConnection see all.
+func (srv *Server) connected(s *Socket) {
+	srv.log.V(1).Info("session opened", "sid", s.id, "remote", s.remoteAddr)
+	if srv.cfg.OnConnection != nil {
+		srv.cfg.OnConnection(s)
+	}
+	s.mu.Lock()
+	if s.state == stateOpen {
+		s.schedulePingLocked()
+	}
+	s.mu.Unlock()
+}
+
+func (srv *Server) remove(s *Socket) {
+	srv.mu.Lock()
+	if srv.sessions[s.id] == s {
+		delete(srv.sessions, s.id)
+	}
+	srv.mu.Unlock()
+}
+
+func (srv *Server) lookup(sid string) *Socket {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.sessions[sid]
+}
+
+func (srv *Server) isClosing() bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.closing
+}
+
+func (srv *Server) snapshot() []*Socket {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	out := make([]*Socket, 0, len(srv.sessions))
+	for _, s := range srv.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Shutdown refuses new sessions, closes every session (queued messages,
+// then a close packet; reason "server shutting down") and waits for their
+// goroutines and OnClose handlers. When ctx ends first, the remaining
+// sessions are aborted and ctx's error is returned.
+func (srv *Server) Shutdown(ctx context.Context) error {
+	srv.mu.Lock()
+	srv.closing = true
+	srv.mu.Unlock()
+	for _, s := range srv.snapshot() {
+		s.closeGraceful(ReasonServerShutdown)
+	}
+	if err := srv.track.wait(ctx); err != nil {
+		for _, s := range srv.snapshot() {
+			s.finalize(ReasonServerShutdown)
+		}
+		return fmt.Errorf("engineio: shutdown: %w", err)
+	}
+	return nil
+}
+
+// handshakeData is the open packet's JSON payload; durations in ms.
+type handshakeData struct {
+	SID          string   `json:"sid"`
+	Upgrades     []string `json:"upgrades"`
+	PingInterval int64    `json:"pingInterval"`
+	PingTimeout  int64    `json:"pingTimeout"`
+	MaxPayload   int      `json:"maxPayload"`
+}
+
+func (srv *Server) openPacket(s *Socket, upgrades []string) []byte {
+	if upgrades == nil {
+		upgrades = []string{}
+	}
+	b, _ := json.Marshal(handshakeData{
+		SID:          s.id,
+		Upgrades:     upgrades,
+		PingInterval: srv.cfg.PingInterval.Milliseconds(),
+		PingTimeout:  srv.cfg.PingTimeout.Milliseconds(),
+		MaxPayload:   srv.cfg.MaxPayload,
+	})
+	return append([]byte{byte(packetOpen)}, b...)
+}
+
+// newSessionID returns 20 URL-safe characters from 120 random bits.
+func newSessionID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// tracker counts what Shutdown waits for. Unlike sync.WaitGroup it allows
+// add after a wait started, which happens when a timer or request starts a
+// goroutine for a session that is still closing.
+type tracker struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{}
+}
+
+func (t *tracker) add() {
+	t.mu.Lock()
+	t.n++
+	t.mu.Unlock()
+}
+
+func (t *tracker) done() {
+	t.mu.Lock()
+	t.n--
+	if t.n == 0 && t.zero != nil {
+		close(t.zero)
+		t.zero = nil
+	}
+	t.mu.Unlock()
+}
+
+func (t *tracker) wait(ctx context.Context) error {
+	t.mu.Lock()
+	if t.n == 0 {
+		t.mu.Unlock()
+		return nil
+	}
+	if t.zero == nil {
+		t.zero = make(chan struct{})
+	}
+	ch := t.zero
+	t.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,360 @@
+package engineio
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Message is one Engine.IO message for Socket.Send.
+type Message struct {
+	// Data is the payload. For text it is what follows the '4' type byte
+	// (the server adds the '4'); for binary it is the raw bytes. The server
+	// keeps a reference until the message is written: do not modify it.
+	Data []byte
+	// Binary sends Data as a binary message (a binary WebSocket frame, or
+	// "b"+base64 over polling).
+	Binary bool
+	// Tag is returned by DropPending if the message was never written.
+	Tag any
+	// OnWritten runs once the message reached the socket (WebSocket frame
+	// written, or polling GET response written). It must not block.
+	OnWritten func()
+}
+
+type sessionState int
+
+const (
+	stateOpen    sessionState = iota
+	stateClosing              // Close called: draining the queue, then the close packet
+	stateClosed
+)
+
+// outPacket is a queued packet: a caller's message or a control packet
+// (ping, pong, close) that the server adds itself.
+type outPacket struct {
+	typ       packetType
+	data      []byte
+	binary    bool
+	tag       any
+	onWritten func()
+	size      int // bytes counted against MaxQueueBytes; 0 for control packets
+}
+
+// Socket is one Engine.IO session. Its methods are safe for concurrent use.
+type Socket struct {
+	srv        *Server
+	id         string
+	req        *http.Request
+	remoteAddr string
+	lastRead   atomic.Int64 // unix nanoseconds
+
+	// dispatchMu serialises the OnMessage and OnClose handlers, so they run
+	// one at a time and OnClose runs after the last message. It is never
+	// taken while holding mu.
+	dispatchMu sync.Mutex
+
+	mu            sync.Mutex
+	state         sessionState
+	reason        string // first close reason
+	transport     string
+	onMessage     func(data []byte, binary bool)
+	onClose       func(reason string)
+	closeNotified bool
+
+	queue       []outPacket
+	queuedBytes int
+	writers     int           // writes in progress (WebSocket writer, polling response)
+	idle        chan struct{} // closed when writers drops to 0; nil when nobody waits
+
+	// Heartbeat and close timers run on the runtime's timer heap: an idle
+	// session parks no goroutine. hbGen invalidates callbacks of stopped
+	// timers that already started running.
+	hbTimer      *time.Timer
+	hbGen        uint64
+	awaitingPong bool
+	closeTimer   *time.Timer
+
+	// Polling: at most one GET and one POST at a time.
+	pollActive bool
+	pollWake   chan struct{} // closed to wake the pending GET
+	postActive bool
+
+	// WebSocket: ws is the active connection; probe an upgrade candidate.
+	ws           *websocket.Conn
+	wsWriting    bool
+	probe        *websocket.Conn
+	upgrading    bool // the probe was answered: polling must not hold a GET
+	upgradeTimer *time.Timer
+}
+
+// ID returns the session id (the "sid").
+func (s *Socket) ID() string { return s.id }
+
+// Request returns the handshake request (headers, URL query, RemoteAddr).
+// Its body is not usable and its context is not the request's.
+func (s *Socket) Request() *http.Request { return s.req }
+
+// RemoteAddr returns the handshake request's remote address.
+func (s *Socket) RemoteAddr() string { return s.remoteAddr }
+
+// Transport returns the current transport: "polling" or "websocket".
+func (s *Socket) Transport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transport
+}
+
+// LastRead returns when the last packet (including a pong) came from the client.
+func (s *Socket) LastRead() time.Time { return time.Unix(0, s.lastRead.Load()) }
+
+func (s *Socket) touch() { s.lastRead.Store(time.Now().UnixNano()) }
+
+// OnMessage sets the handler for client messages. Calls are made in order,
+// one at a time, never after the OnClose handler.
+func (s *Socket) OnMessage(h func(data []byte, binary bool)) {
+	s.mu.Lock()
+	s.onMessage = h
+	s.mu.Unlock()
+}
+
+// OnClose sets the handler called exactly once when the session ends. If
+// the session has already been reported closed, h runs at once.
+func (s *Socket) OnClose(h func(reason string)) {
+	s.mu.Lock()
+	s.onClose = h
+	late, reason := s.closeNotified, s.reason
+	s.mu.Unlock()
+	if late && h != nil {
+		h(reason)
+	}
+}
+
+// Send queues m. It never blocks on the network. It returns ErrQueueFull
+// when the queued message bytes would exceed Config.MaxQueueBytes, and
+// ErrClosed once Close or Abort was called or the session ended.
+func (s *Socket) Send(m Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen {
+		return ErrClosed
+	}
+	if s.queuedBytes+len(m.Data) > s.srv.cfg.MaxQueueBytes {
+		return ErrQueueFull
+	}
+	s.enqueueLocked(outPacket{
+		typ: packetMessage, data: m.Data, binary: m.Binary,
+		tag: m.Tag, onWritten: m.OnWritten, size: len(m.Data),
+	})
+	return nil
+}
+
+// Close sends what is queued, then a close packet, then closes. The
+// OnClose reason is "forced close". Idempotent.
+func (s *Socket) Close() { s.closeGraceful(ReasonForcedClose) }
+
+// Abort closes at once, dropping what is queued (see DropPending). The
+// OnClose reason is "forced close". Idempotent.
+func (s *Socket) Abort() { s.finalize(ReasonForcedClose) }
+
+// Closed reports whether Close or Abort was called or the session ended.
+func (s *Socket) Closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state != stateOpen
+}
+
+// DropPending empties the queue of messages and returns the non-nil tags
+// of those never written. Control packets (a pending close, ping or pong)
+// stay queued. Messages a writer already took are not returned: their
+// OnWritten runs if the write succeeds.
+func (s *Socket) DropPending() []any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var tags []any
+	kept := s.queue[:0]
+	for _, p := range s.queue {
+		if p.typ != packetMessage {
+			kept = append(kept, p)
+			continue
+		}
+		if p.tag != nil {
+			tags = append(tags, p.tag)
+		}
+	}
+	clear(s.queue[len(kept):])
+	s.queue = kept
+	s.queuedBytes = 0
+	return tags
+}
+
+// QueuedBytes returns the message bytes queued and not yet taken by a writer.
+func (s *Socket) QueuedBytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queuedBytes
+}
+
+// WaitIdle waits up to d until no write is in progress, and reports whether
+// that happened.
+func (s *Socket) WaitIdle(d time.Duration) bool {
+	s.mu.Lock()
+	if s.writers == 0 {
+		s.mu.Unlock()
+		return true
+	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	ch := s.idle
+	s.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func (s *Socket) writerDoneLocked() {
+	s.writers--
+	if s.writers == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+}
+
+// enqueueLocked appends p and starts whatever delivers it: the WebSocket
+// writer, or the pending polling GET.
+func (s *Socket) enqueueLocked(p outPacket) {
+	s.queue = append(s.queue, p)
+	s.queuedBytes += p.size
+	if s.transport == TransportWebSocket {
+		s.startWriterLocked()
+	} else {
+		s.wakePollLocked()
+	}
+}
+
+// takeLocked removes and returns everything queued.
+func (s *Socket) takeLocked() []outPacket {
+	batch := s.queue
+	s.queue = nil
+	s.queuedBytes = 0
+	return batch
+}
+
+// closeGraceful queues the close packet behind what is queued; the writer
+// that writes it ends the session. A polling client may never poll again,
+// so closeTimer ends the session after WriteTimeout regardless.
+func (s *Socket) closeGraceful(reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateOpen {
+		return
+	}
+	s.state = stateClosing
+	s.reason = reason
+	s.stopHeartbeatLocked()
+	if s.transport == TransportPolling {
+		s.closeTimer = time.AfterFunc(s.srv.cfg.WriteTimeout, func() { s.finalize(reason) })
+	}
+	s.enqueueLocked(outPacket{typ: packetClose})
+}
+
+// finalize ends the session at once: timers stop, connections close, a
+// pending GET is answered, and OnClose is scheduled. The first reason wins.
+func (s *Socket) finalize(reason string) {
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return
+	}
+	if s.reason == "" {
+		s.reason = reason
+	}
+	s.state = stateClosed
+	s.stopHeartbeatLocked()
+	for _, t := range []*time.Timer{s.closeTimer, s.upgradeTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	ws, probe := s.ws, s.probe
+	s.probe = nil
+	s.wakePollLocked()
+	reason = s.reason
+	s.mu.Unlock()
+
+	s.srv.remove(s)
+	// Closing the connections unblocks their reader and writer goroutines.
+	if ws != nil {
+		_ = ws.Close()
+	}
+	if probe != nil {
+		_ = probe.Close()
+	}
+	s.srv.log.V(1).Info("session closed", "sid", s.id, "reason", reason)
+	// OnClose runs on its own goroutine: finalize is called from timers,
+	// readers and from the caller's own Abort, possibly under the caller's
+	// locks or inside OnMessage (which holds dispatchMu).
+	go s.notifyClose()
+}
+
+// notifyClose calls OnClose once, after any OnMessage in progress, and
+// releases the session's hold on Server.Shutdown.
+func (s *Socket) notifyClose() {
+	defer s.srv.track.done()
+	s.dispatchMu.Lock()
+	defer s.dispatchMu.Unlock()
+	s.mu.Lock()
+	h, reason := s.onClose, s.reason
+	s.closeNotified = true
+	s.mu.Unlock()
+	if h != nil {
+		h(reason)
+	}
+}
+
+// dispatch hands a client message to OnMessage.
+func (s *Socket) dispatch(data []byte, binary bool) {
+	s.dispatchMu.Lock()
+	defer s.dispatchMu.Unlock()
+	s.mu.Lock()
+	h, closed := s.onMessage, s.state == stateClosed
+	s.mu.Unlock()
+	if h != nil && !closed {
+		h(data, binary)
+	}
+}
+
+// handlePacket acts on one packet from the active transport. It returns
+// false once the session is closed, so callers stop reading.
+func (s *Socket) handlePacket(p packet) bool {
+	switch p.typ {
+	case packetMessage:
+		s.dispatch(p.data, p.binary)
+	case packetPong:
+		s.onPong()
+	case packetPing:
+		// v4 heartbeats go server to client; answering a client ping anyway
+		// costs nothing and keeps older clients alive.
+		s.mu.Lock()
+		if s.state == stateOpen {
+			s.enqueueLocked(outPacket{typ: packetPong, data: p.data})
+		}
+		s.mu.Unlock()
+	case packetClose:
+		s.finalize(ReasonTransportClose)
+	default:
+		// open, upgrade and noop mean nothing on an established transport.
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state != stateClosed
+}

@@ -1,0 +1,294 @@
+package engineio
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// closeFrameWait bounds the WebSocket close frame sent after the close
+// packet; the connection is closed right after either way.
+const closeFrameWait = time.Second
+
+func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request) (*websocket.Conn, bool) {
+	c, err := srv.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		// The upgrader has already answered with an HTTP error.
+		srv.log.V(1).Info("websocket upgrade failed", "error", err.Error())
+		return nil, false
+	}
+	c.SetReadLimit(int64(srv.cfg.MaxPayload))
+	return c, true
+}
+
+// handshakeWebSocket opens a session directly over WebSocket: the first
+// frame is the open packet. The reader starts only after OnConnection.
+func (srv *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
+	s := srv.newSocket(r, TransportWebSocket)
+	c, ok := srv.upgrade(w, r)
+	if !ok {
+		return
+	}
+	s.ws = c
+	if !srv.register(s) {
+		_ = c.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"),
+			time.Now().Add(closeFrameWait))
+		_ = c.Close()
+		return
+	}
+	_ = c.SetWriteDeadline(time.Now().Add(srv.cfg.WriteTimeout))
+	if err := c.WriteMessage(websocket.TextMessage, srv.openPacket(s, nil)); err != nil {
+		s.finalize(ReasonTransportError)
+		return
+	}
+	srv.connected(s)
+	srv.track.add()
+	go s.readLoop(c)
+}
+
+// serveUpgrade accepts the probe WebSocket of a polling session. The
+// session keeps polling until the probe sends the upgrade packet.
+func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, s *Socket) {
+	if !s.canUpgrade() {
+		writeError(w, errBadRequest)
+		return
+	}
+	c, ok := srv.upgrade(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	if !s.canUpgradeLocked() {
+		// Lost a race with another probe or with the session's end.
+		s.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	s.probe = c
+	s.upgradeTimer = time.AfterFunc(srv.cfg.UpgradeTimeout, func() { s.dropProbe(c) })
+	srv.track.add()
+	s.mu.Unlock()
+	go s.readLoop(c)
+}
+
+func (s *Socket) canUpgrade() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.canUpgradeLocked()
+}
+
+func (s *Socket) canUpgradeLocked() bool {
+	return s.state == stateOpen && s.transport == TransportPolling && s.probe == nil
+}
+
+// readLoop is the one reader of a WebSocket connection, probe or active.
+func (s *Socket) readLoop(c *websocket.Conn) {
+	defer s.srv.track.done()
+	for {
+		mt, data, err := c.ReadMessage()
+		if err != nil {
+			s.onReadError(c, err)
+			return
+		}
+		s.touch()
+		if s.isProbe(c) {
+			if !s.handleProbe(c, mt, data) {
+				return
+			}
+			continue
+		}
+		if mt == websocket.BinaryMessage {
+			s.dispatch(data, true)
+			continue
+		}
+		p, err := decodePacket(data)
+		if err != nil {
+			s.finalize(ReasonParseError)
+			return
+		}
+		if !s.handlePacket(p) {
+			return
+		}
+	}
+}
+
+func (s *Socket) isProbe(c *websocket.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.probe == c
+}
+
+func (s *Socket) onReadError(c *websocket.Conn, err error) {
+	s.mu.Lock()
+	active := s.ws == c
+	s.mu.Unlock()
+	if !active {
+		s.dropProbe(c)
+		return
+	}
+	reason := ReasonTransportClose
+	if errors.Is(err, websocket.ErrReadLimit) {
+		reason = ReasonTransportError
+	}
+	s.finalize(reason)
+}
+
+// handleProbe runs the upgrade handshake on a probe connection: "2probe"
+// is answered with "3probe" and makes polling stop; "5" switches the
+// session to this connection. Anything else drops the probe. It returns
+// false when the connection is no longer in use.
+func (s *Socket) handleProbe(c *websocket.Conn, mt int, data []byte) bool {
+	switch {
+	case mt == websocket.TextMessage && string(data) == "2probe":
+		// Only this goroutine writes to a probe, so no writer lock is needed.
+		_ = c.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+		if err := c.WriteMessage(websocket.TextMessage, []byte("3probe")); err != nil {
+			s.dropProbe(c)
+			return false
+		}
+		s.mu.Lock()
+		if s.probe == c {
+			s.upgrading = true
+			s.wakePollLocked()
+		}
+		s.mu.Unlock()
+		return true
+	case mt == websocket.TextMessage && string(data) == string(packetUpgrade):
+		return s.completeUpgrade(c)
+	default:
+		s.dropProbe(c)
+		return false
+	}
+}
+
+// completeUpgrade makes c the session's transport. The queue is shared by
+// both transports and a GET only takes from it while the transport is
+// polling, so what was queued during the upgrade flows here, in order.
+func (s *Socket) completeUpgrade(c *websocket.Conn) bool {
+	s.mu.Lock()
+	if s.probe != c || s.state == stateClosed {
+		s.mu.Unlock()
+		s.dropProbe(c)
+		return false
+	}
+	if s.upgradeTimer != nil {
+		s.upgradeTimer.Stop()
+		s.upgradeTimer = nil
+	}
+	s.probe = nil
+	s.upgrading = false
+	s.transport = TransportWebSocket
+	s.ws = c
+	s.wakePollLocked() // a GET still pending answers noop
+	s.startWriterLocked()
+	s.mu.Unlock()
+	s.srv.log.V(1).Info("session upgraded", "sid", s.id)
+	return true
+}
+
+// dropProbe abandons an upgrade: the session stays on polling.
+func (s *Socket) dropProbe(c *websocket.Conn) {
+	s.mu.Lock()
+	if s.probe == c {
+		s.probe = nil
+		s.upgrading = false
+		if s.upgradeTimer != nil {
+			s.upgradeTimer.Stop()
+			s.upgradeTimer = nil
+		}
+	}
+	s.mu.Unlock()
+	_ = c.Close()
+}
+
+// startWriterLocked starts the WebSocket writer if something is queued and
+// none runs. The writer exits when the queue is empty, so an idle session
+// parks no goroutine.
+func (s *Socket) startWriterLocked() {
+	if s.wsWriting || len(s.queue) == 0 || s.ws == nil || s.state == stateClosed {
+		return
+	}
+	s.wsWriting = true
+	s.writers++
+	s.srv.track.add()
+	go s.writeLoop(s.ws)
+}
+
+// writeLoop writes what is queued, batch by batch, without taking the lock
+// between the frames of a batch.
+func (s *Socket) writeLoop(c *websocket.Conn) {
+	defer s.srv.track.done()
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 || s.state == stateClosed {
+			s.stopWriterLocked()
+			s.mu.Unlock()
+			return
+		}
+		batch := s.takeLocked()
+		s.mu.Unlock()
+
+		closing, err := s.writeBatch(c, batch)
+		if err != nil || closing {
+			s.mu.Lock()
+			s.stopWriterLocked()
+			reason := s.reason
+			s.mu.Unlock()
+			if err != nil {
+				s.srv.log.V(1).Info("websocket write failed", "sid", s.id, "error", err.Error())
+				s.finalize(ReasonTransportError)
+				return
+			}
+			_ = c.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
+				time.Now().Add(closeFrameWait))
+			s.finalize(reason)
+			return
+		}
+	}
+}
+
+func (s *Socket) stopWriterLocked() {
+	s.wsWriting = false
+	s.writerDoneLocked()
+}
+
+// writeBatch writes one frame per packet. closing reports that the close
+// packet was written; nothing after it is.
+func (s *Socket) writeBatch(c *websocket.Conn, batch []outPacket) (closing bool, err error) {
+	for _, p := range batch {
+		if err := c.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout)); err != nil {
+			return false, err
+		}
+		if err := writeFrame(c, p); err != nil {
+			return false, err
+		}
+		if p.onWritten != nil {
+			p.onWritten()
+		}
+		if p.typ == packetClose {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func writeFrame(c *websocket.Conn, p outPacket) error {
+	if p.binary {
+		return c.WriteMessage(websocket.BinaryMessage, p.data)
+	}
+	fw, err := c.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	if _, err := fw.Write([]byte{byte(p.typ)}); err != nil {
+		return err
+	}
+	if _, err := fw.Write(p.data); err != nil {
+		return err
+	}
+	return fw.Close()
+}

@@ -1,0 +1,168 @@
+package engineio
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+func TestWebSocketHeartbeat(t *testing.T) {
+	cfg := quietConfig()
+	cfg.PingInterval, cfg.PingTimeout = 50*time.Millisecond, 150*time.Millisecond
+	ts := newTestServer(t, cfg)
+	c := ts.dial("EIO=4&transport=websocket")
+	readFrame(t, c) // open
+	for i := 0; i < 3; i++ {
+		if _, got := readFrame(t, c); got != "2" {
+			t.Fatalf("round %d: %q, want ping", i, got)
+		}
+		writeText(t, c, "3")
+	}
+	// Stop answering: the server closes the connection.
+	frames, _ := readUntilClosed(t, c)
+	for _, f := range frames {
+		if f != "2" {
+			t.Errorf("unexpected frame %q before close", f)
+		}
+	}
+	if ev := ts.closed(); ev.reason != ReasonPingTimeout {
+		t.Errorf("reason %q", ev.reason)
+	}
+}
+
+func TestWebSocketParseError(t *testing.T) {
+	ts := newTestServer(t, quietConfig())
+	c := ts.dial("EIO=4&transport=websocket")
+	readFrame(t, c)
+	writeText(t, c, "abc")
+	if _, err := readUntilClosed(t, c); err == nil {
+		t.Fatal("connection still open")
+	}
+	if ev := ts.closed(); ev.reason != ReasonParseError {
+		t.Errorf("reason %q", ev.reason)
+	}
+}
+
+func TestWebSocketClientClosePacket(t *testing.T) {
+	ts := newTestServer(t, quietConfig())
+	c := ts.dial("EIO=4&transport=websocket")
+	readFrame(t, c)
+	writeText(t, c, "1")
+	if _, err := readUntilClosed(t, c); err == nil {
+		t.Fatal("connection still open")
+	}
+	if ev := ts.closed(); ev.reason != ReasonTransportClose {
+		t.Errorf("reason %q", ev.reason)
+	}
+}
+
+func TestWebSocketMaxPayload(t *testing.T) {
+	cfg := quietConfig()
+	cfg.MaxPayload = 64
+	ts := newTestServer(t, cfg)
+	c := ts.dial("EIO=4&transport=websocket")
+	readFrame(t, c)
+	writeText(t, c, "4"+strings.Repeat("x", 63))
+	if _, got := readFrame(t, c); len(got) != 64 {
+		t.Fatalf("echo of a MaxPayload frame: %d bytes", len(got))
+	}
+	writeText(t, c, "4"+strings.Repeat("x", 64))
+	if _, err := readUntilClosed(t, c); err == nil {
+		t.Fatal("connection still open")
+	}
+	if ev := ts.closed(); ev.reason != ReasonTransportError {
+		t.Errorf("reason %q", ev.reason)
+	}
+}
+
+func TestWebSocketServerCloseSendsQueuedThenClose(t *testing.T) {
+	ts := newTestServer(t, quietConfig())
+	c := ts.dial("EIO=4&transport=websocket")
+	readFrame(t, c)
+	s := ts.socket()
+	written := 0
+	for i := 0; i < 5; i++ {
+		if err := s.Send(Message{Data: []byte(strconv.Itoa(i)), OnWritten: func() { written++ }}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	frames, err := readUntilClosed(t, c)
+	if want := []string{"40", "41", "42", "43", "44", "1"}; strings.Join(frames, ",") != strings.Join(want, ",") {
+		t.Errorf("frames %q, want %q", frames, want)
+	}
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseNormalClosure {
+		t.Errorf("close error %v, want a normal close frame", err)
+	}
+	if ev := ts.closed(); ev.reason != ReasonForcedClose {
+		t.Errorf("reason %q", ev.reason)
+	}
+	if !s.WaitIdle(testWait) || written != 5 {
+		t.Errorf("written %d", written)
+	}
+}
+
+// TestOnConnectionBeforeRead: a client that sends right after the open
+// packet loses nothing, because OnConnection runs before the first read,
+// and handlers run one at a time in order.
+func TestOnConnectionBeforeRead(t *testing.T) {
+	got := make(chan string, 200)
+	cfg := quietConfig()
+	cfg.OnConnection = func(s *Socket) {
+		time.Sleep(20 * time.Millisecond) // a slow handler setup
+		inFlight := 0
+		s.OnMessage(func(data []byte, _ bool) {
+			inFlight++
+			if inFlight != 1 {
+				t.Error("OnMessage called concurrently")
+			}
+			got <- string(data)
+			inFlight--
+		})
+	}
+	ts := newTestServer(t, cfg)
+	c := ts.dial("EIO=4&transport=websocket")
+	readFrame(t, c)
+	for i := 0; i < 100; i++ {
+		writeText(t, c, "4"+strconv.Itoa(i))
+	}
+	for i := 0; i < 100; i++ {
+		select {
+		case m := <-got:
+			if m != strconv.Itoa(i) {
+				t.Fatalf("message %d = %q", i, m)
+			}
+		case <-time.After(testWait):
+			t.Fatalf("only %d messages arrived", i)
+		}
+	}
+}
+
+func TestAbortClosesAtOnce(t *testing.T) {
+	ts := newTestServer(t, quietConfig())
+	c := ts.dial("EIO=4&transport=websocket")
+	readFrame(t, c)
+	s := ts.socket()
+	s.Abort()
+	if _, err := readUntilClosed(t, c); err == nil {
+		t.Fatal("connection still open")
+	}
+	if ev := ts.closed(); ev.reason != ReasonForcedClose {
+		t.Errorf("reason %q", ev.reason)
+	}
+	if !s.Closed() || ts.srv.Count() != 0 {
+		t.Errorf("Closed %v Count %d", s.Closed(), ts.srv.Count())
+	}
+	s.Abort()
+	s.Close() // both idempotent; OnClose ran once (checked by closes being empty)
+	select {
+	case ev := <-ts.closes:
+		t.Errorf("second OnClose %+v", ev)
+	case <-time.After(20 * time.Millisecond):
+	}
+}
