@@ -56,12 +56,15 @@ type Config struct {
 	// HSTSMaxAge is sent as Strict-Transport-Security on requests that
 	// came over TLS. Zero sends none.
 	HSTSMaxAge time.Duration
+	// SocketIO, when set, serves Socket.IO v4 clients at its Path.
+	SocketIO *SocketIOConfig
 }
 
 // API serves the runtime's HTTP endpoints.
 type API struct {
 	cfg Config
 	mux *http.ServeMux
+	sio *socketIO // nil when Socket.IO is off
 }
 
 // New returns the API with every route registered.
@@ -88,13 +91,33 @@ func New(cfg Config) (*API, error) {
 		cfg.Origins = NewOriginPolicy(nil, false)
 	}
 	a := &API{cfg: cfg, mux: http.NewServeMux()}
+	if cfg.SocketIO != nil {
+		sio, err := a.newSocketIO(*cfg.SocketIO)
+		if err != nil {
+			return nil, fmt.Errorf("socketIO: %w", err)
+		}
+		a.sio = sio
+	}
 	a.routes()
 	return a, nil
+}
+
+// Shutdown ends what the API serves beyond single requests: the Engine.IO
+// sessions left after the hub drained, whose pending long-polls would
+// otherwise hold the HTTP server's shutdown until its deadline.
+func (a *API) Shutdown(ctx context.Context) error {
+	if a.sio == nil {
+		return nil
+	}
+	return a.sio.shutdown(ctx)
 }
 
 func (a *API) routes() {
 	m := a.mux
 	m.HandleFunc("GET /ws", a.handleWebSocket)
+	if a.sio != nil {
+		m.Handle(a.sio.path(), a.sio.server)
+	}
 	m.Handle("POST /ws/send/bulk", a.service(a.handleSendBulk))
 	m.Handle("POST /ws/send/{userId}", a.service(a.handleSend))
 	m.Handle("POST /ws/broadcast", a.service(a.handleBroadcast))
@@ -132,7 +155,11 @@ func (a *API) handleNoRoute(w http.ResponseWriter, r *http.Request) {
 // Handler returns the API with request ids, request logging and HTTP
 // metrics.
 func (a *API) Handler() http.Handler {
-	return withRequestID(withLogging(a.cfg.Logger, a.cfg.Metrics, withSecurity(a.cfg.Origins, a.cfg.HSTSMaxAge, a.mux)))
+	credentialsPath := ""
+	if a.sio != nil {
+		credentialsPath = a.sio.path()
+	}
+	return withRequestID(withLogging(a.cfg.Logger, a.cfg.Metrics, withSecurity(a.cfg.Origins, a.cfg.HSTSMaxAge, credentialsPath, a.mux)))
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, c *auth.Claims) (any, error)

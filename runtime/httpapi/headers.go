@@ -22,7 +22,10 @@ const corsMaxAge = 10 * time.Minute
 // withSecurity sets the security headers, HSTS for requests that arrived
 // over TLS (directly or, per X-Forwarded-Proto, through a proxy), and CORS
 // for allowed cross-origin callers. It answers CORS preflights itself.
-func withSecurity(origins *OriginPolicy, hstsMaxAge time.Duration, next http.Handler) http.Handler {
+// Under credentialsPath (the Socket.IO endpoint; "" for none) allowed
+// origins may also send credentials, as socket.io-client's
+// withCredentials option needs for long-polling.
+func withSecurity(origins *OriginPolicy, hstsMaxAge time.Duration, credentialsPath string, next http.Handler) http.Handler {
 	hsts := ""
 	if hstsMaxAge > 0 {
 		hsts = "max-age=" + strconv.FormatInt(int64(hstsMaxAge.Seconds()), 10) + "; includeSubDomains"
@@ -45,6 +48,9 @@ func withSecurity(origins *OriginPolicy, hstsMaxAge time.Duration, next http.Han
 		if allowed {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After")
+			if credentialsPath != "" && strings.HasPrefix(r.URL.Path, credentialsPath) {
+				h.Set("Access-Control-Allow-Credentials", "true")
+			}
 		}
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			if !allowed {

@@ -389,11 +389,18 @@ func (s *Session) onHeartbeat() {
 func (s *Session) Receive(p []byte) {
 	f, err := s.codec.Decode(p)
 	if err != nil {
-		s.hub.cfg.Metrics.MessagesReceived.WithLabelValues("invalid").Inc()
-		s.replyError(f, asProtocolError(err))
+		s.Reject(f, err)
 		return
 	}
 	s.HandleFrame(f)
+}
+
+// Reject counts a frame the transport could not turn into a valid one and
+// answers it with err (a *protocol.Error, else "internal"); f carries the
+// id to answer, when it had one.
+func (s *Session) Reject(f Frame, err error) {
+	s.hub.cfg.Metrics.MessagesReceived.WithLabelValues("invalid").Inc()
+	s.replyError(f, asProtocolError(err))
 }
 
 // End tears the session down once its transport has stopped handing it

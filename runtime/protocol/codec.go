@@ -80,13 +80,13 @@ func (JSON) Decode(p []byte) (Frame, error) {
 	return f, nil
 }
 
-// maxSafeID keeps ids exact in JavaScript numbers (2^53-1).
-const maxSafeID = 1<<53 - 1
+// MaxSafeID keeps ids exact in JavaScript numbers (2^53-1).
+const MaxSafeID = 1<<53 - 1
 
 func parseID(n json.Number) (uint64, error) {
 	v, err := n.Int64()
-	if err != nil || v < 0 || v > maxSafeID {
-		return 0, Errorf(CodeBadFrame, `"id" must be an integer between 0 and %d`, int64(maxSafeID))
+	if err != nil || v < 0 || v > MaxSafeID {
+		return 0, Errorf(CodeBadFrame, `"id" must be an integer between 0 and %d`, int64(MaxSafeID))
 	}
 	return uint64(v), nil
 }

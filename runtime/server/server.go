@@ -131,6 +131,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		MaxBulkUsers:   cfg.Limits.MaxBulkUsers,
 		AllowedTypes:   allowed,
 		Version:        opts.Version,
+		SocketIO:       socketIOConfig(cfg, m),
 	})
 	if err != nil {
 		return nil, err
@@ -290,8 +291,30 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) stop(ctx context.Context, dc hub.DrainConfig) error {
 	hubErr := s.hub.Drain(ctx, dc)
+	apiErr := s.api.Shutdown(ctx)
 	httpErr := s.http.Shutdown(ctx)
 	s.sched.Close()
 	s.stores.close()
-	return errors.Join(hubErr, httpErr)
+	return errors.Join(hubErr, apiErr, httpErr)
+}
+
+// socketIOConfig is the Socket.IO endpoint's configuration, nil when it
+// is off. Its queue, write and frame limits are the WebSocket transport's.
+func socketIOConfig(cfg *config.Config, m *metrics.Metrics) *httpapi.SocketIOConfig {
+	sio := cfg.SocketIO
+	if !sio.Enabled {
+		return nil
+	}
+	return &httpapi.SocketIOConfig{
+		Path:            sio.Path,
+		Transports:      sio.Transports,
+		PingInterval:    sio.PingInterval.Duration,
+		PingTimeout:     sio.PingTimeout.Duration,
+		MaxPayload:      sio.MaxHTTPBufferSize,
+		ConnectTimeout:  sio.ConnectTimeout.Duration,
+		MaxQueueBytes:   cfg.Limits.OutboundQueueBytes,
+		WriteTimeout:    cfg.Limits.WriteTimeout.Duration,
+		MaxMessageBytes: int(cfg.Limits.MaxMessageBytes),
+		ObserveDelivery: func(d time.Duration) { m.DeliveryLatency.Observe(d.Seconds()) },
+	}
 }

@@ -1,0 +1,212 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/runtime/engineio"
+	"github.com/fleetwire/fleetwire/runtime/hub"
+	"github.com/fleetwire/fleetwire/runtime/protocol"
+	"github.com/fleetwire/fleetwire/runtime/ratelimit"
+	"github.com/fleetwire/fleetwire/runtime/sioconn"
+	"github.com/fleetwire/fleetwire/runtime/socketio"
+)
+
+// SocketIOConfig serves Socket.IO v4 clients. Zero values mean the
+// engineio and socketio packages' defaults, which are Socket.IO's own.
+type SocketIOConfig struct {
+	// Path is where clients connect. Default "/socket.io/".
+	Path           string
+	Transports     []string
+	PingInterval   time.Duration
+	PingTimeout    time.Duration
+	MaxPayload     int
+	ConnectTimeout time.Duration
+	// MaxQueueBytes and WriteTimeout are the same limits as the WebSocket
+	// transport's.
+	MaxQueueBytes int
+	WriteTimeout  time.Duration
+	// MaxMessageBytes bounds one client event, as limits.maxMessageBytes
+	// bounds a native frame. Default 64 KiB.
+	MaxMessageBytes int
+	// ObserveDelivery is called with each written message's delivery delay.
+	ObserveDelivery func(time.Duration)
+}
+
+// socketIO is the runtime's Socket.IO endpoint: Engine.IO sessions are
+// admitted like WebSocket upgrades (origin, drain, capacity, per-IP rate),
+// and a CONNECT to the main namespace is authenticated like one, then
+// becomes a hub session.
+type socketIO struct {
+	api    *API
+	cfg    SocketIOConfig
+	server *socketio.Server
+
+	mu     sync.Mutex
+	claims map[*socketio.Socket]*auth.Claims // admitted, not yet connected
+}
+
+func (a *API) newSocketIO(cfg SocketIOConfig) (*socketIO, error) {
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = 64 << 10
+	}
+	e := &socketIO{api: a, cfg: cfg, claims: map[*socketio.Socket]*auth.Claims{}}
+	srv, err := socketio.NewServer(socketio.Config{
+		Engine: engineio.Config{
+			Path:          cfg.Path,
+			PingInterval:  cfg.PingInterval,
+			PingTimeout:   cfg.PingTimeout,
+			MaxPayload:    cfg.MaxPayload,
+			Transports:    cfg.Transports,
+			MaxQueueBytes: cfg.MaxQueueBytes,
+			WriteTimeout:  cfg.WriteTimeout,
+			// The origin is checked in Authorize, with a JSON answer.
+			CheckOrigin: func(*http.Request) bool { return true },
+			Authorize:   e.admit,
+			Logger:      a.cfg.Logger.WithName("engineio"),
+		},
+		ConnectTimeout: cfg.ConnectTimeout,
+		Logger:         a.cfg.Logger.WithName("socketio"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	main := srv.Of("/")
+	main.Use(e.authenticate)
+	main.OnConnection(e.connect)
+	e.server = srv
+	return e, nil
+}
+
+// admit runs before an Engine.IO session exists, with the same checks as
+// a WebSocket upgrade, and answers a refusal with a JSON error.
+func (e *socketIO) admit(w http.ResponseWriter, r *http.Request) bool {
+	a := e.api
+	refuse := func(reason string, err *apiError) bool {
+		a.cfg.Metrics.ConnectionsRejected.WithLabelValues(reason).Inc()
+		writeError(w, r, err)
+		return false
+	}
+	if !a.cfg.Origins.Allowed(r) {
+		return refuse("origin", newError(http.StatusForbidden, CodeOriginNotAllowed,
+			"origin "+r.Header.Get("Origin")+" is not in CORS_ORIGINS"))
+	}
+	if a.cfg.Health.Draining() {
+		w.Header().Set("Retry-After", strconv.Itoa(capacityRetryAfter))
+		return refuse("draining", newError(http.StatusServiceUnavailable, CodeShuttingDown, "this node is draining; reconnect to another node"))
+	}
+	if a.cfg.Hub.Connections() >= a.cfg.MaxConnections {
+		w.Header().Set("Retry-After", strconv.Itoa(capacityRetryAfter))
+		return refuse("capacity", newError(http.StatusServiceUnavailable, CodeTooManyConns, "this node is at its connection limit; retry, ideally on another node"))
+	}
+	if aerr := a.limit(w, r, ratelimit.RuleConnectionsPerIP, "ip:"+clientIP(r), a.cfg.Rates.ConnectionsPerIP, "connection attempts from this IP"); aerr != nil {
+		return refuse("rate_limited", aerr)
+	}
+	return true
+}
+
+// connectAuth is the CONNECT payload: the client's `auth` option.
+type connectAuth struct {
+	Token string `json:"token"`
+}
+
+// authenticate verifies the token of a CONNECT to the main namespace: from
+// the `auth` payload as the replaced service read it, else from the
+// handshake's Authorization header or ?token=. A refusal is CONNECT_ERROR
+// {message, data: {code}} with the same codes as the HTTP 401 body.
+func (e *socketIO) authenticate(s *socketio.Socket, payload json.RawMessage) error {
+	a := e.api
+	req := s.Conn().Request()
+	var ca connectAuth
+	if len(payload) > 0 {
+		_ = json.Unmarshal(payload, &ca) // a payload without a token string falls back to the request
+	}
+	token := ca.Token
+	if token == "" {
+		token = auth.TokenFromRequest(req)
+	}
+	claims, err := a.cfg.Verifier.Verify(req.Context(), token)
+	if err != nil {
+		a.cfg.Metrics.AuthFailures.WithLabelValues(reasonOf(err)).Inc()
+		a.cfg.Metrics.ConnectionsRejected.WithLabelValues("auth").Inc()
+		a.cfg.Logger.Info("socket.io authentication failed", "reason", reasonOf(err), "ip", clientIP(req), "userAgent", req.UserAgent())
+		return connectError(authError(err))
+	}
+	if aerr := a.checkUserCap(req, claims); aerr != nil {
+		a.cfg.Metrics.ConnectionsRejected.WithLabelValues("user_connections").Inc()
+		return connectError(aerr)
+	}
+	e.mu.Lock()
+	e.claims[s] = claims
+	e.mu.Unlock()
+	// A socket admitted but never connected (its CONNECT reply failed)
+	// must not keep its claims.
+	s.OnDisconnect(func(string) { e.forget(s) })
+	return nil
+}
+
+func (e *socketIO) forget(s *socketio.Socket) {
+	e.mu.Lock()
+	delete(e.claims, s)
+	e.mu.Unlock()
+}
+
+func connectError(err *apiError) *socketio.ConnectError {
+	return &socketio.ConnectError{Message: err.detail.Message, Data: map[string]string{"code": err.detail.Code}}
+}
+
+// connect makes the admitted socket a hub session: "connected", then the
+// offline queue, then its events through the hub's event table.
+func (e *socketIO) connect(s *socketio.Socket) {
+	e.mu.Lock()
+	claims := e.claims[s]
+	e.mu.Unlock()
+	e.forget(s)
+	if claims == nil {
+		s.Disconnect() // cannot happen: authenticate admitted it
+		return
+	}
+	req := s.Conn().Request()
+	conn := sioconn.New(s, sioconn.Config{ObserveDelivery: e.cfg.ObserveDelivery})
+	meta := hub.Meta{ConnID: s.ID(), IP: clientIP(req), UserAgent: req.UserAgent(), RequestID: requestID(req.Context()),
+		AckQueued: req.URL.Query().Get("acks") == "1"}
+	sess, err := e.api.cfg.Hub.Accept(conn, sioconn.Codec{}, claims, meta)
+	if err != nil {
+		e.api.cfg.Logger.V(1).Info("session refused", "error", err.Error())
+		return
+	}
+	s.OnAny(func(ev *socketio.Event) { e.handleEvent(sess, conn, ev) })
+	s.OnDisconnect(func(reason string) { sess.End(errors.New(reason)) })
+}
+
+// handleEvent holds an event to the frame limit, then hands it to the hub.
+func (e *socketIO) handleEvent(sess *hub.Session, conn *sioconn.Conn, ev *socketio.Event) {
+	if sioconn.Size(ev) > e.cfg.MaxMessageBytes {
+		conn.Close(protocol.CloseMessageTooBig, "message too big")
+		return
+	}
+	f, err := sioconn.FrameOf(ev)
+	if err != nil {
+		sess.Reject(f, err)
+		return
+	}
+	sess.HandleFrame(f)
+}
+
+// shutdown ends the Engine.IO sessions that are left, which returns their
+// pending long-polls, so the HTTP server can stop.
+func (e *socketIO) shutdown(ctx context.Context) error { return e.server.Shutdown(ctx) }
+
+// path is the mux pattern of the endpoint: its path and everything under.
+func (e *socketIO) path() string {
+	if e.cfg.Path == "" {
+		return socketio.DefaultPath
+	}
+	return e.cfg.Path
+}

@@ -1,0 +1,95 @@
+package sioconn
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/fleetwire/fleetwire/runtime/protocol"
+	"github.com/fleetwire/fleetwire/runtime/socketio"
+)
+
+// Codec is the codec for Socket.IO clients on the main namespace. A
+// frame is a Socket.IO packet's text form (the Engine.IO message payload):
+// an event is EVENT ["name", data], a reply is ACK <id>[data], and an
+// error is the "error" event, or, for an event the client emitted with a
+// callback, the ACK [{"error": {code, message}}].
+type Codec struct{}
+
+var _ protocol.Codec = Codec{}
+
+// Name implements Codec.
+func (Codec) Name() string { return "socket.io" }
+
+// Decode implements Codec. It takes EVENT packets of the main namespace;
+// the first argument after the name is the frame's data, and the packet's
+// ack id its id. Binary events are not runtime events.
+func (Codec) Decode(p []byte) (protocol.Frame, error) {
+	pkt, err := socketio.DecodePacket(p)
+	if err != nil {
+		return protocol.Frame{}, protocol.Errorf(protocol.CodeBadFrame, "not a Socket.IO packet")
+	}
+	if pkt.Type != socketio.PacketEvent || pkt.Namespace != "/" {
+		return protocol.Frame{}, protocol.Errorf(protocol.CodeBadFrame, "only events of the main namespace are runtime frames")
+	}
+	var args []json.RawMessage
+	if err := json.Unmarshal(pkt.Data, &args); err != nil || len(args) == 0 {
+		return protocol.Frame{}, protocol.Errorf(protocol.CodeBadFrame, "event packet needs [name, data]")
+	}
+	var name string
+	if err := json.Unmarshal(args[0], &name); err != nil || name == "" {
+		return protocol.Frame{}, protocol.Errorf(protocol.CodeBadFrame, "event name must be a non-empty string")
+	}
+	f := protocol.Frame{Event: name, ID: pkt.ID, HasID: pkt.HasID}
+	if len(args) > 1 {
+		f.Data = args[1]
+	}
+	return checkFrame(f)
+}
+
+// checkFrame applies the native codec's rules to a decoded frame. On an
+// error the frame keeps its id, so the error can answer it.
+func checkFrame(f protocol.Frame) (protocol.Frame, error) {
+	if f.HasID && f.ID > protocol.MaxSafeID {
+		return protocol.Frame{}, protocol.Errorf(protocol.CodeBadFrame, `"id" must be an integer between 0 and %d`, int64(protocol.MaxSafeID))
+	}
+	if len(f.Event) > protocol.MaxEventLen {
+		return f, protocol.Errorf(protocol.CodeBadFrame, "event name is longer than %d bytes", protocol.MaxEventLen)
+	}
+	if bytes.Equal(f.Data, []byte("null")) {
+		f.Data = nil
+	}
+	return f, nil
+}
+
+// EncodeEvent implements Codec.
+func (Codec) EncodeEvent(event string, data json.RawMessage) ([]byte, error) {
+	if len(data) == 0 {
+		return socketio.EncodeEvent("/", event), nil
+	}
+	return socketio.EncodeEvent("/", event, data), nil
+}
+
+// EncodeAck implements Codec.
+func (Codec) EncodeAck(id uint64, data json.RawMessage) ([]byte, error) {
+	if len(data) == 0 {
+		data = json.RawMessage("null")
+	}
+	return socketio.EncodeAck("/", id, data), nil
+}
+
+// EncodeError implements Codec.
+func (Codec) EncodeError(id uint64, hasID bool, e *protocol.Error) ([]byte, error) {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("while encoding error: %w", err)
+	}
+	if !hasID {
+		return socketio.EncodeEvent("/", "error", data), nil
+	}
+	wrapped := make([]byte, 0, len(data)+10)
+	wrapped = append(wrapped, `{"error":`...)
+	wrapped = append(wrapped, data...)
+	wrapped = append(wrapped, '}')
+	return socketio.EncodeAck("/", id, wrapped), nil
+}
