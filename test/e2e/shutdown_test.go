@@ -63,7 +63,13 @@ func startProcess(t *testing.T, args ...string) *proc {
 // variables.
 func startProcessEnv(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	port := freePort(t)
+	return startProcessAt(t, freePort(t), env, args...)
+}
+
+// startProcessAt starts a runtime process on a given port, so a test can
+// restart a node where its clients will look for it.
+func startProcessAt(t *testing.T, port int, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(runtimeBinary(t), args...)
 	cmd.Env = append(os.Environ(), "PORT="+fmt.Sprint(port), "JWT_SECRET="+testSecret, "LOG_LEVEL=debug", "RATE_LIMIT_MAX=0", "MAX_CONNECTIONS=2000")
 	cmd.Env = append(cmd.Env, env...)

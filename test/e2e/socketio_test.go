@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fleetwire/fleetwire/test/redistest"
 	"github.com/fleetwire/fleetwire/test/sio/nodeclient"
 )
 
@@ -56,4 +58,85 @@ func TestSocketIOSeedExample(t *testing.T) {
 		})
 	}
 	eventually(t, "every Socket.IO session to leave the hub", func() bool { return n.srv.Hub().Connections() == 0 })
+}
+
+// TestSocketIOAndNativeClientsOfOneUser sends one message through the HTTP
+// API to a user with a native WebSocket client and a Socket.IO client: both
+// get the same message object.
+func TestSocketIOAndNativeClientsOfOneUser(t *testing.T) {
+	n := startNode(t, nil)
+	native := dial(t, n, userToken(t, "carol"))
+	done := make(chan nodeclient.Output, 1)
+	go func() {
+		out, err := nodeclient.Run(t, nodeWait, "flow.js", n.sioEnv(t, "carol", "SIO_EXPECT_MARK=both")...)
+		if err != nil {
+			t.Errorf("%v\n%s\n%s", err, out.Stdout, out.Stderr)
+		}
+		done <- out
+	}()
+	eventually(t, "carol's two connections", func() bool { return n.srv.Hub().Connections() == 2 })
+	res := n.send(t, "carol", "notification", map[string]any{"mark": "both"})
+	mustStatus(t, res, 200)
+	got := native.expectMessage("notification")
+	out := <-done
+	var sio map[string]any
+	for _, l := range out.Lines {
+		if l["event"] == "notification" {
+			args, _ := l["args"].([]any)
+			sio, _ = args[0].(map[string]any)
+		}
+	}
+	if sio == nil || sio["id"] != got.ID || sio["timestamp"] != got.Timestamp || sio["type"] != "notification" {
+		t.Fatalf("socket.io client got %v; the native client got %+v", sio, got)
+	}
+}
+
+// TestSocketIOReconnectsAfterARestartAndGetsItsQueue restarts the runtime
+// a Socket.IO client is on. The client hears why ("reconnect", then
+// "close_reason" 1012), its built-in reconnection brings it back once the
+// node is up again, and the message sent while it was away (through
+// another node of the fleet, into the Redis queue) arrives first.
+func TestSocketIOReconnectsAfterARestartAndGetsItsQueue(t *testing.T) {
+	rs := redistest.Start(t)
+	port := freePort(t)
+	env := []string{"REDIS_URL=" + rs.URL()}
+	args := []string{"--drain-pre-delay", "0s", "--drain-timeout", "0s"}
+	first := startProcessAt(t, port, env, args...)
+	other := startProcessEnv(t, []string{"REDIS_URL=" + rs.URL()}, args...)
+
+	done := make(chan nodeclient.Output, 1)
+	go func() {
+		out, err := nodeclient.Run(t, nodeWait, "flow.js", first.node.sioEnv(t, "dan",
+			"SIO_EXPECT_CONNECTS=2", "SIO_EXPECT_MARK=while-away")...)
+		if err != nil {
+			t.Errorf("%v\n%s\n%s", err, out.Stdout, out.Stderr)
+		}
+		done <- out
+	}()
+	online := func() bool {
+		r := call(t, "GET", other.node.base+"/ws/status/dan", serviceToken(t), nil)
+		n, _ := r.Body["connections"].(float64)
+		return n == 1
+	}
+	eventually(t, "dan online", online)
+	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first.exit; err != nil {
+		t.Fatalf("first runtime exit: %v", err)
+	}
+	res := other.node.send(t, "dan", "notification", map[string]any{"mark": "while-away"})
+	mustStatus(t, res, 200)
+	startProcessAt(t, port, env, args...)
+	out := <-done
+	var events []string
+	for _, l := range out.Lines {
+		if l["step"] == "event" {
+			events = append(events, l["event"].(string))
+		}
+	}
+	want := []string{"connected", "reconnect", "close_reason", "connected", "notification"}
+	if strings.Join(events, ",") != strings.Join(want, ",") {
+		t.Fatalf("events %v, want %v\n%s", events, want, out.Stdout)
+	}
 }
