@@ -69,7 +69,31 @@ func runtimeConfig(rts *v1.RealtimeService) config.Config {
 	}
 	setDuration(&cfg.Drain.PreDelay, spec.Drain.PreDrainDelay)
 	setDuration(&cfg.Drain.Timeout, spec.Drain.Timeout)
+	applySocketIO(&cfg.SocketIO, spec.SocketIO)
 	return cfg
+}
+
+// applySocketIO renders spec.socketIO. A fleet serves Socket.IO only when
+// asked, and long-polling only when the Service keeps clients on one pod
+// (see buildService), so the transports follow spec.socketIO.polling.
+func applySocketIO(dst *config.SocketIO, s *v1.SocketIOSpec) {
+	if s == nil || !s.Enabled {
+		dst.Enabled = false
+		return
+	}
+	dst.Enabled = true
+	dst.Transports = []string{config.TransportWebSocket}
+	if s.Polling {
+		dst.Transports = []string{config.TransportPolling, config.TransportWebSocket}
+	}
+	if s.Path != "" {
+		dst.Path = s.Path
+	}
+	setDuration(&dst.PingInterval, s.PingInterval)
+	setDuration(&dst.PingTimeout, s.PingTimeout)
+	if s.MaxHTTPBufferSize > 0 {
+		dst.MaxHTTPBufferSize = int(s.MaxHTTPBufferSize)
+	}
 }
 
 func setDuration(dst *config.Duration, d *metav1.Duration) {

@@ -56,7 +56,8 @@ func productionRTS() *v1.RealtimeService {
 	rts.Spec.Drain = v1.DrainSpec{PreDrainDelay: &metav1.Duration{Duration: 10 * time.Second}, Timeout: &metav1.Duration{Duration: 60 * time.Second}}
 	rts.Spec.Autoscaling = &v1.AutoscalingSpec{MinReplicas: 2, MaxReplicas: 20, TargetConnectionsPerPod: 8000,
 		TargetCPUUtilizationPercentage: ptr.To[int32](75), ScaleDownStabilizationSeconds: 600}
-	rts.Spec.SocketIO = &v1.SocketIOSpec{Enabled: true, Polling: true}
+	rts.Spec.SocketIO = &v1.SocketIOSpec{Enabled: true, Polling: true, Path: "/rt/", PingInterval: &metav1.Duration{Duration: 10 * time.Second},
+		PingTimeout: &metav1.Duration{Duration: 5 * time.Second}, MaxHTTPBufferSize: 200000}
 	rts.Spec.Service = v1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Annotations: map[string]string{"lb": "internal"}}
 	rts.Spec.Pod = &v1.PodSpec{
 		NodeSelector:      map[string]string{"pool": "realtime"},
@@ -92,6 +93,18 @@ func TestRenderedConfigLoadsInTheRuntime(t *testing.T) {
 			if c.Drain.PreDelay.Duration != 5*time.Second || c.Drain.Timeout.Duration != 30*time.Second {
 				t.Errorf("drain = %+v, want the runtime defaults", c.Drain)
 			}
+			if c.SocketIO.Enabled {
+				t.Errorf("socketIO = %+v, want it off unless asked for", c.SocketIO)
+			}
+		}},
+		{"websocket-only Socket.IO", func() *v1.RealtimeService {
+			rts := minimalRTS()
+			rts.Spec.SocketIO = &v1.SocketIOSpec{Enabled: true}
+			return rts
+		}(), func(t *testing.T, c *config.Config) {
+			if !c.SocketIO.Enabled || c.SocketIO.Polling() || c.SocketIO.Path != "/socket.io/" || c.SocketIO.PingInterval.Duration != 25*time.Second {
+				t.Errorf("socketIO = %+v, want websocket only with the defaults", c.SocketIO)
+			}
 		}},
 		{"production", productionRTS(), func(t *testing.T, c *config.Config) {
 			// The URL comes from its Secret through REDIS_URL; the test stood it in.
@@ -126,6 +139,11 @@ func TestRenderedConfigLoadsInTheRuntime(t *testing.T) {
 			}
 			if c.Drain.PreDelay.Duration != 10*time.Second || c.Drain.Timeout.Duration != time.Minute {
 				t.Errorf("drain = %+v", c.Drain)
+			}
+			sio := c.SocketIO
+			if !sio.Enabled || !sio.Polling() || sio.Path != "/rt/" || sio.PingInterval.Duration != 10*time.Second ||
+				sio.PingTimeout.Duration != 5*time.Second || sio.MaxHTTPBufferSize != 200000 {
+				t.Errorf("socketIO = %+v", sio)
 			}
 		}},
 		{"public key and sentinel", func() *v1.RealtimeService {

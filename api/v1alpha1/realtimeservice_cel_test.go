@@ -114,6 +114,18 @@ func TestSchemaRules(t *testing.T) {
 		{"built-in channel namespace", func(s *v1.RealtimeServiceSpec) {
 			s.Channels = &v1.ChannelsSpec{Namespaces: []v1.ChannelNamespace{{Name: "user", Allow: "deny"}}}
 		}, "user, team and admin are built-in channel namespaces"},
+		{"socket.io ping interval too short", func(s *v1.RealtimeServiceSpec) {
+			s.SocketIO = &v1.SocketIOSpec{Enabled: true, PingInterval: &metav1.Duration{Duration: time.Millisecond}}
+		}, "socketIO.pingInterval must be at least 100ms"},
+		{"socket.io ping timeout too short", func(s *v1.RealtimeServiceSpec) {
+			s.SocketIO = &v1.SocketIOSpec{Enabled: true, PingTimeout: &metav1.Duration{Duration: time.Millisecond}}
+		}, "socketIO.pingTimeout must be at least 100ms"},
+		{"socket.io on the runtime's own path", func(s *v1.RealtimeServiceSpec) {
+			s.SocketIO = &v1.SocketIOSpec{Enabled: true, Path: "/ws/"}
+		}, "socketIO.path must not be one of the runtime's own paths"},
+		{"socket.io path without slashes", func(s *v1.RealtimeServiceSpec) {
+			s.SocketIO = &v1.SocketIOSpec{Enabled: true, Path: "io"}
+		}, "spec.socketIO.path"},
 		{"origin with a path", func(s *v1.RealtimeServiceSpec) {
 			s.CORS = &v1.CORSSpec{AllowedOrigins: []string{"https://app.example.com/path"}}
 		}, "spec.cors.allowedOrigins[0]"},

@@ -324,16 +324,41 @@ type ChannelsSpec struct {
 	History []ChannelHistory `json:"history,omitempty"`
 }
 
-// SocketIOSpec is the Socket.IO v4 endpoint.
+// SocketIOSpec is the Socket.IO v4 endpoint (Engine.IO protocol 4,
+// Socket.IO protocol 5), for socket.io-client 4.x.
+// +kubebuilder:validation:XValidation:rule="!has(self.pingInterval) || duration(self.pingInterval) >= duration('100ms')",message="socketIO.pingInterval must be at least 100ms"
+// +kubebuilder:validation:XValidation:rule="!has(self.pingTimeout) || duration(self.pingTimeout) >= duration('100ms')",message="socketIO.pingTimeout must be at least 100ms"
+// +kubebuilder:validation:XValidation:rule="!has(self.path) || !(self.path in ['/ws/', '/admin/', '/health/', '/metrics/'])",message="socketIO.path must not be one of the runtime's own paths (/ws/, /admin/, /health/, /metrics/)"
 type SocketIOSpec struct {
-	// Enabled serves Socket.IO v4 clients at /socket.io/.
+	// Enabled serves Socket.IO v4 clients at path. Without it the fleet
+	// serves only the native protocol at /ws.
 	// +optional
 	Enabled bool `json:"enabled,omitempty"`
-	// Polling allows the HTTP long-polling transport. Polling needs every
-	// request of a session to reach the same pod, so the Service gets
-	// ClientIP session affinity.
+	// Polling allows the HTTP long-polling transport, socket.io-client's
+	// default first transport. Polling needs every request of a session to
+	// reach the same pod, so the Service gets ClientIP session affinity.
+	// Without it clients must connect with transports: ['websocket'].
 	// +optional
 	Polling bool `json:"polling,omitempty"`
+	// Path is where clients connect: the client's path option.
+	// +optional
+	// +kubebuilder:default="/socket.io/"
+	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9._~\-/]*/$`
+	// +kubebuilder:validation:MaxLength=100
+	Path string `json:"path,omitempty"`
+	// PingInterval is how often the server pings each client. Default 25s.
+	// +optional
+	PingInterval *metav1.Duration `json:"pingInterval,omitempty"`
+	// PingTimeout closes a client that has not answered a ping within this
+	// long. Default 20s.
+	// +optional
+	PingTimeout *metav1.Duration `json:"pingTimeout,omitempty"`
+	// MaxHTTPBufferSize bounds one packet or polling request body in bytes.
+	// Default 1000000.
+	// +optional
+	// +kubebuilder:validation:Minimum=1024
+	// +kubebuilder:validation:Maximum=104857600
+	MaxHTTPBufferSize int32 `json:"maxHttpBufferSize,omitempty"`
 }
 
 // RPCProxySpec forwards client rpc events to an application backend.
