@@ -176,6 +176,10 @@ func (e *socketIO) connect(s *socketio.Socket) {
 	conn := sioconn.New(s, sioconn.Config{ObserveDelivery: e.cfg.ObserveDelivery})
 	meta := hub.Meta{ConnID: s.ID(), IP: clientIP(req), UserAgent: req.UserAgent(), RequestID: requestID(req.Context()),
 		AckQueued: req.URL.Query().Get("acks") == "1"}
+	// Acknowledgements are read by the same goroutine that runs this
+	// function, so none can arrive before the session exists.
+	var sess *hub.Session
+	conn.OnAck(func(id string) { sess.Acknowledge(id) })
 	sess, err := e.api.cfg.Hub.Accept(conn, sioconn.Codec{}, claims, meta)
 	if err != nil {
 		e.api.cfg.Logger.V(1).Info("session refused", "error", err.Error())

@@ -139,6 +139,15 @@ func (s *Session) handleAckMessages(f Frame) (any, *protocol.Error) {
 	return AckReply{Removed: n}, nil
 }
 
+// Acknowledge takes the message id out of the user's queue, as
+// ack_messages does, for transports that carry acknowledgements
+// themselves (a Socket.IO event's callback).
+func (s *Session) Acknowledge(id string) {
+	if _, err := s.hub.cfg.Queue.Remove(s.hub.ctx, s.userID, []string{id}); err != nil {
+		s.hub.log.Error(err, "acknowledged message could not be removed; it will come again", "userId", s.userID, "messageId", id)
+	}
+}
+
 // queueStatsTop is how many of the deepest queues request_queue_stats lists.
 const queueStatsTop = 10
 

@@ -271,6 +271,9 @@ func (s *Session) sendLocked(out *outbound, toUser bool) bool {
 		return false
 	}
 	o := protocol.Outgoing{Size: pm.Len(), Accepted: out.msg.Accepted}
+	if s.meta.AckQueued && (toUser || out.msg.Queued) {
+		o.AckID = out.msg.ID
+	}
 	switch {
 	case toUser && s.hub.cfg.DurableUserMessages:
 		// Already queued: nothing to salvage. A plain connection takes it

@@ -65,6 +65,11 @@ type Outgoing struct {
 	// OnWritten, when set, runs once the frame has reached the socket. It
 	// must not block.
 	OnWritten func()
+	// AckID, when set, is the id of a message the client acknowledges
+	// (it connected with acks=1). A transport that can ask for an
+	// acknowledgement per frame (Socket.IO) does, and reports the answer
+	// as an ack_messages of this id; others leave it to the client.
+	AckID string
 }
 
 // Errors a connection returns from its sends. Every transport returns

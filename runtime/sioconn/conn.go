@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fleetwire/fleetwire/runtime/engineio"
@@ -26,6 +27,7 @@ type Conn struct {
 	cfg  Config
 
 	closeOnce sync.Once
+	acked     atomic.Pointer[func(id string)]
 }
 
 var _ hub.Conn = (*Conn)(nil)
@@ -40,8 +42,17 @@ func New(sock *socketio.Socket, cfg Config) *Conn {
 // whichever transport it is on.
 func (c *Conn) SendPrepared(p *protocol.Prepared, o protocol.Outgoing) error {
 	m := engineio.Message{Data: p.Bytes(), Tag: o.Tag, OnWritten: c.written(o)}
+	if acked := c.acked.Load(); o.AckID != "" && acked != nil {
+		id := o.AckID
+		return sendError(c.sock.SendPacketWithAck(m, func([]any) { (*acked)(id) }))
+	}
 	return sendError(c.sock.SendPacket(m))
 }
+
+// OnAck sets what runs when the client acknowledges a message sent with
+// an AckID: the Socket.IO client's callback on the event. It runs on the
+// goroutine that reads the client.
+func (c *Conn) OnAck(fn func(id string)) { c.acked.Store(&fn) }
 
 // written combines the caller's OnWritten with the delivery observer.
 func (c *Conn) written(o protocol.Outgoing) func() {

@@ -161,6 +161,34 @@ func (s *Socket) SendPacket(m engineio.Message) error {
 	return nil
 }
 
+// SendPacketWithAck is SendPacket for an EVENT packet that asks the client
+// to acknowledge it: it gives m.Data (an EVENT packet without an ack id,
+// as EncodeEvent returns) the socket's next ack id, and ack runs with the
+// client's answer as in EmitWithAck. The packet is encoded again for this
+// socket, so encoding once for many sockets holds only without acks.
+func (s *Socket) SendPacketWithAck(m engineio.Message, ack func(args []any)) error {
+	p, err := DecodePacket(m.Data)
+	if err != nil || p.Type != PacketEvent || p.HasID {
+		return fmt.Errorf("socketio: SendPacketWithAck takes an EVENT packet without an ack id")
+	}
+	s.mu.Lock()
+	p.ID, p.HasID = s.nextAckID, true
+	s.nextAckID++
+	if s.acks == nil {
+		s.acks = make(map[uint64]func([]any))
+	}
+	s.acks[p.ID] = ack
+	s.mu.Unlock()
+	m.Data = p.Encode()
+	if err := s.SendPacket(m); err != nil {
+		s.mu.Lock()
+		delete(s.acks, p.ID)
+		s.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
 // Disconnect removes the socket from its namespace: it sends DISCONNECT
 // and runs the OnDisconnect handlers ("server namespace disconnect").
 // When the client is in no namespace any more, it closes the Engine.IO

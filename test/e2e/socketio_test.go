@@ -140,3 +140,34 @@ func TestSocketIOReconnectsAfterARestartAndGetsItsQueue(t *testing.T) {
 		t.Fatalf("events %v, want %v\n%s", events, want, out.Stdout)
 	}
 }
+
+// TestSocketIOAcknowledgedDelivery connects a Socket.IO client with
+// acks=1: queued messages ask for an acknowledgement, and only the ones the
+// client acknowledged leave the queue.
+func TestSocketIOAcknowledgedDelivery(t *testing.T) {
+	n := startNode(t, nil)
+	var ids []string
+	for i := range 3 {
+		res := n.send(t, "erin", "notification", map[string]any{"n": i})
+		mustStatus(t, res, 200)
+		ids = append(ids, res.Body["messageId"].(string))
+	}
+	out := nodeclient.MustRun(t, nodeWait, "acks.js", n.sioEnv(t, "erin", "SIO_EXPECT=3", "SIO_ACK=2")...)
+	var got []string
+	for _, l := range out.Lines {
+		if l["step"] == "message" {
+			if l["asksAck"] != true || l["queued"] != true {
+				t.Errorf("message %v: want a queued message asking for an ack", l)
+			}
+			got = append(got, l["id"].(string))
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(ids, ",") {
+		t.Fatalf("received %v, want %v in order", got, ids)
+	}
+	q := call(t, "GET", n.base+"/ws/queue/erin", serviceToken(t), nil)
+	msgs, _ := q.Body["messages"].([]any)
+	if len(msgs) != 1 || msgs[0].(map[string]any)["id"] != ids[2] {
+		t.Fatalf("queue after acknowledging two: %s, want only %s", q.Raw, ids[2])
+	}
+}
