@@ -45,8 +45,17 @@ func (s *Socket) pongMissed(gen uint64) {
 
 func (s *Socket) onPong() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state == stateOpen && s.awaitingPong {
+	var done []pending
+	switch {
+	case s.state == stateOpen && s.awaitingPong:
+		done = s.confirmLocked()
 		s.schedulePingLocked()
+	case s.state == stateClosing && s.finalPing:
+		done = s.confirmLocked()
+		s.finalPing = false
+		s.stopHeartbeatLocked()
+		s.enqueueLocked(outPacket{typ: packetClose})
 	}
+	s.mu.Unlock()
+	runDelivered(done)
 }

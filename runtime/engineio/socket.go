@@ -23,6 +23,10 @@ type Message struct {
 	// OnWritten runs once the message reached the socket (WebSocket frame
 	// written, or polling GET response written). It must not block.
 	OnWritten func()
+	// OnDelivered runs once the client has answered a ping sent after the
+	// message was written, which proves it read the message. It never runs
+	// if the session ends first. It must not block.
+	OnDelivered func()
 }
 
 type sessionState int
@@ -39,9 +43,10 @@ type outPacket struct {
 	typ       packetType
 	data      []byte
 	binary    bool
-	tag       any
-	onWritten func()
-	size      int // bytes counted against MaxQueueBytes; 0 for control packets
+	tag         any
+	onWritten   func()
+	onDelivered func()
+	size        int // bytes counted against MaxQueueBytes; 0 for control packets
 }
 
 // Socket is one Engine.IO session. Its methods are safe for concurrent use.
@@ -76,7 +81,11 @@ type Socket struct {
 	hbTimer      *time.Timer
 	hbGen        uint64
 	awaitingPong bool
+	finalPing    bool // a graceful close waits for this pong (see finalPingLocked)
 	closeTimer   *time.Timer
+
+	// Messages taken for writing and not yet confirmed (see delivery.go).
+	taken, pinged []pending
 
 	// Polling: at most one GET and one POST at a time.
 	pollActive bool
@@ -147,7 +156,7 @@ func (s *Socket) Send(m Message) error {
 	}
 	s.enqueueLocked(outPacket{
 		typ: packetMessage, data: m.Data, binary: m.Binary,
-		tag: m.Tag, onWritten: m.OnWritten, size: len(m.Data),
+		tag: m.Tag, onWritten: m.OnWritten, onDelivered: m.OnDelivered, size: len(m.Data),
 	})
 	return nil
 }
@@ -168,13 +177,13 @@ func (s *Socket) Closed() bool {
 }
 
 // DropPending empties the queue of messages and returns the non-nil tags
-// of those never written. Control packets (a pending close, ping or pong)
-// stay queued. Messages a writer already took are not returned: their
-// OnWritten runs if the write succeeds.
+// of those the client is not known to have read, oldest first: taken for
+// writing but not confirmed by a pong (see delivery.go), then never
+// written. Control packets (a pending close, ping or pong) stay queued.
 func (s *Socket) DropPending() []any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var tags []any
+	tags := s.unconfirmedTagsLocked()
 	kept := s.queue[:0]
 	for _, p := range s.queue {
 		if p.typ != packetMessage {
@@ -246,6 +255,7 @@ func (s *Socket) takeLocked() []outPacket {
 	batch := s.queue
 	s.queue = nil
 	s.queuedBytes = 0
+	s.trackLocked(batch)
 	return batch
 }
 
@@ -263,6 +273,9 @@ func (s *Socket) closeGraceful(reason string) {
 	s.stopHeartbeatLocked()
 	if s.transport == TransportPolling {
 		s.closeTimer = time.AfterFunc(s.srv.cfg.WriteTimeout, func() { s.finalize(reason) })
+	}
+	if s.finalPingLocked() {
+		return
 	}
 	s.enqueueLocked(outPacket{typ: packetClose})
 }
@@ -350,6 +363,7 @@ func (s *Socket) handlePacket(p packet) bool {
 		}
 		s.mu.Unlock()
 	case packetClose:
+		s.confirmOnClientClose()
 		s.finalize(ReasonTransportClose)
 	default:
 		// open, upgrade and noop mean nothing on an established transport.

@@ -62,8 +62,9 @@ type Outgoing struct {
 	// Accepted, when set, is when the message entered the system; the
 	// connection reports the delay once the frame is written.
 	Accepted time.Time
-	// OnWritten, when set, runs once the frame has reached the socket. It
-	// must not block.
+	// OnWritten, when set, runs once the frame has reached the client:
+	// written to the socket, or, on transports that can tell (Socket.IO's
+	// heartbeat), read by the client. It must not block.
 	OnWritten func()
 	// AckID, when set, is the id of a message the client acknowledges
 	// (it connected with acks=1). A transport that can ask for an

@@ -40,8 +40,14 @@ func New(sock *socketio.Socket, cfg Config) *Conn {
 // SendPrepared implements hub.Conn. The frame's bytes are a Socket.IO
 // packet (see Codec); the Engine.IO session adds its own framing for
 // whichever transport it is on.
+//
+// The hub's OnWritten (which takes a delivered message out of the user's
+// queue) waits until a pong proves the client read the frame, and until
+// then the frame's tag stays with the session: a message written to a
+// connection that had silently died goes back to the queue instead of
+// being lost.
 func (c *Conn) SendPrepared(p *protocol.Prepared, o protocol.Outgoing) error {
-	m := engineio.Message{Data: p.Bytes(), Tag: o.Tag, OnWritten: c.written(o)}
+	m := engineio.Message{Data: p.Bytes(), Tag: o.Tag, OnWritten: c.observe(o), OnDelivered: o.OnWritten}
 	if acked := c.acked.Load(); o.AckID != "" && acked != nil {
 		id := o.AckID
 		return sendError(c.sock.SendPacketWithAck(m, func([]any) { (*acked)(id) }))
@@ -54,18 +60,13 @@ func (c *Conn) SendPrepared(p *protocol.Prepared, o protocol.Outgoing) error {
 // goroutine that reads the client.
 func (c *Conn) OnAck(fn func(id string)) { c.acked.Store(&fn) }
 
-// written combines the caller's OnWritten with the delivery observer.
-func (c *Conn) written(o protocol.Outgoing) func() {
+// observe reports the delivery delay once the frame is written.
+func (c *Conn) observe(o protocol.Outgoing) func() {
 	observe := c.cfg.ObserveDelivery
 	if observe == nil || o.Accepted.IsZero() {
-		return o.OnWritten
+		return nil
 	}
-	return func() {
-		observe(time.Since(o.Accepted))
-		if o.OnWritten != nil {
-			o.OnWritten()
-		}
-	}
+	return func() { observe(time.Since(o.Accepted)) }
 }
 
 // SendText implements hub.Conn.

@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"encoding/json"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
+	"github.com/fleetwire/fleetwire/runtime/config"
 	"github.com/fleetwire/fleetwire/test/redistest"
 	"github.com/fleetwire/fleetwire/test/sio/nodeclient"
 )
@@ -169,5 +173,118 @@ func TestSocketIOAcknowledgedDelivery(t *testing.T) {
 	msgs, _ := q.Body["messages"].([]any)
 	if len(msgs) != 1 || msgs[0].(map[string]any)["id"] != ids[2] {
 		t.Fatalf("queue after acknowledging two: %s, want only %s", q.Raw, ids[2])
+	}
+}
+
+// rawSIO is a minimal Socket.IO client on Engine.IO's WebSocket transport,
+// for what socket.io-client cannot be made to do: die without a word.
+type rawSIO struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func dialRawSIO(t *testing.T, n *node, tok string) *rawSIO {
+	t.Helper()
+	u := strings.Replace(n.base, "http://", "ws://", 1) + "/socket.io/?EIO=4&transport=websocket"
+	ws, _, err := websocket.DefaultDialer.Dial(u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	c := &rawSIO{t: t, ws: ws}
+	if open := c.read(); !strings.HasPrefix(open, "0{") {
+		t.Fatalf("open packet %q", open)
+	}
+	auth, _ := json.Marshal(map[string]string{"token": tok})
+	c.write("40" + string(auth))
+	if got := c.read(); !strings.HasPrefix(got, `40{"sid"`) {
+		t.Fatalf("CONNECT reply %q", got)
+	}
+	return c
+}
+
+func (c *rawSIO) write(s string) {
+	c.t.Helper()
+	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// read returns the next packet, answering pings on the way.
+func (c *rawSIO) read() string {
+	c.t.Helper()
+	for {
+		_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+		_, p, err := c.ws.ReadMessage()
+		if err != nil {
+			c.t.Fatalf("read: %v", err)
+		}
+		if string(p) == "2" {
+			c.write("3")
+			continue
+		}
+		return string(p)
+	}
+}
+
+// event reads until an EVENT packet and returns its name and first argument.
+func (c *rawSIO) event() (string, json.RawMessage) {
+	c.t.Helper()
+	for {
+		p := c.read()
+		if !strings.HasPrefix(p, "42[") {
+			continue
+		}
+		var args []json.RawMessage
+		if err := json.Unmarshal([]byte(p[2:]), &args); err != nil || len(args) == 0 {
+			c.t.Fatalf("event packet %q", p)
+		}
+		var name string
+		_ = json.Unmarshal(args[0], &name)
+		if len(args) > 1 {
+			return name, args[1]
+		}
+		return name, nil
+	}
+}
+
+// TestSocketIOMessageOnADeadConnectionIsNotLost writes a message to a
+// Socket.IO connection whose client then dies without a close: nothing
+// proved the client read it (no pong came after it), so it goes back to
+// the user's queue and the next connection gets it. Memory and Redis
+// stores both.
+func TestSocketIOMessageOnADeadConnectionIsNotLost(t *testing.T) {
+	for _, redis := range []bool{false, true} {
+		t.Run(map[bool]string{false: "memory", true: "redis"}[redis], func(t *testing.T) {
+			n := startNode(t, func(c *config.Config) {
+				c.SocketIO.PingInterval = config.Duration{Duration: time.Minute}
+				if redis {
+					c.RedisURL = redistest.Start(t).URL()
+				}
+			})
+			c := dialRawSIO(t, n, userToken(t, "fay"))
+			if name, _ := c.event(); name != "connected" {
+				t.Fatalf("first event %q", name)
+			}
+			res := n.send(t, "fay", "notification", map[string]any{"n": 1})
+			mustStatus(t, res, 200)
+			if res.Body["status"] != "delivered" {
+				t.Fatalf("send: %v", res.Body)
+			}
+			if name, _ := c.event(); name != "notification" {
+				t.Fatalf("got %q", name)
+			}
+			// The client dies: no close packet, no pong for what it got.
+			_ = c.ws.UnderlyingConn().Close()
+			eventually(t, "the dead session to leave", func() bool { return n.srv.Hub().Connections() == 0 })
+			again := dialRawSIO(t, n, userToken(t, "fay"))
+			again.event() // connected
+			name, data := again.event()
+			var m appMessage
+			_ = json.Unmarshal(data, &m)
+			if name != "notification" || m.ID != res.Body["messageId"] || !m.Queued {
+				t.Fatalf("after reconnecting: %s %s, want message %v again, from the queue", name, data, res.Body["messageId"])
+			}
+		})
 	}
 }

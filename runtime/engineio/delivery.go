@@ -1,0 +1,107 @@
+package engineio
+
+import (
+	"slices"
+	"time"
+)
+
+// Delivery confirmation. A client answers a ping only after it has read
+// everything the server wrote before it, so a pong confirms every message
+// taken for writing before that ping was queued. Messages that carry a Tag
+// or an OnDelivered wait for that confirmation here; until it comes,
+// DropPending hands their tags back, so a message written to a connection
+// that turned out to be dead is not lost.
+//
+// taken holds what writers took since the last ping they took, pinged
+// what the outstanding ping will confirm.
+
+type pending struct {
+	tag         any
+	onDelivered func()
+}
+
+func awaitsConfirmation(p outPacket) bool { return p.tag != nil || p.onDelivered != nil }
+
+// trackLocked records the batch a writer has just taken, in queue order:
+// a ping covers every message taken before it.
+func (s *Socket) trackLocked(batch []outPacket) {
+	for _, p := range batch {
+		switch {
+		case p.typ == packetPing:
+			s.pinged = append(s.pinged, s.taken...)
+			s.taken = nil
+		case awaitsConfirmation(p):
+			s.taken = append(s.taken, pending{tag: p.tag, onDelivered: p.onDelivered})
+		}
+	}
+}
+
+// confirmLocked takes what the pong confirms; the caller runs the
+// callbacks once it has released the lock.
+func (s *Socket) confirmLocked() []pending {
+	done := s.pinged
+	s.pinged = nil
+	return done
+}
+
+func runDelivered(done []pending) {
+	for _, p := range done {
+		if p.onDelivered != nil {
+			p.onDelivered()
+		}
+	}
+}
+
+// unconfirmedTagsLocked returns, oldest first, the tags of messages taken
+// for writing but not confirmed, and forgets them.
+func (s *Socket) unconfirmedTagsLocked() []any {
+	var tags []any
+	for _, list := range [][]pending{s.pinged, s.taken} {
+		for _, p := range list {
+			if p.tag != nil {
+				tags = append(tags, p.tag)
+			}
+		}
+	}
+	s.pinged, s.taken = nil, nil
+	return tags
+}
+
+// finalPingLocked starts a graceful close that first asks for a pong, when
+// messages wait for confirmation: the pong confirms them, and only then is
+// the close packet queued. Without it, a message the client did read would
+// be handed back by DropPending and delivered twice. It reports whether it
+// queued the ping; if the pong does not come within PingTimeout, the close
+// packet is queued anyway.
+func (s *Socket) finalPingLocked() bool {
+	if len(s.taken)+len(s.pinged) == 0 && !slices.ContainsFunc(s.queue, awaitsConfirmation) {
+		return false
+	}
+	s.enqueueLocked(outPacket{typ: packetPing})
+	s.finalPing = true
+	gen := s.hbGen
+	s.hbTimer = time.AfterFunc(s.srv.cfg.PingTimeout, func() { s.finalPongMissed(gen) })
+	return true
+}
+
+func (s *Socket) finalPongMissed(gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen == s.hbGen && s.finalPing && s.state == stateClosing {
+		s.finalPing = false
+		s.enqueueLocked(outPacket{typ: packetClose})
+	}
+}
+
+// confirmOnClientClose treats what was taken for writing as delivered when
+// the client closes the session itself: it chose to leave, and what was in
+// flight when it did is its own to have read or not. Only a session that
+// ends without the client's word (a dead connection, a ping timeout, an
+// abort) keeps its unconfirmed messages for DropPending.
+func (s *Socket) confirmOnClientClose() {
+	s.mu.Lock()
+	done := append(s.confirmLocked(), s.taken...)
+	s.taken = nil
+	s.mu.Unlock()
+	runDelivered(done)
+}
