@@ -40,9 +40,9 @@ const (
 // outPacket is a queued packet: a caller's message or a control packet
 // (ping, pong, close) that the server adds itself.
 type outPacket struct {
-	typ       packetType
-	data      []byte
-	binary    bool
+	typ         packetType
+	data        []byte
+	binary      bool
 	tag         any
 	onWritten   func()
 	onDelivered func()
