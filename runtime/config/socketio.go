@@ -31,6 +31,14 @@ type SocketIO struct {
 	// ConnectTimeout closes an Engine.IO session that has not connected to
 	// a namespace within this long. Default 45s, as Socket.IO's.
 	ConnectTimeout Duration `json:"connectTimeout,omitempty"`
+	// Recovery turns on connection state recovery: a client that drops
+	// and comes back within RecoveryWindow gets its channels back and
+	// what it missed. Default true. Env SOCKETIO_RECOVERY.
+	Recovery bool `json:"recovery"`
+	// RecoveryWindow is how long after a drop a client may still recover.
+	// Default 2m, as Socket.IO's maxDisconnectionDuration. Env
+	// SOCKETIO_RECOVERY_WINDOW.
+	RecoveryWindow Duration `json:"recoveryWindow,omitempty"`
 }
 
 // Socket.IO transports.
@@ -48,6 +56,8 @@ func defaultSocketIO() SocketIO {
 		PingTimeout:       Duration{20 * time.Second},
 		MaxHTTPBufferSize: 1_000_000,
 		ConnectTimeout:    Duration{45 * time.Second},
+		Recovery:          true,
+		RecoveryWindow:    Duration{2 * time.Minute},
 	}
 }
 
@@ -91,6 +101,9 @@ func (c *Config) validateSocketIO(bad func(string, ...any)) {
 	if s.ConnectTimeout.Duration < 100*time.Millisecond {
 		bad("socketIO.connectTimeout: must be at least 100ms, got %s", s.ConnectTimeout)
 	}
+	if s.Recovery && (s.RecoveryWindow.Duration < time.Second || s.RecoveryWindow.Duration > 24*time.Hour) {
+		bad("socketIO.recoveryWindow (SOCKETIO_RECOVERY_WINDOW): must be between 1s and 24h, got %s", s.RecoveryWindow)
+	}
 }
 
 // applySocketIOEnv reads the SOCKETIO_* variables.
@@ -106,4 +119,6 @@ func applySocketIOEnv(cfg *Config, env Source, errs *[]error) {
 	envDuration(env, "SOCKETIO_PING_INTERVAL", &s.PingInterval, errs)
 	envDuration(env, "SOCKETIO_PING_TIMEOUT", &s.PingTimeout, errs)
 	envInt(env, "SOCKETIO_MAX_HTTP_BUFFER_SIZE", &s.MaxHTTPBufferSize, errs)
+	envBool(env, "SOCKETIO_RECOVERY", &s.Recovery, errs)
+	envDuration(env, "SOCKETIO_RECOVERY_WINDOW", &s.RecoveryWindow, errs)
 }

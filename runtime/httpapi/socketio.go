@@ -37,6 +37,10 @@ type SocketIOConfig struct {
 	MaxMessageBytes int
 	// ObserveDelivery is called with each written message's delivery delay.
 	ObserveDelivery func(time.Duration)
+	// Recovery turns on connection state recovery: the CONNECT reply
+	// carries a pid, and a client that comes back with it and its offset
+	// takes its earlier session over (see hub.PlanRecovery).
+	Recovery bool
 }
 
 // socketIO is the runtime's Socket.IO endpoint: Engine.IO sessions are
@@ -48,15 +52,24 @@ type socketIO struct {
 	cfg    SocketIOConfig
 	server *socketio.Server
 
-	mu     sync.Mutex
-	claims map[*socketio.Socket]*auth.Claims // admitted, not yet connected
+	mu       sync.Mutex
+	admitted map[*socketio.Socket]*admission // authenticated, not yet connected
+}
+
+// admission is what authenticate decided for a socket that connect then
+// turns into a session.
+type admission struct {
+	claims    *auth.Claims
+	pid       string        // the recovery id the CONNECT reply carries
+	plan      *hub.Recovery // the earlier session taken over, if any
+	recovered bool          // nothing was missed: pid is the earlier one
 }
 
 func (a *API) newSocketIO(cfg SocketIOConfig) (*socketIO, error) {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = 64 << 10
 	}
-	e := &socketIO{api: a, cfg: cfg, claims: map[*socketio.Socket]*auth.Claims{}}
+	e := &socketIO{api: a, cfg: cfg, admitted: map[*socketio.Socket]*admission{}}
 	srv, err := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{
 			Path:          cfg.Path,
@@ -79,6 +92,9 @@ func (a *API) newSocketIO(cfg SocketIOConfig) (*socketIO, error) {
 	}
 	main := srv.Of("/")
 	main.Use(e.authenticate)
+	if cfg.Recovery {
+		main.UsePID(e.pidOf)
+	}
 	main.OnConnection(e.connect)
 	e.server = srv
 	return e, nil
@@ -111,9 +127,13 @@ func (e *socketIO) admit(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// connectAuth is the CONNECT payload: the client's `auth` option.
+// connectAuth is the CONNECT payload: the client's `auth` option, plus
+// the pid and offset socket.io-client adds when it reconnects after a
+// CONNECT reply that carried a pid.
 type connectAuth struct {
-	Token string `json:"token"`
+	Token  string `json:"token"`
+	PID    string `json:"pid"`
+	Offset string `json:"offset"`
 }
 
 // authenticate verifies the token of a CONNECT to the main namespace: from
@@ -142,19 +162,40 @@ func (e *socketIO) authenticate(s *socketio.Socket, payload json.RawMessage) err
 		a.cfg.Metrics.ConnectionsRejected.WithLabelValues("user_connections").Inc()
 		return connectError(aerr)
 	}
+	adm := &admission{claims: claims}
+	if e.cfg.Recovery {
+		adm.plan, adm.recovered = a.cfg.Hub.PlanRecovery(req.Context(), ca.PID, claims.UserID(), ca.Offset)
+		adm.pid = ca.PID
+		if !adm.recovered {
+			adm.pid = newConnID() // a new id: the client must not believe it recovered
+		}
+	}
 	e.mu.Lock()
-	e.claims[s] = claims
+	e.admitted[s] = adm
 	e.mu.Unlock()
 	// A socket admitted but never connected (its CONNECT reply failed)
-	// must not keep its claims.
-	s.OnDisconnect(func(string) { e.forget(s) })
+	// must not keep its admission.
+	s.OnDisconnect(func(string) { e.take(s) })
 	return nil
 }
 
-func (e *socketIO) forget(s *socketio.Socket) {
+// pidOf is the pid of the CONNECT reply.
+func (e *socketIO) pidOf(s *socketio.Socket) string {
 	e.mu.Lock()
-	delete(e.claims, s)
-	e.mu.Unlock()
+	defer e.mu.Unlock()
+	if adm := e.admitted[s]; adm != nil {
+		return adm.pid
+	}
+	return ""
+}
+
+// take removes and returns the admission of s.
+func (e *socketIO) take(s *socketio.Socket) *admission {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	adm := e.admitted[s]
+	delete(e.admitted, s)
+	return adm
 }
 
 func connectError(err *apiError) *socketio.ConnectError {
@@ -164,23 +205,20 @@ func connectError(err *apiError) *socketio.ConnectError {
 // connect makes the admitted socket a hub session: "connected", then the
 // offline queue, then its events through the hub's event table.
 func (e *socketIO) connect(s *socketio.Socket) {
-	e.mu.Lock()
-	claims := e.claims[s]
-	e.mu.Unlock()
-	e.forget(s)
-	if claims == nil {
+	adm := e.take(s)
+	if adm == nil {
 		s.Disconnect() // cannot happen: authenticate admitted it
 		return
 	}
 	req := s.Conn().Request()
 	conn := sioconn.New(s, sioconn.Config{ObserveDelivery: e.cfg.ObserveDelivery})
 	meta := hub.Meta{ConnID: s.ID(), IP: clientIP(req), UserAgent: req.UserAgent(), RequestID: requestID(req.Context()),
-		AckQueued: req.URL.Query().Get("acks") == "1"}
+		AckQueued: req.URL.Query().Get("acks") == "1", RecoveryID: adm.pid, Recover: adm.plan, Recovered: adm.recovered}
 	// Acknowledgements are read by the same goroutine that runs this
 	// function, so none can arrive before the session exists.
 	var sess *hub.Session
 	conn.OnAck(func(id string) { sess.Acknowledge(id) })
-	sess, err := e.api.cfg.Hub.Accept(conn, sioconn.Codec{}, claims, meta)
+	sess, err := e.api.cfg.Hub.Accept(conn, sioconn.Codec{}, adm.claims, meta)
 	if err != nil {
 		e.api.cfg.Logger.V(1).Info("session refused", "error", err.Error())
 		return

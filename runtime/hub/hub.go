@@ -19,6 +19,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/protocol"
 	"github.com/fleetwire/fleetwire/runtime/queue"
 	"github.com/fleetwire/fleetwire/runtime/ratelimit"
+	"github.com/fleetwire/fleetwire/runtime/recovery"
 	"github.com/fleetwire/fleetwire/runtime/rpcproxy"
 	"github.com/fleetwire/fleetwire/runtime/schedule"
 )
@@ -64,6 +65,13 @@ type Config struct {
 	// History keeps channel history for namespaces that ask for it.
 	// Default: in memory.
 	History history.Store
+	// Recovery keeps what a session with a Meta.RecoveryID leaves for its
+	// client to recover (Socket.IO's connection state recovery). Nil turns
+	// recovery off.
+	Recovery recovery.Store
+	// RecoveryWindow is how long after a session ends its client may still
+	// recover it. Default 2m, as Socket.IO's maxDisconnectionDuration.
+	RecoveryWindow time.Duration
 }
 
 // Forwarder sends custom client events to the application's backend
@@ -79,6 +87,7 @@ const (
 	DefaultHeartbeatInterval        = 25 * time.Second
 	DefaultHeartbeatTimeout         = 60 * time.Second
 	DefaultMaxChannelsPerConnection = 100
+	DefaultRecoveryWindow           = 2 * time.Minute
 )
 
 // Broker topic prefixes. A user's topic carries messages addressed to the
@@ -143,6 +152,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.MaxChannelsPerConnection <= 0 {
 		cfg.MaxChannelsPerConnection = DefaultMaxChannelsPerConnection
+	}
+	if cfg.RecoveryWindow <= 0 {
+		cfg.RecoveryWindow = DefaultRecoveryWindow
 	}
 	if cfg.Broker == nil {
 		cfg.Broker = broker.NewMemory()

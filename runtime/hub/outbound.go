@@ -57,7 +57,13 @@ func (o *outbound) prepared(c protocol.Codec) (*protocol.Prepared, error) {
 		}
 		o.data = d
 	}
-	b, err := c.EncodeEvent(o.msg.Type, o.data)
+	var b []byte
+	var err error
+	if me, ok := c.(protocol.MessageEncoder); ok {
+		b, err = me.EncodeMessage(o.msg.Type, o.msg.ID, o.data)
+	} else {
+		b, err = c.EncodeEvent(o.msg.Type, o.data)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("while encoding message %s: %w", o.msg.ID, err)
 	}

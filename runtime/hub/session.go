@@ -25,6 +25,14 @@ type Meta struct {
 	// acknowledges them with ack_messages (the client connected with
 	// acks=1). Otherwise they leave the queue when they are sent.
 	AckQueued bool
+	// RecoveryID is the session's private id for connection state
+	// recovery (Socket.IO's pid); "" when its client cannot recover it.
+	RecoveryID string
+	// Recover, when set, is the earlier session this one takes over (see
+	// PlanRecovery).
+	Recover *Recovery
+	// Recovered tells the client, in "connected", that nothing was missed.
+	Recovered bool
 }
 
 // replayLimit bounds one connect's replay when queued messages stay in
@@ -78,6 +86,9 @@ type Session struct {
 	// recovering holds live publications of channels whose missed
 	// history is being replayed; nil when none is.
 	recovering map[string][]*outbound
+	// lastWritten maps a channel to the last message handed to the
+	// connection, for a recoverable session (Meta.RecoveryID) only.
+	lastWritten map[string]string
 
 	heartbeat *schedule.Entry
 	expiry    *schedule.Entry
@@ -126,8 +137,14 @@ func (h *Hub) Accept(conn Conn, codec protocol.Codec, claims *auth.Claims, meta 
 		UserID:              s.userID,
 		ServerTime:          time.Now().UTC().Format(message.TimestampFormat),
 		HeartbeatIntervalMs: h.cfg.HeartbeatInterval.Milliseconds(),
+		Recovered:           meta.Recovered,
 	})
 	s.replayQueue(ctx)
+	if plan := meta.Recover; plan != nil {
+		s.meta.Recover = nil
+		s.recoverChannels(ctx, plan)
+	}
+	s.saveRecovery(ctx)
 	s.startTimers()
 	return s, nil
 }
@@ -138,6 +155,9 @@ type connectedData struct {
 	UserID              string `json:"userId"`
 	ServerTime          string `json:"serverTime"`
 	HeartbeatIntervalMs int64  `json:"heartbeatIntervalMs"`
+	// Recovered is true when the session took over an earlier one and
+	// nothing was missed (connection state recovery).
+	Recovered bool `json:"recovered,omitempty"`
 }
 
 // register adds s to its user's sessions. The user's broker topic is
@@ -215,6 +235,9 @@ func (s *Session) replayQueue(ctx context.Context) {
 	if err != nil {
 		s.hub.log.Error(err, "offline queue could not be read", "userId", s.userID)
 	}
+	if plan := s.meta.Recover; plan != nil {
+		msgs = skipRead(msgs, plan.Offset)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	replayed := make(map[string]bool, len(msgs))
@@ -288,6 +311,7 @@ func (s *Session) sendLocked(out *outbound, toUser bool) bool {
 	switch err := s.conn.SendPrepared(pm, o); {
 	case err == nil:
 		out.sentCounter(s.hub.cfg.Metrics).Inc()
+		s.noteWrittenLocked(out, toUser)
 		return true
 	case errors.Is(err, protocol.ErrQueueFull):
 		// The client cannot keep up. What it has not been sent yet goes
@@ -438,6 +462,7 @@ func (s *Session) remove() {
 	}
 	h.cfg.Metrics.ActiveConnections.Dec()
 	h.cfg.Metrics.ConnectionsClosed.WithLabelValues(reason).Inc()
+	s.saveRecoveryOf(chans)
 	for _, ch := range chans {
 		h.cfg.Metrics.Subscriptions.Dec()
 		h.unsubscribeChannel(s, ch)

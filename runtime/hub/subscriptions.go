@@ -91,6 +91,7 @@ func (s *Session) handleSubscribe(f Frame) (any, *protocol.Error) {
 			reply.Results[i].Recovered = &recovered
 		}
 	}
+	s.saveRecovery(ctx)
 	return reply, nil
 }
 
@@ -187,6 +188,7 @@ func (s *Session) handleUnsubscribe(f Frame) (any, *protocol.Error) {
 		}
 		reply.Results = append(reply.Results, ChannelResult{Channel: ch, OK: true})
 	}
+	s.saveRecovery(s.hub.ctx)
 	return reply, nil
 }
 

@@ -34,6 +34,14 @@ type Codec interface {
 	EncodeError(id uint64, hasID bool, e *Error) ([]byte, error)
 }
 
+// MessageEncoder is implemented by codecs that frame application messages
+// (as opposed to protocol events) differently: the Socket.IO codec appends
+// the message id, the offset of Socket.IO's connection state recovery.
+// Other codecs encode messages with EncodeEvent.
+type MessageEncoder interface {
+	EncodeMessage(event, id string, data json.RawMessage) ([]byte, error)
+}
+
 // MaxEventLen bounds event names so a hostile client cannot make the
 // server log or compare arbitrarily long strings.
 const MaxEventLen = 64

@@ -90,6 +90,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Queue:                    q,
 		Presence:                 st.presence,
 		History:                  st.history,
+		Recovery:                 st.recovery,
+		RecoveryWindow:           cfg.SocketIO.RecoveryWindow.Duration,
 		Limiter:                  st.limiter,
 		Policy:                   policy,
 		Logger:                   log.WithName("hub"),
@@ -316,5 +318,6 @@ func socketIOConfig(cfg *config.Config, m *metrics.Metrics) *httpapi.SocketIOCon
 		WriteTimeout:    cfg.Limits.WriteTimeout.Duration,
 		MaxMessageBytes: int(cfg.Limits.MaxMessageBytes),
 		ObserveDelivery: func(d time.Duration) { m.DeliveryLatency.Observe(d.Seconds()) },
+		Recovery:        sio.Recovery,
 	}
 }

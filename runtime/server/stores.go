@@ -21,6 +21,8 @@ import (
 	redisqueue "github.com/fleetwire/fleetwire/runtime/queue/redis"
 	"github.com/fleetwire/fleetwire/runtime/ratelimit"
 	redislimiter "github.com/fleetwire/fleetwire/runtime/ratelimit/redis"
+	"github.com/fleetwire/fleetwire/runtime/recovery"
+	redisrecovery "github.com/fleetwire/fleetwire/runtime/recovery/redis"
 	"github.com/fleetwire/fleetwire/runtime/redisconn"
 )
 
@@ -34,6 +36,7 @@ type stores struct {
 	limiter  ratelimit.Limiter
 	denylist auth.Denylist
 	history  history.Store
+	recovery recovery.Store
 	client   redis.UniversalClient
 }
 
@@ -48,6 +51,7 @@ func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores
 			limiter:  ratelimit.NewMemory(),
 			denylist: auth.NewMemoryDenylist(),
 			history:  history.NewMemory(),
+			recovery: recovery.NewMemory(),
 		}, nil
 	}
 	rc := cfg.Redis()
@@ -75,6 +79,9 @@ func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores
 		return nil, err
 	}
 	if s.history, err = redishistory.New(redishistory.Config{Client: client, Prefix: prefix}); err != nil {
+		return nil, err
+	}
+	if s.recovery, err = redisrecovery.New(redisrecovery.Config{Client: client, Prefix: prefix}); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -16,7 +16,10 @@ import (
 // callback, the ACK [{"error": {code, message}}].
 type Codec struct{}
 
-var _ protocol.Codec = Codec{}
+var (
+	_ protocol.Codec          = Codec{}
+	_ protocol.MessageEncoder = Codec{}
+)
 
 // Name implements Codec.
 func (Codec) Name() string { return "socket.io" }
@@ -68,6 +71,32 @@ func (Codec) EncodeEvent(event string, data json.RawMessage) ([]byte, error) {
 		return socketio.EncodeEvent("/", event), nil
 	}
 	return socketio.EncodeEvent("/", event, data), nil
+}
+
+// EncodeMessage implements protocol.MessageEncoder: an application
+// message is the event ["type", message, "<id>"]. socket.io-client keeps
+// the last such trailing string as the offset it sends back when it
+// reconnects, which is how recovery knows what the client last read.
+// Handlers that take one argument never see it.
+func (Codec) EncodeMessage(event, id string, data json.RawMessage) ([]byte, error) {
+	offset, err := json.Marshal(id)
+	if err != nil {
+		return nil, fmt.Errorf("while encoding message id: %w", err)
+	}
+	return socketio.EncodeEvent("/", event, data, offset), nil
+}
+
+// withoutOffset drops the trailing offset argument EncodeMessage added,
+// for a message sent with an ack callback: the callback must be the
+// handler's second argument, as it is for any Socket.IO event.
+func withoutOffset(b []byte, id string) []byte {
+	suffix := `,"` + id + `"]`
+	if !bytes.HasSuffix(b, []byte(suffix)) {
+		return b
+	}
+	out := make([]byte, 0, len(b)-len(suffix)+1)
+	out = append(out, b[:len(b)-len(suffix)]...)
+	return append(out, ']')
 }
 
 // EncodeAck implements Codec.

@@ -50,6 +50,7 @@ func (c *Conn) SendPrepared(p *protocol.Prepared, o protocol.Outgoing) error {
 	m := engineio.Message{Data: p.Bytes(), Tag: o.Tag, OnWritten: c.observe(o), OnDelivered: o.OnWritten}
 	if acked := c.acked.Load(); o.AckID != "" && acked != nil {
 		id := o.AckID
+		m.Data = withoutOffset(m.Data, id)
 		return sendError(c.sock.SendPacketWithAck(m, func([]any) { (*acked)(id) }))
 	}
 	return sendError(c.sock.SendPacket(m))

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"syscall"
 	"testing"
@@ -286,5 +289,115 @@ func TestSocketIOMessageOnADeadConnectionIsNotLost(t *testing.T) {
 				t.Fatalf("after reconnecting: %s %s, want message %v again, from the queue", name, data, res.Body["messageId"])
 			}
 		})
+	}
+}
+
+// TestSocketIOConnectionStateRecovery drops a Socket.IO client's network
+// and brings it back to another node of the fleet. While it was away a
+// channel message and a direct message were sent. socket.io-client
+// recovers (socket.recovered), its subscription is restored without the
+// application subscribing again, and it gets exactly what it missed: the
+// direct message from the queue and the channel message from history, and
+// nothing it had already read. With recovery off, the same run misses the
+// channel message and gets the direct one it had read twice.
+func TestSocketIOConnectionStateRecovery(t *testing.T) {
+	_, nodes := startFleet(t, 2, "channels:\n  history:\n    news: {size: 10, ttl: 1m}\n")
+	a, b := nodes[0], nodes[1]
+	for _, transports := range []string{"websocket", "polling,websocket"} {
+		t.Run(transports, func(t *testing.T) {
+			user := "gus-" + strings.ReplaceAll(transports, ",", "-")
+			ch := "news:" + user
+			proxy := startDropProxy(t, strings.TrimPrefix(a.base, "http://"))
+			signals := startSignals(t)
+			done := make(chan nodeclient.Output, 1)
+			go func() {
+				out, err := nodeclient.Run(t, nodeWait, "recover.js", "SIO_URL=ws://"+proxy.addr(), "SIO_TOKEN="+userToken(t, user),
+					"SIO_CHANNEL="+ch, "SIO_BEFORE=m1,u1", "SIO_EXPECT=m1,u1,m2,u2,m3", "SIO_TRANSPORTS="+transports,
+					"SIO_SIGNAL_URL="+signals.url, "SIO_TIMEOUT_MS=20000")
+				if err != nil {
+					t.Errorf("%v\n%s\n%s", err, out.Stdout, out.Stderr)
+				}
+				done <- out
+			}()
+			subscribedOn := func(n *node) bool {
+				r := call(t, "GET", n.base+"/ws/status/"+user, serviceToken(t), nil)
+				chans, _ := r.Body["channels"].([]any)
+				return len(chans) == 1
+			}
+			signals.await(t, "subscribed")
+			publish := func(n *node, mark string) {
+				r := call(t, "POST", n.base+"/ws/publish", serviceToken(t),
+					map[string]any{"channel": ch, "type": "headline", "payload": map[string]any{"mark": mark}})
+				mustStatus(t, r, 200)
+			}
+			publish(a, "m1")
+			mustStatus(t, a.send(t, user, "notification", map[string]any{"mark": "u1"}), 200)
+			signals.await(t, "read") // no pong has confirmed them
+			proxy.setDown(true)
+			proxy.route(strings.TrimPrefix(b.base, "http://"))
+			proxy.drop()
+			eventually(t, "node A to notice the drop", func() bool {
+				r := call(t, "GET", b.base+"/ws/status/"+user, serviceToken(t), nil)
+				n, _ := r.Body["connections"].(float64)
+				return n == 0
+			})
+			publish(b, "m2")
+			mustStatus(t, b.send(t, user, "notification", map[string]any{"mark": "u2"}), 200)
+			proxy.setDown(false)
+			// The script subscribes only once: this is the restored subscription.
+			eventually(t, "the subscription restored on node B", func() bool { return subscribedOn(b) })
+			publish(a, "m3")
+			out := <-done
+			var marks []string
+			recovered := false
+			for _, l := range out.Lines {
+				if l["step"] == "event" && l["mark"] != nil {
+					marks = append(marks, l["mark"].(string))
+				}
+				if l["step"] == "connect" && l["n"] == float64(2) {
+					recovered = l["recovered"] == true
+				}
+			}
+			if !recovered {
+				t.Errorf("socket.recovered is false after the drop\n%s", out.Stdout)
+			}
+			if got := strings.Join(marks, ","); got != "m1,u1,u2,m2,m3" {
+				t.Errorf("marks %s, want m1,u1 before the drop, u2,m2 missed and m3 live after it, each once\n%s", got, out.Stdout)
+			}
+		})
+	}
+}
+
+// signals receives the steps a node script POSTs, so a test can act when
+// the client has reached one.
+type signals struct {
+	url   string
+	steps chan string
+}
+
+func startSignals(t *testing.T) *signals {
+	t.Helper()
+	s := &signals{steps: make(chan string, 16)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		s.steps <- string(b)
+	}))
+	t.Cleanup(srv.Close)
+	s.url = srv.URL
+	return s
+}
+
+func (s *signals) await(t *testing.T, step string) {
+	t.Helper()
+	timeout := time.After(wait)
+	for {
+		select {
+		case got := <-s.steps:
+			if got == step {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("the client never reached %q", step)
+		}
 	}
 }

@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"io"
+	"net"
+	"sync"
+	"testing"
+)
+
+// dropProxy forwards loopback TCP connections to a runtime, and can cut
+// them all at once, hold new ones off, and send later ones to another
+// node: a network drop, and the load balancer picking another pod.
+type dropProxy struct {
+	ln net.Listener
+
+	mu      sync.Mutex
+	backend string // host:port
+	down    bool   // new connections are closed at once
+	conns   map[net.Conn]struct{}
+}
+
+func startDropProxy(t *testing.T, backend string) *dropProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &dropProxy{ln: ln, backend: backend, conns: map[net.Conn]struct{}{}}
+	go p.serve()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.drop()
+	})
+	return p
+}
+
+func (p *dropProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *dropProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		backend, down := p.backend, p.down
+		p.mu.Unlock()
+		if down {
+			_ = c.Close()
+			continue
+		}
+		go p.forward(c, backend)
+	}
+}
+
+func (p *dropProxy) forward(c net.Conn, backend string) {
+	b, err := net.Dial("tcp", backend)
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[b] = struct{}{}, struct{}{}
+	p.mu.Unlock()
+	done := make(chan struct{}, 2)
+	pipe := func(dst, src net.Conn) {
+		_, _ = io.Copy(dst, src)
+		done <- struct{}{}
+	}
+	go pipe(b, c)
+	go pipe(c, b)
+	<-done
+	_, _ = c.Close(), b.Close()
+	<-done
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, b)
+	p.mu.Unlock()
+}
+
+// drop cuts every forwarded connection, both ways, without a close
+// handshake of either protocol.
+func (p *dropProxy) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		_ = c.Close()
+	}
+}
+
+// setDown holds new connections off (true) or lets them through (false).
+func (p *dropProxy) setDown(down bool) {
+	p.mu.Lock()
+	p.down = down
+	p.mu.Unlock()
+}
+
+// route sends new connections to backend.
+func (p *dropProxy) route(backend string) {
+	p.mu.Lock()
+	p.backend = backend
+	p.mu.Unlock()
+}
