@@ -42,7 +42,13 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg: cfg,
 		log: cfg.Logger,
 		upgrader: websocket.Upgrader{
-			CheckOrigin: checkOrigin,
+			// Both buffers would otherwise be the HTTP server's 4 KiB ones,
+			// kept for the connection's life. Frames are read through a
+			// small buffer, and written through buffers taken from a pool
+			// only while writing, so an idle connection holds neither.
+			ReadBufferSize:  wsReadBufferSize,
+			WriteBufferPool: &sync.Pool{},
+			CheckOrigin:     checkOrigin,
 			// Answer upgrade failures in the reference server's JSON form.
 			Error: func(w http.ResponseWriter, _ *http.Request, status int, _ error) {
 				if status == http.StatusForbidden {
@@ -142,10 +148,14 @@ func (srv *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
 }
 
 func (srv *Server) newSocket(r *http.Request, transport string) *Socket {
-	// The clone outlives the request: give it a context that is never
-	// cancelled and no body.
-	req := r.Clone(context.Background())
-	req.Body = http.NoBody
+	// The copy outlives the request: it has a context that is never
+	// cancelled and no body, and only what a session's owner reads of its
+	// handshake (method, URL, headers, addresses), so that an idle session
+	// holds no more of it.
+	u := *r.URL
+	// (A Request without a context reports context.Background.)
+	req := &http.Request{Method: r.Method, URL: &u, Proto: r.Proto, ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor,
+		Header: r.Header.Clone(), Body: http.NoBody, Host: r.Host, RemoteAddr: r.RemoteAddr, RequestURI: r.RequestURI}
 	s := &Socket{srv: srv, req: req, remoteAddr: r.RemoteAddr, transport: transport}
 	s.touch()
 	return s

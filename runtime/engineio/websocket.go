@@ -12,6 +12,10 @@ import (
 // packet; the connection is closed right after either way.
 const closeFrameWait = time.Second
 
+// wsReadBufferSize is each WebSocket connection's read buffer. Client
+// packets are small, and a larger message is read through it all the same.
+const wsReadBufferSize = 512
+
 func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request) (*websocket.Conn, bool) {
 	c, err := srv.upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -85,6 +89,11 @@ func (s *Socket) canUpgradeLocked() bool {
 }
 
 // readLoop is the one reader of a WebSocket connection, probe or active.
+// Each frame is handled on a short-lived goroutine while the reader waits:
+// the reader spends the connection's life parked in ReadMessage, and a
+// stack that had grown for the handlers' work would stay grown, because
+// the Go runtime shrinks only mostly-unused stacks. Frames are still
+// handled one at a time, in order.
 func (s *Socket) readLoop(c *websocket.Conn) {
 	defer s.srv.track.done()
 	for {
@@ -94,25 +103,29 @@ func (s *Socket) readLoop(c *websocket.Conn) {
 			return
 		}
 		s.touch()
-		if s.isProbe(c) {
-			if !s.handleProbe(c, mt, data) {
-				return
-			}
-			continue
-		}
-		if mt == websocket.BinaryMessage {
-			s.dispatch(data, true)
-			continue
-		}
-		p, err := decodePacket(data)
-		if err != nil {
-			s.finalize(ReasonParseError)
-			return
-		}
-		if !s.handlePacket(p) {
+		more := make(chan bool)
+		go func() { more <- s.handleFrame(c, mt, data) }()
+		if !<-more {
 			return
 		}
 	}
+}
+
+// handleFrame acts on one frame and reports whether to read on.
+func (s *Socket) handleFrame(c *websocket.Conn, mt int, data []byte) bool {
+	if s.isProbe(c) {
+		return s.handleProbe(c, mt, data)
+	}
+	if mt == websocket.BinaryMessage {
+		s.dispatch(data, true)
+		return true
+	}
+	p, err := decodePacket(data)
+	if err != nil {
+		s.finalize(ReasonParseError)
+		return false
+	}
+	return s.handlePacket(p)
 }
 
 func (s *Socket) isProbe(c *websocket.Conn) bool {

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
 
 	"github.com/fleetwire/fleetwire/runtime/engineio"
 )
@@ -25,7 +24,6 @@ const (
 type conn struct {
 	srv *Server
 	eio *engineio.Socket
-	log logr.Logger
 
 	// Decoder state: a binary packet waiting for its attachments. Only the
 	// engine's OnMessage handler touches it, and the engine runs that
@@ -51,10 +49,16 @@ type conn struct {
 	idleGen   uint64
 }
 
+// debug logs at V(1) with the session's id. It is not kept as a logger
+// with that value: an idle session would then hold a logger of its own.
+func (c *conn) debug(msg string, kv ...any) {
+	c.srv.log.V(1).Info(msg, append(kv, "eio", c.eio.ID())...)
+}
+
 // onMessage is the engine's OnMessage handler.
 func (c *conn) onMessage(data []byte, binary bool) {
 	if err := c.handleMessage(data, binary); err != nil {
-		c.log.V(1).Info("closing session on a bad packet", "error", err.Error())
+		c.debug("closing session on a bad packet", "error", err.Error())
 		c.closeWithReason(ReasonParseError)
 	}
 }
@@ -110,7 +114,7 @@ func (c *conn) dispatch(p Packet, bufs [][]byte) error {
 	if s == nil {
 		// As the reference server does: a packet for a namespace the client
 		// has not joined (or just left) is dropped, not an error.
-		c.log.V(1).Info("packet for a namespace not joined", "nsp", p.Namespace, "type", p.Type.String())
+		c.debug("packet for a namespace not joined", "nsp", p.Namespace, "type", p.Type.String())
 		return nil
 	}
 	switch p.Type {
@@ -134,10 +138,10 @@ func (c *conn) connect(name string, auth json.RawMessage) {
 		return
 	}
 	if c.socket(name) != nil {
-		c.log.V(1).Info("CONNECT for a namespace already joined", "nsp", name)
+		c.debug("CONNECT for a namespace already joined", "nsp", name)
 		return
 	}
-	s := &Socket{id: newSocketID(), nsp: nsp, conn: c, handlers: make(map[string][]func(*Event))}
+	s := &Socket{id: newSocketID(), nsp: nsp, conn: c}
 	if err := nsp.admit(s, auth); err != nil {
 		c.sendConnectError(name, err)
 		return
@@ -166,7 +170,7 @@ func (c *conn) connect(name string, auth json.RawMessage) {
 	}
 	if err != nil {
 		// The session is closing: its OnClose will report the socket gone.
-		c.log.V(1).Info("CONNECT reply not sent", "nsp", name, "error", err.Error())
+		c.debug("CONNECT reply not sent", "nsp", name, "error", err.Error())
 		return
 	}
 	nsp.notifyConnection(s)
@@ -177,7 +181,7 @@ func (c *conn) sendConnectError(nsp string, err error) {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	if sendErr := c.eio.Send(engineio.Message{Data: p.Encode()}); sendErr != nil {
-		c.log.V(1).Info("CONNECT_ERROR not sent", "nsp", nsp, "error", sendErr.Error())
+		c.debug("CONNECT_ERROR not sent", "nsp", nsp, "error", sendErr.Error())
 	}
 }
 
@@ -267,7 +271,7 @@ func (c *conn) idleTimeout(gen uint64) {
 	idle := gen == c.idleGen && len(c.sockets) == 0
 	c.mu.Unlock()
 	if idle {
-		c.log.V(1).Info("closing session in no namespace", "after", c.srv.cfg.ConnectTimeout)
+		c.debug("closing session in no namespace", "after", c.srv.cfg.ConnectTimeout)
 		c.closeWithReason("connect timeout")
 	}
 }

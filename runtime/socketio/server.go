@@ -162,7 +162,6 @@ func (s *Server) onEngineConnection(eio *engineio.Socket) {
 	c := &conn{
 		srv:     s,
 		eio:     eio,
-		log:     s.log.WithValues("eio", eio.ID()),
 		sockets: make(map[string]*Socket),
 	}
 	c.armIdleTimerLocked() // no other goroutine knows c yet

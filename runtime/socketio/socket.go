@@ -48,6 +48,9 @@ func (s *Socket) Conn() *engineio.Socket { return s.conn.eio }
 // one event at a time, in the order the client sent the events.
 func (s *Socket) On(event string, h func(e *Event)) {
 	s.mu.Lock()
+	if s.handlers == nil {
+		s.handlers = make(map[string][]func(*Event))
+	}
 	s.handlers[event] = append(s.handlers[event], h)
 	s.mu.Unlock()
 }
@@ -204,7 +207,7 @@ func (s *Socket) Disconnect() {
 	s.mu.Unlock()
 	if wasConnected {
 		if err := c.eio.Send(engineio.Message{Data: p.Encode()}); err != nil {
-			c.log.V(1).Info("DISCONNECT not sent", "nsp", s.nsp.name, "error", err.Error())
+			c.debug("DISCONNECT not sent", "nsp", s.nsp.name, "error", err.Error())
 		}
 	}
 	handlers, reason, ok := s.leave(ReasonServerDisconnect)

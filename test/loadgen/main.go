@@ -47,6 +47,7 @@ type options struct {
 	hold        time.Duration
 	deadline    time.Duration
 	fanout      int
+	socketIO    bool // speak Socket.IO (Engine.IO over WebSocket) instead of the native protocol
 }
 
 func main() {
@@ -67,7 +68,15 @@ func parse() (options, error) {
 	flag.DurationVar(&o.hold, "hold", 10*time.Second, "how long to hold the connections idle before measuring")
 	flag.DurationVar(&o.deadline, "deadline", 5*time.Minute, "hard bound on the whole run")
 	flag.IntVar(&o.fanout, "fanout", 0, "messages to publish to all connections after the memory measurement")
+	protocol := flag.String("protocol", "native", "native (the /ws protocol) or socketio (Socket.IO v4 over its WebSocket transport; --url is then e.g. ws://127.0.0.1:8080/socket.io/)")
 	flag.Parse()
+	switch *protocol {
+	case "native":
+	case "socketio":
+		o.socketIO = true
+	default:
+		return o, fmt.Errorf("--protocol must be native or socketio, got %q", *protocol)
+	}
 	if o.conns < 1 || o.conns > maxConns {
 		return o, fmt.Errorf("--conns must be 1..%d", maxConns)
 	}
@@ -159,7 +168,11 @@ func dialAll(ctx context.Context, o options, tokens []string) ([]*websocket.Conn
 				if i >= o.conns {
 					return
 				}
-				c, err := dialOne(ctx, dialer, o.urls[i%len(o.urls)], tokens[i%len(tokens)])
+				dial := dialOne
+				if o.socketIO {
+					dial = dialSocketIO
+				}
+				c, err := dial(ctx, dialer, o.urls[i%len(o.urls)], tokens[i%len(tokens)])
 				mu.Lock()
 				if err != nil {
 					if firstErr == nil {
@@ -173,7 +186,7 @@ func dialAll(ctx context.Context, o options, tokens []string) ([]*websocket.Conn
 					fmt.Printf("  %d connected after %s\n", n, time.Since(started).Round(time.Millisecond))
 				}
 				mu.Unlock()
-				go count(c, &received)
+				go count(c, &received, o.socketIO)
 			}
 		}()
 	}
@@ -207,14 +220,26 @@ func dialOne(ctx context.Context, d websocket.Dialer, u, token string) (*websock
 	return c, nil
 }
 
-func count(c *websocket.Conn, received *atomic.Int64) {
+// count reads a connection until it ends, counting the fan-out's
+// messages. A Socket.IO connection also answers Engine.IO pings, which a
+// native connection's WebSocket library does by itself.
+func count(c *websocket.Conn, received *atomic.Int64, socketIO bool) {
+	prefix := []byte(`{"event":"bench"`)
+	if socketIO {
+		prefix = []byte(`42["bench"`)
+	}
 	for {
 		_, p, err := c.ReadMessage()
 		if err != nil {
 			return
 		}
-		if bytes.HasPrefix(p, []byte(`{"event":"bench"`)) {
+		switch {
+		case bytes.HasPrefix(p, prefix):
 			received.Add(1)
+		case socketIO && string(p) == "2":
+			if err := c.WriteMessage(websocket.TextMessage, []byte("3")); err != nil {
+				return
+			}
 		}
 	}
 }
@@ -226,7 +251,11 @@ func fanout(ctx context.Context, o options, conns []*websocket.Conn, received *a
 	if err != nil {
 		return err
 	}
-	api := strings.Replace(strings.TrimSuffix(o.url, "/ws"), "ws://", "http://", 1) + "/ws/publish"
+	u, err := url.Parse(o.url)
+	if err != nil {
+		return err
+	}
+	api := "http://" + u.Host + "/ws/publish"
 	body, _ := json.Marshal(map[string]any{"channel": "bench:all", "type": "bench", "payload": map[string]any{"text": strings.Repeat("x", 100)}})
 	want := int64(len(conns)) * int64(o.fanout)
 	start := time.Now()
