@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/fleetwire/fleetwire/runtime/engineio"
 )
 
