@@ -60,8 +60,11 @@ test-race: test-env ## Run the tests with the race detector.
 	KUBEBUILDER_ASSETS="$$(./hack/setup-envtest.sh 2>/dev/null)" HELM="$$(./hack/setup-helm.sh 2>/dev/null)" $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: fuzz
-fuzz: ## Fuzz the frame decoder for FUZZTIME (default 30s).
+fuzz: ## Fuzz each decoder (native frames, Engine.IO packets and payloads, Socket.IO packets) for FUZZTIME (default 30s) each.
 	$(GO) test ./runtime/protocol -run '^$$' -fuzz FuzzJSONDecode -fuzztime $(or $(FUZZTIME),30s)
+	$(GO) test ./runtime/engineio -run '^$$' -fuzz FuzzDecodePacket -fuzztime $(or $(FUZZTIME),30s)
+	$(GO) test ./runtime/engineio -run '^$$' -fuzz FuzzDecodePayload -fuzztime $(or $(FUZZTIME),30s)
+	$(GO) test ./runtime/socketio -run '^$$' -fuzz FuzzDecodePacket -fuzztime $(or $(FUZZTIME),30s)
 
 .PHONY: bench
 bench: ## Run the Go benchmarks.

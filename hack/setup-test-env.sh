@@ -4,7 +4,9 @@
 #
 # Today it needs:
 #   - redis-server (Debian package), for the Redis integration tests;
-#   - node and npm, for the Socket.IO client compatibility tests (checked only).
+#   - node and npm (Debian packages), which run socket.io-client in the
+#     Socket.IO tests; the tests install socket.io-client itself with
+#     `npm ci` from test/sio/package-lock.json.
 set -euo pipefail
 
 log() { printf 'setup-test-env: %s\n' "$*" >&2; }
@@ -25,9 +27,7 @@ ensure_redis() {
 		return 0
 	fi
 	log "redis-server not found; installing it with apt-get"
-	export DEBIAN_FRONTEND=noninteractive
-	as_root apt-get update -qq
-	as_root apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+	apt_install redis-server
 	# The Debian package starts a system service on :6379. Tests start their
 	# own servers on free ports, so the system one is stopped where possible.
 	if command -v service >/dev/null 2>&1; then
@@ -39,4 +39,26 @@ ensure_redis() {
 	log "installed ${version%%$'\n'*}"
 }
 
+apt_install() {
+	export DEBIAN_FRONTEND=noninteractive
+	if [ -z "${apt_updated:-}" ]; then
+		as_root apt-get update -qq
+		apt_updated=1
+	fi
+	as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+ensure_node() {
+	if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+		return 0
+	fi
+	log "node or npm not found; installing them with apt-get"
+	apt_install nodejs npm
+	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { log "node or npm still missing after apt-get"; return 1; }
+	local version
+	version="$(node --version)"
+	log "installed node ${version}"
+}
+
 ensure_redis
+ensure_node
