@@ -44,9 +44,10 @@ func NewServer(cfg Config) (*Server, error) {
 		upgrader: websocket.Upgrader{
 			// Both buffers would otherwise be the HTTP server's 4 KiB ones,
 			// kept for the connection's life. Frames are read through a
-			// small buffer, and written through buffers taken from a pool
-			// only while writing, so an idle connection holds neither.
-			ReadBufferSize:  wsReadBufferSize,
+			// small buffer of the server's own (see hijackReader; a zero
+			// ReadBufferSize makes gorilla adopt it), and written through
+			// buffers taken from a pool only while writing, so an idle
+			// connection holds neither.
 			WriteBufferPool: &sync.Pool{},
 			CheckOrigin:     checkOrigin,
 			// Answer upgrade failures in the reference server's JSON form.

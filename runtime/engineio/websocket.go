@@ -1,11 +1,16 @@
 package engineio
 
 import (
+	"bufio"
 	"errors"
+	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/fleetwire/fleetwire/runtime/netready"
 )
 
 // closeFrameWait bounds the WebSocket close frame sent after the close
@@ -16,22 +21,67 @@ const closeFrameWait = time.Second
 // packets are small, and a larger message is read through it all the same.
 const wsReadBufferSize = 512
 
-func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request) (*websocket.Conn, bool) {
-	c, err := srv.upgrader.Upgrade(w, r, nil)
+// upgrade completes the WebSocket handshake. park waits, without reading,
+// until the connection has a frame to read (see readLoop).
+func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request) (c *websocket.Conn, park func(), ok bool) {
+	hw := &hijackReader{ResponseWriter: w}
+	c, err := srv.upgrader.Upgrade(hw, r, nil)
 	if err != nil {
 		// The upgrader has already answered with an HTTP error.
 		srv.log.V(1).Info("websocket upgrade failed", "error", err.Error())
-		return nil, false
+		return nil, nil, false
 	}
 	c.SetReadLimit(int64(srv.cfg.MaxPayload))
-	return c, true
+	return c, hw.park(), true
+}
+
+// hijackReader hands gorilla/websocket a read buffer of the server's own
+// when it hijacks the request, and gorilla adopts it as the connection's
+// reader (the upgrader's ReadBufferSize is 0 for that). Owning it lets the
+// reader see whether a frame is already buffered before it parks on the
+// socket.
+type hijackReader struct {
+	http.ResponseWriter
+	br  *bufio.Reader
+	raw syscall.RawConn
+}
+
+func (h *hijackReader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if brw.Reader.Buffered() > 0 {
+		// gorilla refuses this case itself; keep the server's reader so
+		// the bytes are not lost before it does.
+		return c, brw, nil
+	}
+	h.br = bufio.NewReaderSize(c, wsReadBufferSize)
+	h.raw = netready.Of(c)
+	return c, bufio.NewReadWriter(h.br, brw.Writer), nil
+}
+
+func (h *hijackReader) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+// park returns the wait for a readable frame, or nil when the connection
+// gives no way to wait without reading.
+func (h *hijackReader) park() func() {
+	br, raw := h.br, h.raw
+	if br == nil || raw == nil {
+		return nil
+	}
+	return func() {
+		if br.Buffered() == 0 {
+			netready.Wait(raw)
+		}
+	}
 }
 
 // handshakeWebSocket opens a session directly over WebSocket: the first
 // frame is the open packet. The reader starts only after OnConnection.
 func (srv *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 	s := srv.newSocket(r, TransportWebSocket)
-	c, ok := srv.upgrade(w, r)
+	c, park, ok := srv.upgrade(w, r)
 	if !ok {
 		return
 	}
@@ -50,7 +100,7 @@ func (srv *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	srv.connected(s)
 	srv.track.add()
-	go s.readLoop(c)
+	go s.readLoop(c, park)
 }
 
 // serveUpgrade accepts the probe WebSocket of a polling session. The
@@ -60,7 +110,7 @@ func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, s *Socke
 		writeError(w, errBadRequest)
 		return
 	}
-	c, ok := srv.upgrade(w, r)
+	c, park, ok := srv.upgrade(w, r)
 	if !ok {
 		return
 	}
@@ -75,7 +125,7 @@ func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, s *Socke
 	s.upgradeTimer = time.AfterFunc(srv.cfg.UpgradeTimeout, func() { s.dropProbe(c) })
 	srv.track.add()
 	s.mu.Unlock()
-	go s.readLoop(c)
+	go s.readLoop(c, park)
 }
 
 func (s *Socket) canUpgrade() bool {
@@ -89,26 +139,40 @@ func (s *Socket) canUpgradeLocked() bool {
 }
 
 // readLoop is the one reader of a WebSocket connection, probe or active.
-// Each frame is handled on a short-lived goroutine while the reader waits:
-// the reader spends the connection's life parked in ReadMessage, and a
-// stack that had grown for the handlers' work would stay grown, because
-// the Go runtime shrinks only mostly-unused stacks. Frames are still
-// handled one at a time, in order.
-func (s *Socket) readLoop(c *websocket.Conn) {
+// It matters for memory, because an idle connection's largest cost is this
+// goroutine's stack, and the Go runtime shrinks only mostly-unused stacks:
+//   - between frames it parks in park, a few frames above the scheduler,
+//     rather than deep inside gorilla/websocket's read path;
+//   - each frame is read and handled on a short-lived goroutine, so the
+//     handlers' work never grows the reader's stack.
+//
+// Frames are still handled one at a time, in order. A WebSocket ping from
+// the client (Engine.IO clients send none; their heartbeat is a packet)
+// is answered inside ReadMessage, which then waits there for the next
+// frame.
+func (s *Socket) readLoop(c *websocket.Conn, park func()) {
 	defer s.srv.track.done()
 	for {
-		mt, data, err := c.ReadMessage()
-		if err != nil {
-			s.onReadError(c, err)
-			return
+		if park != nil {
+			park()
 		}
-		s.touch()
 		more := make(chan bool)
-		go func() { more <- s.handleFrame(c, mt, data) }()
+		go func() { more <- s.readFrame(c) }()
 		if !<-more {
 			return
 		}
 	}
+}
+
+// readFrame reads one frame and acts on it, and reports whether to read on.
+func (s *Socket) readFrame(c *websocket.Conn) bool {
+	mt, data, err := c.ReadMessage()
+	if err != nil {
+		s.onReadError(c, err)
+		return false
+	}
+	s.touch()
+	return s.handleFrame(c, mt, data)
 }
 
 // handleFrame acts on one frame and reports whether to read on.

@@ -72,6 +72,13 @@ type Config struct {
 	// RecoveryWindow is how long after a session ends its client may still
 	// recover it. Default 2m, as Socket.IO's maxDisconnectionDuration.
 	RecoveryWindow time.Duration
+	// RecoveryOutlivesNode says the Recovery store outlives this node
+	// (Redis). Records are then written while sessions live too, on each
+	// subscription change, so that the sessions of a node that dies can
+	// still be recovered elsewhere. An in-process store dies with its node,
+	// so it is written only when a session ends, and costs a live session
+	// nothing.
+	RecoveryOutlivesNode bool
 }
 
 // Forwarder sends custom client events to the application's backend

@@ -123,9 +123,9 @@ func skipRead(msgs []*message.Message, offset string) []*message.Message {
 }
 
 // saveRecovery writes the session's record with its current channels,
-// while it lives.
+// while it lives, when the store outlives the node.
 func (s *Session) saveRecovery(ctx context.Context) {
-	if s.recoverable() {
+	if s.recoverable() && s.hub.cfg.RecoveryOutlivesNode {
 		s.mu.Lock()
 		chans := slices.Clone(s.channels)
 		s.mu.Unlock()

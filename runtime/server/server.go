@@ -91,6 +91,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Presence:                 st.presence,
 		History:                  st.history,
 		Recovery:                 st.recovery,
+		RecoveryOutlivesNode:     st.kind == "redis",
 		RecoveryWindow:           cfg.SocketIO.RecoveryWindow.Duration,
 		Limiter:                  st.limiter,
 		Policy:                   policy,

@@ -119,21 +119,32 @@ func (s *Socket) emit(ack func([]any), event string, args []any) error {
 	if ack == nil {
 		return s.send(p, bufs)
 	}
+	p.ID, p.HasID = s.expectAck(ack), true
+	return s.forgetAckOnError(p.ID, s.send(p, bufs))
+}
+
+// expectAck registers ack under the socket's next ack id and returns it.
+func (s *Socket) expectAck(ack func([]any)) uint64 {
 	s.mu.Lock()
-	p.ID, p.HasID = s.nextAckID, true
+	defer s.mu.Unlock()
+	id := s.nextAckID
 	s.nextAckID++
 	if s.acks == nil {
 		s.acks = make(map[uint64]func([]any))
 	}
-	s.acks[p.ID] = ack
-	s.mu.Unlock()
-	if err := s.send(p, bufs); err != nil {
+	s.acks[id] = ack
+	return id
+}
+
+// forgetAckOnError drops the ack registered under id when the packet that
+// asked for it was not sent, and returns err.
+func (s *Socket) forgetAckOnError(id uint64, err error) error {
+	if err != nil {
 		s.mu.Lock()
-		delete(s.acks, p.ID)
+		delete(s.acks, id)
 		s.mu.Unlock()
-		return err
 	}
-	return nil
+	return err
 }
 
 // send queues p while the socket is connected.
@@ -174,22 +185,9 @@ func (s *Socket) SendPacketWithAck(m engineio.Message, ack func(args []any)) err
 	if err != nil || p.Type != PacketEvent || p.HasID {
 		return fmt.Errorf("socketio: SendPacketWithAck takes an EVENT packet without an ack id")
 	}
-	s.mu.Lock()
-	p.ID, p.HasID = s.nextAckID, true
-	s.nextAckID++
-	if s.acks == nil {
-		s.acks = make(map[uint64]func([]any))
-	}
-	s.acks[p.ID] = ack
-	s.mu.Unlock()
+	p.ID, p.HasID = s.expectAck(ack), true
 	m.Data = p.Encode()
-	if err := s.SendPacket(m); err != nil {
-		s.mu.Lock()
-		delete(s.acks, p.ID)
-		s.mu.Unlock()
-		return err
-	}
-	return nil
+	return s.forgetAckOnError(p.ID, s.SendPacket(m))
 }
 
 // Disconnect removes the socket from its namespace: it sends DISCONNECT

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/fleetwire/fleetwire/runtime/netready"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
 )
 
@@ -110,8 +111,8 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, h http.Header
 	}
 	ws.SetReadLimit(u.cfg.MaxMessageBytes)
 	c := &Conn{ws: ws, nc: hw.conn, br: hw.br, cfg: &u.cfg}
-	if sc, ok := hw.conn.Conn.(syscall.Conn); ok && hw.br != nil {
-		c.raw, _ = sc.SyscallConn()
+	if hw.br != nil {
+		c.raw = netready.Of(hw.conn.Conn)
 	}
 	c.touch()
 	ws.SetPongHandler(func(string) error { c.touch(); return nil })
@@ -198,11 +199,7 @@ func (c *Conn) Wait() {
 	}
 	for {
 		if c.br.Buffered() == 0 {
-			// The probe looks at the kernel's receive queue without
-			// consuming it: Go's poller is edge-triggered, so waiting
-			// without checking could sleep forever on data that arrived
-			// before the wait began. Errors are left for Read.
-			_ = c.raw.Read(socketReadable)
+			netready.Wait(c.raw)
 		}
 		if !c.consumeControl() {
 			return
