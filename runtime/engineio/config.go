@@ -65,6 +65,11 @@ type Config struct {
 	// session exists. It returns false when it has already written a
 	// response (a refusal); the server then does nothing more. Nil allows all.
 	Authorize func(w http.ResponseWriter, r *http.Request) bool
+	// KeepHeaders lists the handshake request headers a session keeps for
+	// Socket.Request; nil keeps them all. Every session holds what it
+	// keeps for its whole life, so a server that reads only a few headers
+	// saves memory by naming them.
+	KeepHeaders []string
 	// OnConnection is called once per new session, synchronously, BEFORE any
 	// packet of that session is read, so handlers registered inside it see
 	// every message.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -156,10 +157,25 @@ func (srv *Server) newSocket(r *http.Request, transport string) *Socket {
 	u := *r.URL
 	// (A Request without a context reports context.Background.)
 	req := &http.Request{Method: r.Method, URL: &u, Proto: r.Proto, ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor,
-		Header: r.Header.Clone(), Body: http.NoBody, Host: r.Host, RemoteAddr: r.RemoteAddr, RequestURI: r.RequestURI}
+		Header: srv.keptHeaders(r.Header), Body: http.NoBody, Host: r.Host, RemoteAddr: r.RemoteAddr, RequestURI: r.RequestURI}
 	s := &Socket{srv: srv, req: req, remoteAddr: r.RemoteAddr, transport: transport}
 	s.touch()
 	return s
+}
+
+// keptHeaders copies the headers named in Config.KeepHeaders, or all of
+// them when it is nil.
+func (srv *Server) keptHeaders(h http.Header) http.Header {
+	if srv.cfg.KeepHeaders == nil {
+		return h.Clone()
+	}
+	kept := make(http.Header, len(srv.cfg.KeepHeaders))
+	for _, name := range srv.cfg.KeepHeaders {
+		if v := h.Values(name); len(v) > 0 {
+			kept[http.CanonicalHeaderKey(name)] = slices.Clone(v)
+		}
+	}
+	return kept
 }
 
 // register gives s a fresh id and adds it to the session map; false when

@@ -218,3 +218,25 @@ func TestAuthorize(t *testing.T) {
 		t.Errorf("allowed handshake status %d", resp.StatusCode)
 	}
 }
+
+func TestKeepHeaders(t *testing.T) {
+	cfg := quietConfig()
+	cfg.KeepHeaders = []string{"x-keep"}
+	ts := newTestServer(t, cfg)
+	req, _ := http.NewRequest(http.MethodGet, ts.url("EIO=4&transport=polling&token=t"), nil)
+	req.Header.Set("X-Keep", "yes")
+	req.Header.Set("X-Drop", "no")
+	resp, err := ts.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	s := ts.socket()
+	h := s.Request().Header
+	if h.Get("X-Keep") != "yes" || h.Get("X-Drop") != "" || len(h) != 1 {
+		t.Errorf("kept headers %v, want only X-Keep", h)
+	}
+	if s.Request().URL.Query().Get("token") != "t" {
+		t.Errorf("the query was not kept: %v", s.Request().URL)
+	}
+}

@@ -82,6 +82,8 @@ func (a *API) newSocketIO(cfg SocketIOConfig) (*socketIO, error) {
 			// The origin is checked in Authorize, with a JSON answer.
 			CheckOrigin: func(*http.Request) bool { return true },
 			Authorize:   e.admit,
+			// What authenticate and connect read of the handshake.
+			KeepHeaders: []string{"Authorization", "User-Agent"},
 			Logger:      a.cfg.Logger.WithName("engineio"),
 		},
 		ConnectTimeout: cfg.ConnectTimeout,

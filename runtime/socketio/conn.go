@@ -157,6 +157,7 @@ func (c *conn) connect(name string, auth json.RawMessage) {
 	if joined {
 		c.mu.Lock()
 		c.sockets[name] = s
+		c.disarmIdleTimerLocked()
 		c.mu.Unlock()
 		err = c.eio.Send(engineio.Message{Data: reply.Encode()})
 	}
@@ -250,6 +251,16 @@ func (c *conn) armIdleTimerLocked() {
 	c.idleGen++
 	gen := c.idleGen
 	c.idleTimer = time.AfterFunc(c.srv.cfg.ConnectTimeout, func() { c.idleTimeout(gen) })
+}
+
+// disarmIdleTimerLocked stops the idle timer once the session is in a
+// namespace, and lets it go: a long-lived session then holds no timer.
+func (c *conn) disarmIdleTimerLocked() {
+	if c.idleTimer != nil {
+		c.idleTimer.Stop()
+		c.idleTimer = nil
+	}
+	c.idleGen++
 }
 
 // closeWithReason closes the session, giving its sockets reason instead
