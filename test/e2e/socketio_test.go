@@ -401,3 +401,37 @@ func (s *signals) await(t *testing.T, step string) {
 		}
 	}
 }
+
+// TestSocketIOOriginAndCORS checks the Engine.IO handshake against
+// CORS_ORIGINS, as a /ws upgrade is, and that allowed origins may send
+// credentials to the Socket.IO path (socket.io-client's withCredentials)
+// but not to the rest of the API.
+func TestSocketIOOriginAndCORS(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.CORS.Origins = []string{"https://app.example.com"} })
+	get := func(path, origin string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, n.base+path, nil)
+		req.Header.Set("Origin", origin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	const handshake = "/socket.io/?EIO=4&transport=polling"
+	refused := get(handshake, "https://evil.example.com")
+	var body struct{ Error struct{ Code string } }
+	_ = json.NewDecoder(refused.Body).Decode(&body)
+	if refused.StatusCode != http.StatusForbidden || body.Error.Code != "origin_not_allowed" {
+		t.Fatalf("a foreign origin got %d %+v, want 403 origin_not_allowed", refused.StatusCode, body)
+	}
+	ok := get(handshake, "https://app.example.com")
+	if ok.StatusCode != http.StatusOK || ok.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
+		ok.Header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("the allowed origin got %d with headers %v", ok.StatusCode, ok.Header)
+	}
+	if api := get("/health", "https://app.example.com"); api.Header.Get("Access-Control-Allow-Credentials") != "" {
+		t.Errorf("credentials allowed outside the Socket.IO path: %v", api.Header)
+	}
+}
