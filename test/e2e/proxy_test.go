@@ -3,6 +3,7 @@ package e2e
 import (
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -17,6 +18,9 @@ type dropProxy struct {
 	backend string // host:port
 	down    bool   // new connections are closed at once
 	conns   map[net.Conn]struct{}
+	// watch, when set, is counted in every chunk a backend sends back.
+	watch string
+	seen  int
 }
 
 func startDropProxy(t *testing.T, backend string) *dropProxy {
@@ -63,12 +67,12 @@ func (p *dropProxy) forward(c net.Conn, backend string) {
 	p.conns[c], p.conns[b] = struct{}{}, struct{}{}
 	p.mu.Unlock()
 	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
+	pipe := func(dst io.Writer, src net.Conn) {
 		_, _ = io.Copy(dst, src)
 		done <- struct{}{}
 	}
 	go pipe(b, c)
-	go pipe(c, b)
+	go pipe(&watcher{Writer: c, p: p}, b)
 	<-done
 	_, _ = c.Close(), b.Close()
 	<-done
@@ -76,6 +80,35 @@ func (p *dropProxy) forward(c net.Conn, backend string) {
 	delete(p.conns, c)
 	delete(p.conns, b)
 	p.mu.Unlock()
+}
+
+// watcher counts, in what a backend sends, the proxy's watched string.
+type watcher struct {
+	io.Writer
+	p *dropProxy
+}
+
+func (w *watcher) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	if w.p.watch != "" {
+		w.p.seen += strings.Count(string(b), w.p.watch)
+	}
+	w.p.mu.Unlock()
+	return w.Writer.Write(b)
+}
+
+// watchFor starts counting s in the backends' answers.
+func (p *dropProxy) watchFor(s string) {
+	p.mu.Lock()
+	p.watch, p.seen = s, 0
+	p.mu.Unlock()
+}
+
+// watched returns how often the watched string went by.
+func (p *dropProxy) watched() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seen
 }
 
 // drop cuts every forwarded connection, both ways, without a close

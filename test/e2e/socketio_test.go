@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -433,5 +434,51 @@ func TestSocketIOOriginAndCORS(t *testing.T) {
 	}
 	if api := get("/health", "https://app.example.com"); api.Header.Get("Access-Control-Allow-Credentials") != "" {
 		t.Errorf("credentials allowed outside the Socket.IO path: %v", api.Header)
+	}
+}
+
+// TestSocketIOPollingOnTheWrongReplica moves a polling client's requests to
+// another node of the fleet, as a load balancer without affinity would:
+// its next request there gets Engine.IO's "Session ID unknown", and
+// socket.io-client reconnects, to that node, and carries on.
+func TestSocketIOPollingOnTheWrongReplica(t *testing.T) {
+	_, nodes := startFleet(t, 2, "")
+	a, b := nodes[0], nodes[1]
+	proxy := startDropProxy(t, strings.TrimPrefix(a.base, "http://"))
+	proxy.watchFor("Session ID unknown")
+	done := make(chan nodeclient.Output, 1)
+	go func() {
+		out, err := nodeclient.Run(t, nodeWait, "flow.js", "SIO_URL=http://"+proxy.addr(), "SIO_TOKEN="+userToken(t, "hal"),
+			"SIO_TRANSPORTS=polling", "SIO_NO_KEEPALIVE=1", "SIO_EXPECT_CONNECTS=2", "SIO_EXPECT_MARK=again", "SIO_TIMEOUT_MS=20000")
+		if err != nil {
+			t.Errorf("%v\n%s\n%s", err, out.Stdout, out.Stderr)
+		}
+		done <- out
+	}()
+	online := func() bool {
+		r := call(t, "GET", b.base+"/ws/status/hal", serviceToken(t), nil)
+		n, _ := r.Body["connections"].(float64)
+		return n == 1
+	}
+	eventually(t, "hal online through node A", online)
+	proxy.route(strings.TrimPrefix(b.base, "http://"))
+	// The pending long-poll on node A returns with this message; the
+	// client's next request reaches node B.
+	mustStatus(t, a.send(t, "hal", "notification", map[string]any{"mark": "first"}), 200)
+	eventually(t, "node B to answer Session ID unknown", func() bool { return proxy.watched() > 0 })
+	eventually(t, "hal online again, on node B", online)
+	mustStatus(t, a.send(t, "hal", "notification", map[string]any{"mark": "again"}), 200)
+	out := <-done
+	var marks []string
+	for _, l := range out.Lines {
+		if l["step"] == "event" && l["event"] == "notification" {
+			args, _ := l["args"].([]any)
+			m, _ := args[0].(map[string]any)
+			p, _ := m["payload"].(map[string]any)
+			marks = append(marks, fmt.Sprint(p["mark"]))
+		}
+	}
+	if strings.Join(marks, ",") != "first,again" {
+		t.Fatalf("notifications %v, want first then again\n%s", marks, out.Stdout)
 	}
 }

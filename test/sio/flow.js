@@ -17,6 +17,9 @@ const opts = {
   randomizationFactor: 0,
 };
 if (process.env.SIO_TRANSPORTS) opts.transports = process.env.SIO_TRANSPORTS.split(",");
+// A new TCP connection for every polling request, as behind a load
+// balancer that spreads requests.
+if (process.env.SIO_NO_KEEPALIVE) opts.agent = false;
 const socket = io(process.env.SIO_URL, opts);
 
 let connects = 0;
