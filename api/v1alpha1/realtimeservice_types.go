@@ -326,7 +326,7 @@ type ChannelsSpec struct {
 
 // SocketIOSpec is the Socket.IO v4 endpoint (Engine.IO protocol 4,
 // Socket.IO protocol 5), for socket.io-client 4.x.
-// +kubebuilder:validation:XValidation:rule="!has(self.pingInterval) || (duration(self.pingInterval) >= duration('100ms') && duration(self.pingInterval) < duration('60s'))",message="socketIO.pingInterval must be at least 100ms and below 60s, the runtime's heartbeat timeout"
+// +kubebuilder:validation:XValidation:rule="!has(self.pingInterval) || duration(self.pingInterval) >= duration('100ms')",message="socketIO.pingInterval must be at least 100ms"
 // +kubebuilder:validation:XValidation:rule="!has(self.pingTimeout) || duration(self.pingTimeout) >= duration('100ms')",message="socketIO.pingTimeout must be at least 100ms"
 // +kubebuilder:validation:XValidation:rule="!has(self.path) || !(self.path in ['/ws/', '/admin/', '/health/', '/metrics/'])",message="socketIO.path must not be one of the runtime's own paths (/ws/, /admin/, /health/, /metrics/)"
 type SocketIOSpec struct {

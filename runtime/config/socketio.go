@@ -92,11 +92,6 @@ func (c *Config) validateSocketIO(bad func(string, ...any)) {
 	if s.PingInterval.Duration < 100*time.Millisecond {
 		bad("socketIO.pingInterval (SOCKETIO_PING_INTERVAL): must be at least 100ms, got %s", s.PingInterval)
 	}
-	if s.PingInterval.Duration >= c.Heartbeat.Timeout.Duration {
-		// The hub closes a connection silent for heartbeat.timeout, and a
-		// Socket.IO client speaks only when pinged.
-		bad("socketIO.pingInterval (SOCKETIO_PING_INTERVAL): must be below heartbeat.timeout (%s), got %s", c.Heartbeat.Timeout, s.PingInterval)
-	}
 	if s.PingTimeout.Duration < 100*time.Millisecond {
 		bad("socketIO.pingTimeout (SOCKETIO_PING_TIMEOUT): must be at least 100ms, got %s", s.PingTimeout)
 	}

@@ -87,12 +87,19 @@ func sendError(err error) error {
 	}
 }
 
-// Ping implements hub.Conn. Engine.IO pings every client itself and closes
-// it when a pong is late; LastRead sees the pongs.
+// Ping implements hub.Conn. Engine.IO pings every client itself, with its
+// own interval and timeout, and closes the session when a pong is late.
 func (c *Conn) Ping() error { return nil }
 
-// LastRead implements hub.Conn.
-func (c *Conn) LastRead() time.Time { return c.eio.LastRead() }
+// LastRead implements hub.Conn. While the Engine.IO session is open its
+// own heartbeat vouches for the client, so the hub's heartbeat timeout,
+// which is set for native clients, never closes a Socket.IO one.
+func (c *Conn) LastRead() time.Time {
+	if !c.eio.Closed() {
+		return time.Now()
+	}
+	return c.eio.LastRead()
+}
 
 // CloseReason is the data of the "close_reason" event sent before the
 // server ends a Socket.IO connection: the close code a native client would

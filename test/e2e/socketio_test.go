@@ -482,3 +482,19 @@ func TestSocketIOPollingOnTheWrongReplica(t *testing.T) {
 		t.Fatalf("notifications %v, want first then again\n%s", marks, out.Stdout)
 	}
 }
+
+// TestSocketIOKeepsItsOwnHeartbeat runs a node whose native heartbeat
+// would close a silent connection after 300ms: a Socket.IO client, which
+// speaks only when Engine.IO pings it (every 25s here), stays connected.
+func TestSocketIOKeepsItsOwnHeartbeat(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.Heartbeat = config.Heartbeat{Interval: config.Duration{Duration: 100 * time.Millisecond}, Timeout: config.Duration{Duration: 300 * time.Millisecond}}
+	})
+	c := dialRawSIO(t, n, userToken(t, "ivy"))
+	c.event() // connected
+	time.Sleep(time.Second)
+	mustStatus(t, n.send(t, "ivy", "notification", map[string]any{"n": 1}), 200)
+	if name, _ := c.event(); name != "notification" {
+		t.Fatalf("got %q after a second of silence, want the message", name)
+	}
+}
