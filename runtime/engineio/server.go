@@ -150,15 +150,11 @@ func (srv *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
 }
 
 func (srv *Server) newSocket(r *http.Request, transport string) *Socket {
-	// The copy outlives the request: it has a context that is never
-	// cancelled and no body, and only what a session's owner reads of its
-	// handshake (method, URL, headers, addresses), so that an idle session
+	// The session outlives the request, and keeps only what its owner
+	// reads of the handshake (see Socket.Request), so that an idle session
 	// holds no more of it.
-	u := *r.URL
-	// (A Request without a context reports context.Background.)
-	req := &http.Request{Method: r.Method, URL: &u, Proto: r.Proto, ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor,
-		Header: srv.keptHeaders(r.Header), Body: http.NoBody, Host: r.Host, RemoteAddr: r.RemoteAddr, RequestURI: r.RequestURI}
-	s := &Socket{srv: srv, req: req, remoteAddr: r.RemoteAddr, transport: transport}
+	hs := handshake{method: r.Method, uri: r.URL.RequestURI(), host: r.Host, header: srv.keptHeaders(r.Header)}
+	s := &Socket{srv: srv, hs: hs, remoteAddr: r.RemoteAddr, transport: transport}
 	s.touch()
 	return s
 }

@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,7 +54,7 @@ type outPacket struct {
 type Socket struct {
 	srv        *Server
 	id         string
-	req        *http.Request
+	hs         handshake
 	remoteAddr string
 	lastRead   atomic.Int64 // unix nanoseconds
 
@@ -103,9 +104,24 @@ type Socket struct {
 // ID returns the session id (the "sid").
 func (s *Socket) ID() string { return s.id }
 
-// Request returns the handshake request (headers, URL query, RemoteAddr).
-// Its body is not usable and its context is not the request's.
-func (s *Socket) Request() *http.Request { return s.req }
+// Request returns the handshake request: its method, URL, host, the
+// headers Config.KeepHeaders names and RemoteAddr. It is made anew on each
+// call; its body is empty, its context is context.Background, and its
+// headers are shared with the session, so they must not be changed.
+func (s *Socket) Request() *http.Request {
+	u, err := url.ParseRequestURI(s.hs.uri)
+	if err != nil {
+		u = &url.URL{} // cannot happen: uri came from a parsed request
+	}
+	return &http.Request{Method: s.hs.method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: s.hs.header, Body: http.NoBody, Host: s.hs.host, RemoteAddr: s.remoteAddr, RequestURI: s.hs.uri}
+}
+
+// handshake is what a session keeps of its handshake request.
+type handshake struct {
+	method, uri, host string
+	header            http.Header
+}
 
 // RemoteAddr returns the handshake request's remote address.
 func (s *Socket) RemoteAddr() string { return s.remoteAddr }

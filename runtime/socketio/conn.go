@@ -3,6 +3,7 @@ package socketio
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,9 +38,12 @@ type conn struct {
 	// sendMu, then Socket.mu.
 	sendMu sync.Mutex
 
-	mu          sync.Mutex
-	sockets     map[string]*Socket // by namespace
-	closeReason string             // overrides the engine's reason when set
+	mu sync.Mutex
+	// sockets holds one Socket per namespace joined. A slice, searched
+	// by name: a client joins few namespaces, usually one, and a map would
+	// cost every session far more.
+	sockets     []*Socket
+	closeReason string // overrides the engine's reason when set
 	closed      bool
 	// idleTimer closes the session when it has been in no namespace for
 	// ConnectTimeout; idleGen tells a stale timer's callback from the
@@ -156,7 +160,7 @@ func (c *conn) connect(name string, auth json.RawMessage) {
 	var err error
 	if joined {
 		c.mu.Lock()
-		c.sockets[name] = s
+		c.sockets = append(c.sockets, s)
 		c.disarmIdleTimerLocked()
 		c.mu.Unlock()
 		err = c.eio.Send(engineio.Message{Data: reply.Encode()})
@@ -218,7 +222,12 @@ func (c *conn) sendLocked(p Packet, bufs [][]byte) error {
 func (c *conn) socket(nsp string) *Socket {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sockets[nsp]
+	for _, s := range c.sockets {
+		if s.nsp.name == nsp {
+			return s
+		}
+	}
+	return nil
 }
 
 // remove forgets s. A session left in no namespace gets ConnectTimeout to
@@ -231,9 +240,7 @@ func (c *conn) socket(nsp string) *Socket {
 func (c *conn) remove(s *Socket) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.sockets[s.nsp.name] == s {
-		delete(c.sockets, s.nsp.name)
-	}
+	c.sockets = slices.DeleteFunc(c.sockets, func(x *Socket) bool { return x == s })
 	if len(c.sockets) == 0 {
 		c.armIdleTimerLocked()
 	}
@@ -298,7 +305,7 @@ func (c *conn) onClose(reason string) {
 		reason = c.closeReason
 	}
 	sockets := c.sockets
-	c.sockets = make(map[string]*Socket)
+	c.sockets = nil
 	c.mu.Unlock()
 	for _, s := range sockets {
 		s.finish(reason)

@@ -160,9 +160,8 @@ func (s *Server) lookup(name string) *Namespace {
 // before reading the session's first packet.
 func (s *Server) onEngineConnection(eio *engineio.Socket) {
 	c := &conn{
-		srv:     s,
-		eio:     eio,
-		sockets: make(map[string]*Socket),
+		srv: s,
+		eio: eio,
 	}
 	c.armIdleTimerLocked() // no other goroutine knows c yet
 	eio.OnMessage(c.onMessage)
