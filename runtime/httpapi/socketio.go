@@ -214,7 +214,9 @@ func (e *socketIO) connect(s *socketio.Socket) {
 	}
 	req := s.Conn().Request()
 	conn := sioconn.New(s, sioconn.Config{ObserveDelivery: e.cfg.ObserveDelivery})
-	meta := hub.Meta{ConnID: s.ID(), IP: clientIP(req), UserAgent: req.UserAgent(), RequestID: requestID(req.Context()),
+	// The Engine.IO session id stands in for the request id: it is what
+	// the engine's own log lines carry.
+	meta := hub.Meta{ConnID: s.ID(), IP: clientIP(req), UserAgent: req.UserAgent(), RequestID: s.Conn().ID(),
 		AckQueued: req.URL.Query().Get("acks") == "1", RecoveryID: adm.pid, Recover: adm.plan, Recovered: adm.recovered}
 	// Acknowledgements are read by the same goroutine that runs this
 	// function, so none can arrive before the session exists.

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -111,6 +112,7 @@ func run() error {
 
 	baseline := rssKiB(o.pid)
 	fmt.Printf("runtime RSS before: %d KiB\n", baseline)
+	heapBefore := goMemory(ctx, o.url)
 
 	tokens := make([]string, o.users)
 	for i := range tokens {
@@ -139,6 +141,11 @@ func run() error {
 	if o.pid > 0 {
 		per := float64(after-baseline) / float64(len(conns))
 		fmt.Printf("runtime RSS after %s idle: %d KiB; delta %d KiB; %.2f KiB per connection\n", o.hold, after, after-baseline, per)
+	}
+	if heap := goMemory(ctx, o.url); heap.ok && heapBefore.ok {
+		n := float64(len(conns)) * 1024
+		fmt.Printf("runtime Go heap in use %.2f KiB and goroutine stacks %.2f KiB per connection (go_memstats_heap_alloc_bytes, go_memstats_stack_inuse_bytes)\n",
+			(heap.heap-heapBefore.heap)/n, (heap.stack-heapBefore.stack)/n)
 	}
 	if o.fanout > 0 {
 		return fanout(ctx, o, conns, received)
@@ -283,6 +290,49 @@ func fanout(ctx context.Context, o options, conns []*websocket.Conn, received *a
 		return fmt.Errorf("only %d of %d deliveries arrived before the deadline", got, want)
 	}
 	return nil
+}
+
+// goStats are the runtime's Go memory gauges, from its /metrics.
+type goStats struct {
+	heap, stack float64
+	ok          bool
+}
+
+// goMemory reads the runtime's heap and stack gauges from /metrics. The
+// heap figure includes garbage since the last collection, which an idle
+// runtime makes little of, and Go collects at least every two minutes.
+func goMemory(ctx context.Context, wsURL string) goStats {
+	u, err := url.Parse(wsURL)
+	if err != nil {
+		return goStats{}
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+u.Host+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return goStats{}
+	}
+	defer resp.Body.Close()
+	var st goStats
+	sc := bufio.NewScanner(resp.Body)
+	found := 0
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "go_memstats_heap_alloc_bytes":
+			st.heap, found = v, found+1
+		case "go_memstats_stack_inuse_bytes":
+			st.stack, found = v, found+1
+		}
+	}
+	st.ok = found == 2
+	return st
 }
 
 // rssKiB reads VmRSS of pid from /proc, or 0 without a pid.
