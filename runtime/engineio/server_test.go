@@ -239,4 +239,8 @@ func TestKeepHeaders(t *testing.T) {
 	if s.Request().URL.Query().Get("token") != "t" {
 		t.Errorf("the query was not kept: %v", s.Request().URL)
 	}
+	s.ForgetRequest()
+	if r := s.Request(); len(r.Header) != 0 || r.URL.RawQuery != "" || r.RemoteAddr == "" {
+		t.Errorf("after ForgetRequest: header %v, query %q, remote %q", r.Header, r.URL.RawQuery, r.RemoteAddr)
+	}
 }

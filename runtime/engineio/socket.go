@@ -109,12 +109,28 @@ func (s *Socket) ID() string { return s.id }
 // call; its body is empty, its context is context.Background, and its
 // headers are shared with the session, so they must not be changed.
 func (s *Socket) Request() *http.Request {
-	u, err := url.ParseRequestURI(s.hs.uri)
+	s.mu.Lock()
+	hs := s.hs
+	s.mu.Unlock()
+	u, err := url.ParseRequestURI(hs.uri)
 	if err != nil {
 		u = &url.URL{} // cannot happen: uri came from a parsed request
 	}
-	return &http.Request{Method: s.hs.method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: s.hs.header, Body: http.NoBody, Host: s.hs.host, RemoteAddr: s.remoteAddr, RequestURI: s.hs.uri}
+	header := hs.header
+	if header == nil {
+		header = http.Header{}
+	}
+	return &http.Request{Method: hs.method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: header, Body: http.NoBody, Host: hs.host, RemoteAddr: s.remoteAddr, RequestURI: hs.uri}
+}
+
+// ForgetRequest drops what the session kept of its handshake request, for
+// an owner that has read what it needs: a long-lived session then holds
+// none of it. Request afterwards has only the method and RemoteAddr.
+func (s *Socket) ForgetRequest() {
+	s.mu.Lock()
+	s.hs = handshake{method: s.hs.method, uri: "/"}
+	s.mu.Unlock()
 }
 
 // handshake is what a session keeps of its handshake request.

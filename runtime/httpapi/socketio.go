@@ -218,6 +218,8 @@ func (e *socketIO) connect(s *socketio.Socket) {
 	// the engine's own log lines carry.
 	meta := hub.Meta{ConnID: s.ID(), IP: clientIP(req), UserAgent: req.UserAgent(), RequestID: s.Conn().ID(),
 		AckQueued: req.URL.Query().Get("acks") == "1", RecoveryID: adm.pid, Recover: adm.plan, Recovered: adm.recovered}
+	// Only "/" is served, so nothing reads the handshake again.
+	s.Conn().ForgetRequest()
 	// Acknowledgements are read by the same goroutine that runs this
 	// function, so none can arrive before the session exists.
 	var sess *hub.Session
