@@ -5,12 +5,15 @@ package redistest
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -23,7 +26,32 @@ type Server struct {
 	sentinelConf string // set for a sentinel
 	cmd          *exec.Cmd
 	exit         chan error
+	out          *syncBuffer // the process's output, shown when it fails to start
 }
+
+// syncBuffer collects a process's output from exec's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// startAttempts bounds how often Start tries a new port when the server
+// does not come up: a port found free can be taken again before redis-server
+// binds it, by any of the connections the other test packages open at the
+// same time.
+const startAttempts = 3
 
 // startWait bounds how long a server may take to answer PING.
 const startWait = 10 * time.Second
@@ -35,10 +63,40 @@ func Start(t testing.TB, args ...string) *Server {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redis-server not found: run hack/setup-test-env.sh (make test does)")
 	}
-	s := &Server{Port: freePort(t), dir: t.TempDir(), args: args}
-	s.start(t)
-	t.Cleanup(s.Stop)
-	return s
+	cluster := slices.Contains(args, "--cluster-enabled")
+	var err error
+	for range startAttempts {
+		port := freePort(t)
+		if cluster {
+			port = freeClusterPort(t)
+		}
+		s := &Server{Port: port, dir: t.TempDir(), args: args}
+		if err = s.tryStart(); err == nil {
+			t.Cleanup(s.Stop)
+			return s
+		}
+		t.Logf("%v; trying another port", err)
+	}
+	t.Fatal(err)
+	return nil
+}
+
+// freeClusterPort returns a port that is free together with the one 10000
+// above it, which a cluster node binds for its bus.
+func freeClusterPort(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		p := freePort(t)
+		if p+10000 > 65535 {
+			continue
+		}
+		if ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+10000)); err == nil {
+			ln.Close()
+			return p
+		}
+	}
+	t.Fatal("no free port pair for a cluster node")
+	return 0
 }
 
 // Addr is host:port.
@@ -49,6 +107,13 @@ func (s *Server) URL() string { return "redis://" + s.Addr() }
 
 func (s *Server) start(t testing.TB) {
 	t.Helper()
+	if err := s.tryStart(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryStart runs the server and waits until it answers PING.
+func (s *Server) tryStart() error {
 	args := append([]string{
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--dir", s.dir,
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "",
@@ -57,21 +122,35 @@ func (s *Server) start(t testing.TB) {
 		args = []string{s.sentinelConf, "--sentinel"}
 	}
 	s.cmd = exec.Command("redis-server", args...)
+	s.out = &syncBuffer{}
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	s.exit = make(chan error, 1)
 	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("starting redis-server: %v", err)
+		return fmt.Errorf("starting redis-server: %w", err)
 	}
 	go func(cmd *exec.Cmd, exit chan error) { exit <- cmd.Wait() }(s.cmd, s.exit)
 	deadline := time.Now().Add(startWait)
 	for {
 		if err := ping(s.Addr()); err == nil {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || s.exited() {
+			out := s.out.String()
 			s.Stop()
-			t.Fatalf("redis-server on %s did not answer PING within %s", s.Addr(), startWait)
+			return fmt.Errorf("redis-server on %s did not answer PING within %s; its output:\n%s", s.Addr(), startWait, out)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// exited reports whether the process has ended, keeping its exit for Stop.
+func (s *Server) exited() bool {
+	select {
+	case err := <-s.exit:
+		s.exit <- err
+		return true
+	default:
+		return false
 	}
 }
 
