@@ -112,21 +112,18 @@ func TestSocketIOReconnectsAfterARestartAndGetsItsQueue(t *testing.T) {
 	first := startProcessAt(t, port, env, args...)
 	other := startProcessEnv(t, []string{"REDIS_URL=" + rs.URL()}, args...)
 
+	signals := startSignals(t)
 	done := make(chan nodeclient.Output, 1)
 	go func() {
 		out, err := nodeclient.Run(t, nodeWait, "flow.js", first.node.sioEnv(t, "dan",
-			"SIO_EXPECT_CONNECTS=2", "SIO_EXPECT_MARK=while-away")...)
+			"SIO_EXPECT_CONNECTS=2", "SIO_EXPECT_MARK=while-away", "SIO_SIGNAL_URL="+signals.url)...)
 		if err != nil {
 			t.Errorf("%v\n%s\n%s", err, out.Stdout, out.Stderr)
 		}
 		done <- out
 	}()
-	online := func() bool {
-		r := call(t, "GET", other.node.base+"/ws/status/dan", serviceToken(t), nil)
-		n, _ := r.Body["connections"].(float64)
-		return n == 1
-	}
-	eventually(t, "dan online", online)
+	// The client has read "connected" before the node goes away.
+	signals.await(t, "connected-1")
 	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -446,27 +443,26 @@ func TestSocketIOPollingOnTheWrongReplica(t *testing.T) {
 	a, b := nodes[0], nodes[1]
 	proxy := startDropProxy(t, strings.TrimPrefix(a.base, "http://"))
 	proxy.watchFor("Session ID unknown")
+	signals := startSignals(t)
 	done := make(chan nodeclient.Output, 1)
 	go func() {
 		out, err := nodeclient.Run(t, nodeWait, "flow.js", "SIO_URL=http://"+proxy.addr(), "SIO_TOKEN="+userToken(t, "hal"),
-			"SIO_TRANSPORTS=polling", "SIO_NO_KEEPALIVE=1", "SIO_EXPECT_CONNECTS=2", "SIO_EXPECT_MARK=again", "SIO_TIMEOUT_MS=20000")
+			"SIO_TRANSPORTS=polling", "SIO_NO_KEEPALIVE=1", "SIO_EXPECT_CONNECTS=2", "SIO_EXPECT_MARK=again",
+			"SIO_SIGNAL_URL="+signals.url, "SIO_TIMEOUT_MS=20000")
 		if err != nil {
 			t.Errorf("%v\n%s\n%s", err, out.Stdout, out.Stderr)
 		}
 		done <- out
 	}()
-	online := func() bool {
-		r := call(t, "GET", b.base+"/ws/status/hal", serviceToken(t), nil)
-		n, _ := r.Body["connections"].(float64)
-		return n == 1
-	}
-	eventually(t, "hal online through node A", online)
+	// The client has read "connected": its session on node A is up at both ends.
+	signals.await(t, "connected-1")
 	proxy.route(strings.TrimPrefix(b.base, "http://"))
 	// The pending long-poll on node A returns with this message; the
 	// client's next request reaches node B.
 	mustStatus(t, a.send(t, "hal", "notification", map[string]any{"mark": "first"}), 200)
 	eventually(t, "node B to answer Session ID unknown", func() bool { return proxy.watched() > 0 })
-	eventually(t, "hal online again, on node B", online)
+	// Node A still holds the session it lost, until its ping timeout.
+	signals.await(t, "connected-2")
 	mustStatus(t, a.send(t, "hal", "notification", map[string]any{"mark": "again"}), 200)
 	out := <-done
 	var marks []string

@@ -26,7 +26,14 @@ let connects = 0;
 let marked = false;
 socket.onAny((event, ...args) => {
   out({ step: "event", event, args: plain(args), transport: socket.io.engine && socket.io.engine.transport.name });
-  if (event === "connected") connects++;
+  if (event === "connected") {
+    connects++;
+    // Tell the Go test, when it listens (SIO_SIGNAL_URL), that this
+    // connection is up as far as the client is concerned.
+    if (process.env.SIO_SIGNAL_URL) {
+      fetch(process.env.SIO_SIGNAL_URL, { method: "POST", body: "connected-" + connects }).catch(fail);
+    }
+  }
   const mark = args[0] && args[0].payload && args[0].payload.mark;
   if (wantMark && mark === wantMark) marked = true;
   if (connects >= wantConnects && (!wantMark || marked)) {
