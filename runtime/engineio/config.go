@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/fleetwire/fleetwire/runtime/schedule"
 )
 
 // Transport names as they appear in the "transport" query parameter.
@@ -74,6 +76,10 @@ type Config struct {
 	// packet of that session is read, so handlers registered inside it see
 	// every message.
 	OnConnection func(s *Socket)
+	// Scheduler runs the sessions' heartbeats: one entry per session, on
+	// one goroutine for them all. Nil means the server starts its own,
+	// which Shutdown stops; a program with a scheduler already passes it.
+	Scheduler *schedule.Scheduler
 	// Logger receives debug and error logs; default discards.
 	Logger logr.Logger
 }

@@ -1,9 +1,6 @@
 package engineio
 
-import (
-	"slices"
-	"time"
-)
+import "slices"
 
 // Delivery confirmation. A client answers a ping only after it has read
 // everything the server wrote before it, so a pong confirms every message
@@ -78,19 +75,8 @@ func (s *Socket) finalPingLocked() bool {
 		return false
 	}
 	s.enqueueLocked(outPacket{typ: packetPing})
-	s.finalPing = true
-	gen := s.hbGen
-	s.hbTimer = time.AfterFunc(s.srv.cfg.PingTimeout, func() { s.finalPongMissed(gen) })
+	s.armLocked(hbFinal, s.srv.cfg.PingTimeout)
 	return true
-}
-
-func (s *Socket) finalPongMissed(gen uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if gen == s.hbGen && s.finalPing && s.state == stateClosing {
-		s.finalPing = false
-		s.enqueueLocked(outPacket{typ: packetClose})
-	}
 }
 
 // confirmOnClientClose treats what was taken for writing as delivered when

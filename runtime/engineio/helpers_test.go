@@ -203,7 +203,7 @@ func pollPending(s *Socket) func() bool {
 	return func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.pollWake != nil
+		return s.poll.wake != nil
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // servePoll answers a long-polling GET: it waits, inside this request's
@@ -18,7 +20,7 @@ func (s *Socket) servePoll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code)
 		return
 	}
-	if s.pollActive {
+	if s.poll.getActive {
 		// Two GETs at once: the client is broken or hostile. The reference
 		// server ends the session; the first GET gets the close packet.
 		s.mu.Unlock()
@@ -26,7 +28,7 @@ func (s *Socket) servePoll(w http.ResponseWriter, r *http.Request) {
 		s.finalize(ReasonTransportError)
 		return
 	}
-	s.pollActive = true
+	s.poll.getActive = true
 	if !s.awaitPollLocked(r) {
 		s.mu.Unlock()
 		// The client gave up on the poll: as the reference server does,
@@ -37,7 +39,7 @@ func (s *Socket) servePoll(w http.ResponseWriter, r *http.Request) {
 	body, batch, closing := s.takePollLocked()
 	// Cleared before writing: once the client has the response it may poll
 	// again at once, and that GET must not look like an overlap.
-	s.pollActive = false
+	s.poll.getActive = false
 	s.writers++
 	s.mu.Unlock()
 
@@ -59,21 +61,21 @@ func (s *Socket) servePoll(w http.ResponseWriter, r *http.Request) {
 }
 
 // awaitPollLocked waits, releasing s.mu meanwhile, until the pending GET
-// has something to answer. It returns false, with pollActive cleared, when
+// has something to answer. It returns false, with getActive cleared, when
 // the client went away first.
 func (s *Socket) awaitPollLocked(r *http.Request) bool {
 	for !s.pollReadyLocked() {
 		wake := make(chan struct{})
-		s.pollWake = wake
+		s.poll.wake = wake
 		s.mu.Unlock()
 		select {
 		case <-wake:
 			s.mu.Lock()
 		case <-r.Context().Done():
 			s.mu.Lock()
-			s.pollActive = false
-			if s.pollWake == wake {
-				s.pollWake = nil
+			s.poll.getActive = false
+			if s.poll.wake == wake {
+				s.poll.wake = nil
 			}
 			return false
 		}
@@ -82,27 +84,44 @@ func (s *Socket) awaitPollLocked(r *http.Request) bool {
 }
 
 // pollingRequestErrorLocked rejects polling requests for a session that has
-// ended or moved to WebSocket.
+// ended or moved to WebSocket, or that never polled.
 func (s *Socket) pollingRequestErrorLocked() (errorCode, bool) {
 	if s.state == stateClosed {
 		return errUnknownSID, false
 	}
-	if s.transport != TransportPolling {
+	if s.poll == nil || s.transport != onPolling {
 		return errBadRequest, false
 	}
 	return 0, true
 }
 
 func (s *Socket) pollReadyLocked() bool {
-	return s.state == stateClosed || s.transport != TransportPolling ||
-		len(s.queue) > 0 || s.upgrading
+	return s.state == stateClosed || s.transport != onPolling ||
+		len(s.queue) > 0 || s.poll.upgrading
 }
 
+// wakePollLocked answers the pending GET, if there is one.
 func (s *Socket) wakePollLocked() {
-	if s.pollWake != nil {
-		close(s.pollWake)
-		s.pollWake = nil
+	if s.poll != nil && s.poll.wake != nil {
+		close(s.poll.wake)
+		s.poll.wake = nil
 	}
+}
+
+// stop stops the polling timers of a session that ends, and returns the
+// probe connection to close, if any. p may be nil.
+func (p *polling) stop() *websocket.Conn {
+	if p == nil {
+		return nil
+	}
+	for _, t := range []*time.Timer{p.closeTimer, p.upgradeTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	probe := p.probe
+	p.probe = nil
+	return probe
 }
 
 // takePollLocked builds the GET response. closing reports that it carries
@@ -116,7 +135,7 @@ func (s *Socket) takePollLocked() (body []byte, batch []outPacket, closing bool)
 			return []byte{byte(packetNoop)}, nil, false
 		}
 		return []byte{byte(packetClose)}, nil, false
-	case s.transport != TransportPolling || len(s.queue) == 0:
+	case s.transport != onPolling || len(s.queue) == 0:
 		// Upgraded, or upgrading: the noop lets the client pause polling.
 		return []byte{byte(packetNoop)}, nil, false
 	}
@@ -166,8 +185,8 @@ func (s *Socket) servePost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code)
 		return
 	}
-	overlap := s.postActive
-	s.postActive = true
+	overlap := s.poll.postActive
+	s.poll.postActive = true
 	s.mu.Unlock()
 	if overlap || r.Header.Get("Content-Type") == "application/octet-stream" {
 		// v4 clients send binary as base64 text, never raw; and they never
@@ -218,6 +237,6 @@ func (s *Socket) servePost(w http.ResponseWriter, r *http.Request) {
 
 func (s *Socket) endPost() {
 	s.mu.Lock()
-	s.postActive = false
+	s.poll.postActive = false
 	s.mu.Unlock()
 }

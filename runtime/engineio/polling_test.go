@@ -204,8 +204,8 @@ func TestPollingServerClose(t *testing.T) {
 	// Hold the GET's wake-up until both are queued, so one response
 	// carries the message and the close packet.
 	s.mu.Lock()
-	wake := s.pollWake
-	s.pollWake = nil
+	wake := s.poll.wake
+	s.poll.wake = nil
 	s.mu.Unlock()
 	if err := s.Send(Message{Data: []byte("bye")}); err != nil {
 		t.Fatal(err)

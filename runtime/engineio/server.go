@@ -13,6 +13,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/gorilla/websocket"
+
+	"github.com/fleetwire/fleetwire/runtime/schedule"
 )
 
 // Server is an Engine.IO v4 server. Mount it on an HTTP mux at Config.Path.
@@ -21,6 +23,9 @@ type Server struct {
 	log      logr.Logger
 	upgrader websocket.Upgrader
 	track    tracker // open sessions and the goroutines they started
+	// sched runs the sessions' heartbeats; ownSched says Shutdown stops it.
+	sched    *schedule.Scheduler
+	ownSched bool
 
 	// One mutex suffices: it guards only map operations, a few per session
 	// lifetime plus one lookup per request, never I/O.
@@ -39,9 +44,15 @@ func NewServer(cfg Config) (*Server, error) {
 	if checkOrigin == nil {
 		checkOrigin = func(*http.Request) bool { return true }
 	}
+	sched, own := cfg.Scheduler, false
+	if sched == nil {
+		sched, own = schedule.New(), true
+	}
 	return &Server{
-		cfg: cfg,
-		log: cfg.Logger,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		sched:    sched,
+		ownSched: own,
 		upgrader: websocket.Upgrader{
 			// Both buffers would otherwise be the HTTP server's 4 KiB ones,
 			// kept for the connection's life. Frames are read through a
@@ -134,7 +145,7 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 // handshakePolling answers the first GET with the open packet alone;
 // anything OnConnection sends waits for the next GET.
 func (srv *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
-	s := srv.newSocket(r, TransportPolling)
+	s := srv.newSocket(r, onPolling)
 	if !srv.register(s) {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
@@ -149,12 +160,15 @@ func (srv *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (srv *Server) newSocket(r *http.Request, transport string) *Socket {
+func (srv *Server) newSocket(r *http.Request, transport transportKind) *Socket {
 	// The session outlives the request, and keeps only what its owner
 	// reads of the handshake (see Socket.Request), so that an idle session
 	// holds no more of it.
-	hs := handshake{method: r.Method, uri: r.URL.RequestURI(), host: r.Host, header: srv.keptHeaders(r.Header)}
+	hs := &handshake{uri: r.URL.RequestURI(), host: r.Host, header: srv.keptHeaders(r.Header)}
 	s := &Socket{srv: srv, hs: hs, remoteAddr: r.RemoteAddr, transport: transport}
+	if transport == onPolling {
+		s.poll = &polling{}
+	}
 	s.touch()
 	return s
 }
@@ -248,13 +262,17 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	for _, s := range srv.snapshot() {
 		s.closeGraceful(ReasonServerShutdown)
 	}
-	if err := srv.track.wait(ctx); err != nil {
+	err := srv.track.wait(ctx)
+	if err != nil {
 		for _, s := range srv.snapshot() {
 			s.finalize(ReasonServerShutdown)
 		}
-		return fmt.Errorf("engineio: shutdown: %w", err)
+		err = fmt.Errorf("engineio: shutdown: %w", err)
 	}
-	return nil
+	if srv.ownSched {
+		srv.sched.Close()
+	}
+	return err
 }
 
 // handshakeData is the open packet's JSON payload; durations in ms.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/fleetwire/fleetwire/runtime/schedule"
 )
 
 // Message is one Engine.IO message for Socket.Send.
@@ -30,7 +32,7 @@ type Message struct {
 	OnDelivered func()
 }
 
-type sessionState int
+type sessionState uint8
 
 const (
 	stateOpen    sessionState = iota
@@ -51,10 +53,14 @@ type outPacket struct {
 }
 
 // Socket is one Engine.IO session. Its methods are safe for concurrent use.
+//
+// Its fields are laid out for size: a server holds one per client for the
+// client's whole life, so what only a polling session needs is in polling,
+// and the small fields share words.
 type Socket struct {
 	srv        *Server
 	id         string
-	hs         handshake
+	hs         *handshake // nil once forgotten
 	remoteAddr string
 	lastRead   atomic.Int64 // unix nanoseconds
 
@@ -65,39 +71,59 @@ type Socket struct {
 
 	mu            sync.Mutex
 	state         sessionState
+	transport     transportKind
+	hbPhase       heartbeatPhase
+	closeNotified bool
+	wsWriting     bool
+	writers       int32 // writes in progress (WebSocket writer, polling response)
+	queuedBytes   int
 	reason        string // first close reason
-	transport     string
 	onMessage     func(data []byte, binary bool)
 	onClose       func(reason string)
-	closeNotified bool
 
-	queue       []outPacket
-	queuedBytes int
-	writers     int           // writes in progress (WebSocket writer, polling response)
-	idle        chan struct{} // closed when writers drops to 0; nil when nobody waits
+	queue []outPacket
+	idle  chan struct{} // closed when writers drops to 0; nil when nobody waits
 
-	// Heartbeat and close timers run on the runtime's timer heap: an idle
-	// session parks no goroutine. hbGen invalidates callbacks of stopped
-	// timers that already started running.
-	hbTimer      *time.Timer
-	hbGen        uint64
-	awaitingPong bool
-	finalPing    bool // a graceful close waits for this pong (see finalPingLocked)
-	closeTimer   *time.Timer
+	// The heartbeat is one entry of the server's scheduler (see
+	// heartbeat.go): an idle session parks no goroutine and holds no timer.
+	hb    *schedule.Entry
+	hbDue int64 // unix nanoseconds the current phase ends at
 
 	// Messages taken for writing and not yet confirmed (see delivery.go).
 	taken, pinged []pending
 
-	// Polling: at most one GET and one POST at a time.
-	pollActive bool
-	pollWake   chan struct{} // closed to wake the pending GET
-	postActive bool
+	ws   *websocket.Conn // the active WebSocket connection
+	poll *polling        // nil for a session opened over WebSocket
+}
 
-	// WebSocket: ws is the active connection; probe an upgrade candidate.
-	ws           *websocket.Conn
-	wsWriting    bool
+// transportKind is the session's current transport.
+type transportKind uint8
+
+const (
+	onPolling transportKind = iota
+	onWebSocket
+)
+
+func (k transportKind) String() string {
+	if k == onWebSocket {
+		return TransportWebSocket
+	}
+	return TransportPolling
+}
+
+// polling is what a session that started on long-polling needs besides.
+type polling struct {
+	// At most one GET and one POST at a time.
+	getActive  bool
+	postActive bool
+	wake       chan struct{} // closed to wake the pending GET
+	// closeTimer ends a closing session whose client never polls again.
+	closeTimer *time.Timer
+
+	// probe is an upgrade candidate; upgrading means it was answered, so
+	// polling must not hold a GET.
 	probe        *websocket.Conn
-	upgrading    bool // the probe was answered: polling must not hold a GET
+	upgrading    bool
 	upgradeTimer *time.Timer
 }
 
@@ -112,6 +138,9 @@ func (s *Socket) Request() *http.Request {
 	s.mu.Lock()
 	hs := s.hs
 	s.mu.Unlock()
+	if hs == nil {
+		hs = &handshake{uri: "/"}
+	}
 	u, err := url.ParseRequestURI(hs.uri)
 	if err != nil {
 		u = &url.URL{} // cannot happen: uri came from a parsed request
@@ -120,7 +149,8 @@ func (s *Socket) Request() *http.Request {
 	if header == nil {
 		header = http.Header{}
 	}
-	return &http.Request{Method: hs.method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+	// A handshake is always a GET: the server refuses any other method.
+	return &http.Request{Method: http.MethodGet, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: header, Body: http.NoBody, Host: hs.host, RemoteAddr: s.remoteAddr, RequestURI: hs.uri}
 }
 
@@ -129,14 +159,16 @@ func (s *Socket) Request() *http.Request {
 // none of it. Request afterwards has only the method and RemoteAddr.
 func (s *Socket) ForgetRequest() {
 	s.mu.Lock()
-	s.hs = handshake{method: s.hs.method, uri: "/"}
+	s.hs = nil
 	s.mu.Unlock()
 }
 
-// handshake is what a session keeps of its handshake request.
+// handshake is what a session keeps of its handshake request. The
+// method is not kept: it is a substring of the request line, and would
+// keep the whole line.
 type handshake struct {
-	method, uri, host string
-	header            http.Header
+	uri, host string
+	header    http.Header
 }
 
 // RemoteAddr returns the handshake request's remote address.
@@ -146,7 +178,7 @@ func (s *Socket) RemoteAddr() string { return s.remoteAddr }
 func (s *Socket) Transport() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.transport
+	return s.transport.String()
 }
 
 // LastRead returns when the last packet (including a pong) came from the client.
@@ -275,7 +307,7 @@ func (s *Socket) writerDoneLocked() {
 func (s *Socket) enqueueLocked(p outPacket) {
 	s.queue = append(s.queue, p)
 	s.queuedBytes += p.size
-	if s.transport == TransportWebSocket {
+	if s.transport == onWebSocket {
 		s.startWriterLocked()
 	} else {
 		s.wakePollLocked()
@@ -303,8 +335,8 @@ func (s *Socket) closeGraceful(reason string) {
 	s.state = stateClosing
 	s.reason = reason
 	s.stopHeartbeatLocked()
-	if s.transport == TransportPolling {
-		s.closeTimer = time.AfterFunc(s.srv.cfg.WriteTimeout, func() { s.finalize(reason) })
+	if s.poll != nil && s.transport == onPolling {
+		s.poll.closeTimer = time.AfterFunc(s.srv.cfg.WriteTimeout, func() { s.finalize(reason) })
 	}
 	if s.finalPingLocked() {
 		return
@@ -325,13 +357,8 @@ func (s *Socket) finalize(reason string) {
 	}
 	s.state = stateClosed
 	s.stopHeartbeatLocked()
-	for _, t := range []*time.Timer{s.closeTimer, s.upgradeTimer} {
-		if t != nil {
-			t.Stop()
-		}
-	}
-	ws, probe := s.ws, s.probe
-	s.probe = nil
+	ws := s.ws
+	probe := s.poll.stop()
 	s.wakePollLocked()
 	reason = s.reason
 	s.mu.Unlock()

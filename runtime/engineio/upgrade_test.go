@@ -166,7 +166,7 @@ func TestUpgradeTimeoutKeepsPolling(t *testing.T) {
 	eventually(t, "probe to be dropped", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.probe == nil && !s.upgrading
+		return s.poll.probe == nil && !s.poll.upgrading
 	})
 	if s.Transport() != TransportPolling || s.Closed() {
 		t.Fatalf("transport %q closed %v", s.Transport(), s.Closed())

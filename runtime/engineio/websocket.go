@@ -80,7 +80,7 @@ func (h *hijackReader) park() func() {
 // handshakeWebSocket opens a session directly over WebSocket: the first
 // frame is the open packet. The reader starts only after OnConnection.
 func (srv *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
-	s := srv.newSocket(r, TransportWebSocket)
+	s := srv.newSocket(r, onWebSocket)
 	c, park, ok := srv.upgrade(w, r)
 	if !ok {
 		return
@@ -121,8 +121,8 @@ func (srv *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, s *Socke
 		_ = c.Close()
 		return
 	}
-	s.probe = c
-	s.upgradeTimer = time.AfterFunc(srv.cfg.UpgradeTimeout, func() { s.dropProbe(c) })
+	s.poll.probe = c
+	s.poll.upgradeTimer = time.AfterFunc(srv.cfg.UpgradeTimeout, func() { s.dropProbe(c) })
 	srv.track.add()
 	s.mu.Unlock()
 	go s.readLoop(c, park)
@@ -135,7 +135,7 @@ func (s *Socket) canUpgrade() bool {
 }
 
 func (s *Socket) canUpgradeLocked() bool {
-	return s.state == stateOpen && s.transport == TransportPolling && s.probe == nil
+	return s.state == stateOpen && s.transport == onPolling && s.poll != nil && s.poll.probe == nil
 }
 
 // readLoop is the one reader of a WebSocket connection, probe or active.
@@ -195,7 +195,7 @@ func (s *Socket) handleFrame(c *websocket.Conn, mt int, data []byte) bool {
 func (s *Socket) isProbe(c *websocket.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.probe == c
+	return s.poll != nil && s.poll.probe == c
 }
 
 func (s *Socket) onReadError(c *websocket.Conn, err error) {
@@ -227,8 +227,8 @@ func (s *Socket) handleProbe(c *websocket.Conn, mt int, data []byte) bool {
 			return false
 		}
 		s.mu.Lock()
-		if s.probe == c {
-			s.upgrading = true
+		if s.poll.probe == c {
+			s.poll.upgrading = true
 			s.wakePollLocked()
 		}
 		s.mu.Unlock()
@@ -246,18 +246,19 @@ func (s *Socket) handleProbe(c *websocket.Conn, mt int, data []byte) bool {
 // polling, so what was queued during the upgrade flows here, in order.
 func (s *Socket) completeUpgrade(c *websocket.Conn) bool {
 	s.mu.Lock()
-	if s.probe != c || s.state == stateClosed {
+	p := s.poll
+	if p.probe != c || s.state == stateClosed {
 		s.mu.Unlock()
 		s.dropProbe(c)
 		return false
 	}
-	if s.upgradeTimer != nil {
-		s.upgradeTimer.Stop()
-		s.upgradeTimer = nil
+	if p.upgradeTimer != nil {
+		p.upgradeTimer.Stop()
+		p.upgradeTimer = nil
 	}
-	s.probe = nil
-	s.upgrading = false
-	s.transport = TransportWebSocket
+	p.probe = nil
+	p.upgrading = false
+	s.transport = onWebSocket
 	s.ws = c
 	s.wakePollLocked() // a GET still pending answers noop
 	s.startWriterLocked()
@@ -269,12 +270,12 @@ func (s *Socket) completeUpgrade(c *websocket.Conn) bool {
 // dropProbe abandons an upgrade: the session stays on polling.
 func (s *Socket) dropProbe(c *websocket.Conn) {
 	s.mu.Lock()
-	if s.probe == c {
-		s.probe = nil
-		s.upgrading = false
-		if s.upgradeTimer != nil {
-			s.upgradeTimer.Stop()
-			s.upgradeTimer = nil
+	if p := s.poll; p != nil && p.probe == c {
+		p.probe = nil
+		p.upgrading = false
+		if p.upgradeTimer != nil {
+			p.upgradeTimer.Stop()
+			p.upgradeTimer = nil
 		}
 	}
 	s.mu.Unlock()

@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/fleetwire/fleetwire/runtime/schedule"
 )
 
 func TestWebSocketHeartbeat(t *testing.T) {
@@ -164,5 +167,41 @@ func TestAbortClosesAtOnce(t *testing.T) {
 	case ev := <-ts.closes:
 		t.Errorf("second OnClose %+v", ev)
 	case <-time.After(20 * time.Millisecond):
+	}
+}
+
+// A scheduler given in Config runs the heartbeats, one entry per session,
+// and is not stopped by Shutdown.
+func TestHeartbeatOnASharedScheduler(t *testing.T) {
+	sched := schedule.New()
+	t.Cleanup(sched.Close)
+	cfg := quietConfig()
+	cfg.Scheduler = sched
+	cfg.PingInterval, cfg.PingTimeout = 50*time.Millisecond, 150*time.Millisecond
+	ts := newTestServer(t, cfg)
+	c := ts.dial("EIO=4&transport=websocket")
+	readFrame(t, c) // open
+	<-ts.conns
+	if n := sched.Len(); n != 1 {
+		t.Fatalf("scheduler holds %d entries, want the session's one", n)
+	}
+	if _, got := readFrame(t, c); got != "2" {
+		t.Fatalf("%q, want ping", got)
+	}
+	writeText(t, c, "3")
+	_ = c.Close()
+	ts.closed()
+	eventually(t, "the ended session's entry to go", func() bool { return sched.Len() == 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	sched.At(time.Now(), func() { close(done) })
+	select {
+	case <-done:
+	case <-time.After(testWait):
+		t.Fatal("Shutdown stopped the scheduler it was given")
 	}
 }

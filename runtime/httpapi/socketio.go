@@ -3,17 +3,15 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
 	"github.com/fleetwire/fleetwire/runtime/engineio"
 	"github.com/fleetwire/fleetwire/runtime/hub"
-	"github.com/fleetwire/fleetwire/runtime/protocol"
 	"github.com/fleetwire/fleetwire/runtime/ratelimit"
+	"github.com/fleetwire/fleetwire/runtime/schedule"
 	"github.com/fleetwire/fleetwire/runtime/sioconn"
 	"github.com/fleetwire/fleetwire/runtime/socketio"
 )
@@ -41,6 +39,8 @@ type SocketIOConfig struct {
 	// carries a pid, and a client that comes back with it and its offset
 	// takes its earlier session over (see hub.PlanRecovery).
 	Recovery bool
+	// Scheduler runs the Engine.IO heartbeats; nil gives the endpoint its own.
+	Scheduler *schedule.Scheduler
 }
 
 // socketIO is the runtime's Socket.IO endpoint: Engine.IO sessions are
@@ -48,16 +48,15 @@ type SocketIOConfig struct {
 // and a CONNECT to the main namespace is authenticated like one, then
 // becomes a hub session.
 type socketIO struct {
-	api    *API
-	cfg    SocketIOConfig
-	server *socketio.Server
-
-	mu       sync.Mutex
-	admitted map[*socketio.Socket]*admission // authenticated, not yet connected
+	api     *API
+	cfg     SocketIOConfig
+	server  *socketio.Server
+	connCfg sioconn.Config // shared by every session's Conn
 }
 
 // admission is what authenticate decided for a socket that connect then
-// turns into a session.
+// turns into a session. It travels as the socket's data, so a socket that
+// never connects takes it along when it goes.
 type admission struct {
 	claims    *auth.Claims
 	pid       string        // the recovery id the CONNECT reply carries
@@ -69,7 +68,10 @@ func (a *API) newSocketIO(cfg SocketIOConfig) (*socketIO, error) {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = 64 << 10
 	}
-	e := &socketIO{api: a, cfg: cfg, admitted: map[*socketio.Socket]*admission{}}
+	e := &socketIO{api: a, cfg: cfg, connCfg: sioconn.Config{
+		ObserveDelivery: cfg.ObserveDelivery,
+		MaxMessageBytes: cfg.MaxMessageBytes,
+	}}
 	srv, err := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{
 			Path:          cfg.Path,
@@ -84,6 +86,7 @@ func (a *API) newSocketIO(cfg SocketIOConfig) (*socketIO, error) {
 			Authorize:   e.admit,
 			// What authenticate and connect read of the handshake.
 			KeepHeaders: []string{"Authorization", "User-Agent"},
+			Scheduler:   cfg.Scheduler,
 			Logger:      a.cfg.Logger.WithName("engineio"),
 		},
 		ConnectTimeout: cfg.ConnectTimeout,
@@ -172,31 +175,22 @@ func (e *socketIO) authenticate(s *socketio.Socket, payload json.RawMessage) err
 			adm.pid = newConnID() // a new id: the client must not believe it recovered
 		}
 	}
-	e.mu.Lock()
-	e.admitted[s] = adm
-	e.mu.Unlock()
-	// A socket admitted but never connected (its CONNECT reply failed)
-	// must not keep its admission.
-	s.OnDisconnect(func(string) { e.take(s) })
+	s.SetData(adm)
 	return nil
 }
 
 // pidOf is the pid of the CONNECT reply.
 func (e *socketIO) pidOf(s *socketio.Socket) string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if adm := e.admitted[s]; adm != nil {
+	if adm, _ := s.Data().(*admission); adm != nil {
 		return adm.pid
 	}
 	return ""
 }
 
 // take removes and returns the admission of s.
-func (e *socketIO) take(s *socketio.Socket) *admission {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	adm := e.admitted[s]
-	delete(e.admitted, s)
+func take(s *socketio.Socket) *admission {
+	adm, _ := s.Data().(*admission)
+	s.SetData(nil)
 	return adm
 }
 
@@ -207,44 +201,27 @@ func connectError(err *apiError) *socketio.ConnectError {
 // connect makes the admitted socket a hub session: "connected", then the
 // offline queue, then its events through the hub's event table.
 func (e *socketIO) connect(s *socketio.Socket) {
-	adm := e.take(s)
+	adm := take(s)
 	if adm == nil {
 		s.Disconnect() // cannot happen: authenticate admitted it
 		return
 	}
 	req := s.Conn().Request()
-	conn := sioconn.New(s, sioconn.Config{ObserveDelivery: e.cfg.ObserveDelivery})
+	conn := sioconn.New(s, &e.connCfg)
 	// The Engine.IO session id stands in for the request id: it is what
 	// the engine's own log lines carry.
 	meta := hub.Meta{ConnID: s.ID(), IP: clientIP(req), UserAgent: req.UserAgent(), RequestID: s.Conn().ID(),
 		AckQueued: req.URL.Query().Get("acks") == "1", RecoveryID: adm.pid, Recover: adm.plan, Recovered: adm.recovered}
 	// Only "/" is served, so nothing reads the handshake again.
 	s.Conn().ForgetRequest()
-	// Acknowledgements are read by the same goroutine that runs this
-	// function, so none can arrive before the session exists.
-	var sess *hub.Session
-	conn.OnAck(func(id string) { sess.Acknowledge(id) })
 	sess, err := e.api.cfg.Hub.Accept(conn, sioconn.Codec{}, adm.claims, meta)
 	if err != nil {
 		e.api.cfg.Logger.V(1).Info("session refused", "error", err.Error())
 		return
 	}
-	s.OnAny(func(ev *socketio.Event) { e.handleEvent(sess, conn, ev) })
-	s.OnDisconnect(func(reason string) { sess.End(errors.New(reason)) })
-}
-
-// handleEvent holds an event to the frame limit, then hands it to the hub.
-func (e *socketIO) handleEvent(sess *hub.Session, conn *sioconn.Conn, ev *socketio.Event) {
-	if sioconn.Size(ev) > e.cfg.MaxMessageBytes {
-		conn.Close(protocol.CloseMessageTooBig, "message too big")
-		return
-	}
-	f, err := sioconn.FrameOf(ev)
-	if err != nil {
-		sess.Reject(f, err)
-		return
-	}
-	sess.HandleFrame(f)
+	// This runs on the goroutine that reads the client, so no event or
+	// acknowledgement can arrive before the session has them.
+	conn.Bind(sess)
 }
 
 // shutdown ends the Engine.IO sessions that are left, which returns their

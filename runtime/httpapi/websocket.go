@@ -13,7 +13,11 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/auth"
 	"github.com/fleetwire/fleetwire/runtime/hub"
 	"github.com/fleetwire/fleetwire/runtime/ratelimit"
+	"github.com/fleetwire/fleetwire/runtime/transport"
 )
+
+// The hub keeps native WebSocket connections alive with its heartbeat.
+var _ hub.Heartbeater = (*transport.Conn)(nil)
 
 // capacityRetryAfter is the Retry-After sent when the node is full: long
 // enough for a load balancer to pick another pod.

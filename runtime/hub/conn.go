@@ -20,11 +20,6 @@ type Conn interface {
 	SendPrepared(p *protocol.Prepared, o protocol.Outgoing) error
 	// SendText queues a frame for this connection only.
 	SendText(b []byte) error
-	// Ping asks the client for a sign of life; the transport records the
-	// answer in LastRead. Transports that ping on their own may do nothing.
-	Ping() error
-	// LastRead returns when the client last sent anything.
-	LastRead() time.Time
 	// Close sends what is queued, then closes with code and reason.
 	// It is idempotent.
 	Close(code int, reason string)
@@ -38,4 +33,16 @@ type Conn interface {
 	// WaitIdle waits up to d until no write is in progress, so that after
 	// Abort every unwritten frame is back in the queue for DropPending.
 	WaitIdle(d time.Duration) bool
+}
+
+// Heartbeater is implemented by connections the hub keeps alive: every
+// HeartbeatInterval it pings them, and it closes those that sent nothing
+// for HeartbeatTimeout. A connection without it has a heartbeat of its
+// own (an Engine.IO session's), and the hub schedules nothing for it.
+type Heartbeater interface {
+	// Ping asks the client for a sign of life; the transport records the
+	// answer in LastRead.
+	Ping() error
+	// LastRead returns when the client last sent anything.
+	LastRead() time.Time
 }

@@ -26,7 +26,10 @@ type fakeConn struct {
 	changed  chan struct{}
 }
 
-var _ Conn = (*fakeConn)(nil)
+var (
+	_ Conn        = (*fakeConn)(nil)
+	_ Heartbeater = (*fakeConn)(nil)
+)
 
 func newFakeConn() *fakeConn {
 	return &fakeConn{lastRead: time.Now(), changed: make(chan struct{}, 1)}

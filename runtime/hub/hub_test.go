@@ -13,6 +13,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/protocol"
 	"github.com/fleetwire/fleetwire/runtime/ratelimit"
 	"github.com/fleetwire/fleetwire/runtime/rpcproxy"
+	"github.com/fleetwire/fleetwire/runtime/schedule"
 )
 
 func newTestHub(t *testing.T, cfg Config) *Hub {
@@ -239,5 +240,43 @@ func TestShutdownCancelsAndWaitsForSpawnedWork(t *testing.T) {
 	}
 	if h.spawn(func(context.Context) {}) {
 		t.Error("spawn after Shutdown started a goroutine")
+	}
+}
+
+// ownBeat is a connection with a heartbeat of its own: it hides the fake
+// connection's Ping and LastRead from the hub.
+type ownBeat struct{ Conn }
+
+func TestHeartbeatOnlyForConnectionsThatTakeIt(t *testing.T) {
+	sched := schedule.New()
+	t.Cleanup(sched.Close)
+	h := newTestHub(t, Config{Scheduler: sched, HeartbeatInterval: 20 * time.Millisecond, HeartbeatTimeout: 40 * time.Millisecond})
+	stale := time.Now().Add(-time.Hour)
+
+	own := newFakeConn()
+	own.lastRead = stale
+	before := sched.Len()
+	if _, err := h.Accept(ownBeat{own}, protocol.JSON{}, claimsFor("own"), Meta{ConnID: "own-conn"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := sched.Len(); n != before {
+		t.Fatalf("scheduler entries went from %d to %d for a connection with its own heartbeat", before, n)
+	}
+
+	_, beaten := accept(t, h, "beaten")
+	beaten.mu.Lock()
+	beaten.lastRead = stale
+	beaten.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for beaten.closeCode() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if code := beaten.closeCode(); code != protocol.CloseHeartbeatTimeout {
+		t.Fatalf("silent connection closed with %d, want %d", code, protocol.CloseHeartbeatTimeout)
+	}
+	own.mu.Lock()
+	defer own.mu.Unlock()
+	if own.code != 0 || own.pings != 0 {
+		t.Fatalf("connection with its own heartbeat: close code %d, %d pings; want neither", own.code, own.pings)
 	}
 }

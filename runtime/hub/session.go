@@ -387,11 +387,13 @@ func (s *Session) closeLocked(r closeReason) {
 	s.conn.Close(r.code, r.reason)
 }
 
-// startTimers schedules the heartbeat and, if the token expires, the
-// close at expiry.
+// startTimers schedules the heartbeat, for a connection that takes the
+// hub's (Heartbeater), and, if the token expires, the close at expiry.
 func (s *Session) startTimers() {
 	sched := s.hub.cfg.Scheduler
-	s.heartbeat = sched.At(time.Now().Add(s.hub.cfg.HeartbeatInterval), s.onHeartbeat)
+	if _, ok := s.conn.(Heartbeater); ok {
+		s.heartbeat = sched.At(time.Now().Add(s.hub.cfg.HeartbeatInterval), s.onHeartbeat)
+	}
 	if exp := s.claims.Expiry(); !exp.IsZero() {
 		s.expiry = sched.At(exp.Add(s.hub.cfg.ExpiryGrace), func() { s.close(closeTokenExpired) })
 	}
@@ -400,14 +402,15 @@ func (s *Session) startTimers() {
 // onHeartbeat runs on the scheduler goroutine: it only checks a timestamp
 // and queues a ping or a close.
 func (s *Session) onHeartbeat() {
+	hb := s.conn.(Heartbeater) // startTimers schedules it for no other
 	if s.conn.Closed() {
 		return
 	}
-	if time.Since(s.conn.LastRead()) > s.hub.cfg.HeartbeatTimeout {
+	if time.Since(hb.LastRead()) > s.hub.cfg.HeartbeatTimeout {
 		s.close(closeHeartbeat)
 		return
 	}
-	_ = s.conn.Ping()
+	_ = hb.Ping()
 	s.hub.cfg.Scheduler.Reset(s.heartbeat, time.Now().Add(s.hub.cfg.HeartbeatInterval))
 }
 

@@ -134,7 +134,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		MaxBulkUsers:   cfg.Limits.MaxBulkUsers,
 		AllowedTypes:   allowed,
 		Version:        opts.Version,
-		SocketIO:       socketIOConfig(cfg, m),
+		SocketIO:       socketIOConfig(cfg, m, sched),
 	})
 	if err != nil {
 		return nil, err
@@ -303,7 +303,7 @@ func (s *Server) stop(ctx context.Context, dc hub.DrainConfig) error {
 
 // socketIOConfig is the Socket.IO endpoint's configuration, nil when it
 // is off. Its queue, write and frame limits are the WebSocket transport's.
-func socketIOConfig(cfg *config.Config, m *metrics.Metrics) *httpapi.SocketIOConfig {
+func socketIOConfig(cfg *config.Config, m *metrics.Metrics, sched *schedule.Scheduler) *httpapi.SocketIOConfig {
 	sio := cfg.SocketIO
 	if !sio.Enabled {
 		return nil
@@ -320,5 +320,6 @@ func socketIOConfig(cfg *config.Config, m *metrics.Metrics) *httpapi.SocketIOCon
 		MaxMessageBytes: int(cfg.Limits.MaxMessageBytes),
 		ObserveDelivery: func(d time.Duration) { m.DeliveryLatency.Observe(d.Seconds()) },
 		Recovery:        sio.Recovery,
+		Scheduler:       sched,
 	}
 }

@@ -13,28 +13,75 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/socketio"
 )
 
-// Config tunes a Conn. Zero values mean no observer.
+// Config tunes Conns. One Config serves them all: New keeps a pointer
+// to it, so it must not change once in use.
 type Config struct {
 	// ObserveDelivery, when set, is called once a message is written with
 	// the time since it was accepted.
 	ObserveDelivery func(time.Duration)
+	// MaxMessageBytes bounds one client event (see Size), as the native
+	// protocol's frame limit does; a larger one closes the connection
+	// with 1009. Zero means no bound.
+	MaxMessageBytes int
 }
 
-// Conn is the hub.Conn of one Socket.IO socket on the main namespace.
+// Conn is the hub.Conn of one Socket.IO socket on the main namespace, and
+// the socket's Handler, which hands the session the client's events. A
+// server holds one per client, so it is kept small: its handlers are its
+// own methods, not closures.
 type Conn struct {
 	sock *socketio.Socket
 	eio  *engineio.Socket
-	cfg  Config
+	cfg  *Config
+	sess atomic.Pointer[hub.Session]
 
 	closeOnce sync.Once
-	acked     atomic.Pointer[func(id string)]
 }
 
-var _ hub.Conn = (*Conn)(nil)
+var (
+	_ hub.Conn         = (*Conn)(nil)
+	_ socketio.Handler = (*Conn)(nil)
+)
 
-// New returns the Conn of sock.
-func New(sock *socketio.Socket, cfg Config) *Conn {
+// New returns the Conn of sock. Bind then gives it its session.
+func New(sock *socketio.Socket, cfg *Config) *Conn {
 	return &Conn{sock: sock, eio: sock.Conn(), cfg: cfg}
+}
+
+// Bind makes sess the receiver of the socket's events, of the client's
+// acknowledgements and of its disconnection. Call it once hub.Accept has
+// returned, on the goroutine that runs the namespace's connection
+// handler: the socket reads nothing before that handler returns, so no
+// event is missed.
+func (c *Conn) Bind(sess *hub.Session) {
+	c.sess.Store(sess)
+	c.sock.Handle(c)
+}
+
+// HandleEvent implements socketio.Handler: it holds the event to the
+// frame limit, then hands it to the session.
+func (c *Conn) HandleEvent(e *socketio.Event) {
+	sess := c.sess.Load()
+	if sess == nil {
+		return // cannot happen: Bind sets the handler after the session
+	}
+	if c.cfg.MaxMessageBytes > 0 && Size(e) > c.cfg.MaxMessageBytes {
+		c.Close(protocol.CloseMessageTooBig, "message too big")
+		return
+	}
+	f, err := FrameOf(e)
+	if err != nil {
+		sess.Reject(f, err)
+		return
+	}
+	sess.HandleFrame(f)
+}
+
+// HandleDisconnect implements socketio.Handler: the session ends.
+func (c *Conn) HandleDisconnect(reason string) {
+	if sess := c.sess.Load(); sess != nil {
+		sess.End(errors.New(reason))
+	}
 }
 
 // SendPrepared implements hub.Conn. The frame's bytes are a Socket.IO
@@ -48,18 +95,22 @@ func New(sock *socketio.Socket, cfg Config) *Conn {
 // being lost.
 func (c *Conn) SendPrepared(p *protocol.Prepared, o protocol.Outgoing) error {
 	m := engineio.Message{Data: p.Bytes(), Tag: o.Tag, OnWritten: c.observe(o), OnDelivered: o.OnWritten}
-	if acked := c.acked.Load(); o.AckID != "" && acked != nil {
+	if o.AckID != "" {
 		id := o.AckID
 		m.Data = withoutOffset(m.Data, id)
-		return sendError(c.sock.SendPacketWithAck(m, func([]any) { (*acked)(id) }))
+		return sendError(c.sock.SendPacketWithAck(m, func([]any) { c.acknowledge(id) }))
 	}
 	return sendError(c.sock.SendPacket(m))
 }
 
-// OnAck sets what runs when the client acknowledges a message sent with
-// an AckID: the Socket.IO client's callback on the event. It runs on the
-// goroutine that reads the client.
-func (c *Conn) OnAck(fn func(id string)) { c.acked.Store(&fn) }
+// acknowledge runs when the client acknowledges a message sent with an
+// AckID (the Socket.IO client's callback on the event), on the goroutine
+// that reads the client.
+func (c *Conn) acknowledge(id string) {
+	if sess := c.sess.Load(); sess != nil {
+		sess.Acknowledge(id)
+	}
+}
 
 // observe reports the delivery delay once the frame is written.
 func (c *Conn) observe(o protocol.Outgoing) func() {
@@ -85,20 +136,6 @@ func sendError(err error) error {
 	default:
 		return protocol.ErrClosed
 	}
-}
-
-// Ping implements hub.Conn. Engine.IO pings every client itself, with its
-// own interval and timeout, and closes the session when a pong is late.
-func (c *Conn) Ping() error { return nil }
-
-// LastRead implements hub.Conn. While the Engine.IO session is open its
-// own heartbeat vouches for the client, so the hub's heartbeat timeout,
-// which is set for native clients, never closes a Socket.IO one.
-func (c *Conn) LastRead() time.Time {
-	if !c.eio.Closed() {
-		return time.Now()
-	}
-	return c.eio.LastRead()
 }
 
 // CloseReason is the data of the "close_reason" event sent before the

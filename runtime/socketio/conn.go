@@ -28,9 +28,7 @@ type conn struct {
 	// Decoder state: a binary packet waiting for its attachments. Only the
 	// engine's OnMessage handler touches it, and the engine runs that
 	// handler one call at a time.
-	pending      *Packet
-	pendingBufs  [][]byte
-	pendingBytes int
+	pending *partialPacket
 
 	// sendMu keeps a packet's text and its binary attachments adjacent in
 	// the engine's queue, and orders sends against a socket's state change
@@ -50,6 +48,13 @@ type conn struct {
 	// current one's.
 	idleTimer *time.Timer
 	idleGen   uint64
+}
+
+// partialPacket is a binary packet and the attachments read so far.
+type partialPacket struct {
+	Packet
+	bufs  [][]byte
+	bytes int
 }
 
 // debug logs at V(1) with the session's id. It is not kept as a logger
@@ -72,14 +77,14 @@ func (c *conn) handleMessage(data []byte, binary bool) error {
 	}
 	if c.pending != nil {
 		return fmt.Errorf("%w: text message while %d attachments are missing",
-			ErrInvalidPacket, c.pending.Attachments-len(c.pendingBufs))
+			ErrInvalidPacket, c.pending.Attachments-len(c.pending.bufs))
 	}
 	p, err := DecodePacket(data)
 	if err != nil {
 		return err
 	}
 	if p.Attachments > 0 {
-		c.pending = &p
+		c.pending = &partialPacket{Packet: p}
 		return nil
 	}
 	return c.dispatch(p, nil)
@@ -94,17 +99,17 @@ func (c *conn) addAttachment(data []byte) error {
 	// One packet's attachments may add up to what the client may send in one
 	// message: without a bound a client could make the server buffer up to
 	// maxAttachments full-size messages.
-	c.pendingBytes += len(data)
-	if c.pendingBytes > c.srv.maxAttachmentBytes {
+	pp := c.pending
+	pp.bytes += len(data)
+	if pp.bytes > c.srv.maxAttachmentBytes {
 		return fmt.Errorf("%w: attachments exceed %d bytes", ErrInvalidPacket, c.srv.maxAttachmentBytes)
 	}
-	c.pendingBufs = append(c.pendingBufs, data)
-	if len(c.pendingBufs) < c.pending.Attachments {
+	pp.bufs = append(pp.bufs, data)
+	if len(pp.bufs) < pp.Attachments {
 		return nil
 	}
-	p, bufs := *c.pending, c.pendingBufs
-	c.pending, c.pendingBufs, c.pendingBytes = nil, nil, 0
-	return c.dispatch(p, bufs)
+	c.pending = nil
+	return c.dispatch(pp.Packet, pp.bufs)
 }
 
 // dispatch acts on one complete packet.
@@ -310,5 +315,5 @@ func (c *conn) onClose(reason string) {
 	for _, s := range sockets {
 		s.finish(reason)
 	}
-	c.pending, c.pendingBufs = nil, nil
+	c.pending = nil
 }

@@ -41,13 +41,20 @@ func (s *Socket) onEvent(p Packet, bufs [][]byte) error {
 		e.Ack = s.ackFunc(p.ID)
 	}
 	s.mu.Lock()
-	handlers := s.handlers[name]
-	if len(handlers) == 0 {
-		handlers = s.anyHandlers
+	var handlers []func(*Event)
+	if hk := s.hooks; hk != nil {
+		handlers = hk.events[name]
+		if len(handlers) == 0 {
+			handlers = hk.any
+		}
 	}
+	handler := s.handler
 	s.mu.Unlock()
 	for _, h := range handlers {
 		h(e)
+	}
+	if len(handlers) == 0 && handler != nil {
+		handler.HandleEvent(e)
 	}
 	return nil
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/engineio"
 )
 
-type socketState int
+type socketState uint8
 
 const (
 	socketConnecting socketState = iota // middlewares running
@@ -24,14 +24,70 @@ type Socket struct {
 	nsp  *Namespace
 	conn *conn
 
-	mu           sync.Mutex
-	state        socketState
-	reason       string // set when disconnected
-	handlers     map[string][]func(*Event)
-	anyHandlers  []func(*Event)
+	mu        sync.Mutex
+	state     socketState
+	reason    string // set when disconnected
+	data      any
+	handler   Handler
+	hooks     *hooks // nil until On, OnAny or OnDisconnect is first called
+	acks      map[uint64]func(args []any)
+	nextAckID uint64
+}
+
+// hooks are the handlers added with On, OnAny and OnDisconnect.
+type hooks struct {
+	events       map[string][]func(*Event)
+	any          []func(*Event)
 	onDisconnect []func(reason string)
-	acks         map[uint64]func(args []any)
-	nextAckID    uint64
+}
+
+// Handler takes a socket's events and its disconnection, in one value a
+// program already holds per socket: a server with many long-lived sockets
+// then spends no allocation on their handlers. See Socket.Handle.
+type Handler interface {
+	// HandleEvent is called for each event that no On or OnAny handler
+	// takes, as those are: one at a time, in order.
+	HandleEvent(e *Event)
+	// HandleDisconnect is called once when the socket leaves its
+	// namespace, after the OnDisconnect handlers, with the same reason.
+	HandleDisconnect(reason string)
+}
+
+// Handle sets the socket's Handler, replacing any set before. Set after
+// the socket left its namespace, it gets HandleDisconnect at once.
+func (s *Socket) Handle(h Handler) {
+	s.mu.Lock()
+	if s.state == socketDisconnected {
+		reason := s.reason
+		s.mu.Unlock()
+		h.HandleDisconnect(reason)
+		return
+	}
+	s.handler = h
+	s.mu.Unlock()
+}
+
+// SetData attaches a value of the program's own to the socket, as
+// socket.data does in the reference server; Data returns it.
+func (s *Socket) SetData(v any) {
+	s.mu.Lock()
+	s.data = v
+	s.mu.Unlock()
+}
+
+// Data returns what SetData attached, or nil.
+func (s *Socket) Data() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data
+}
+
+// hooksLocked returns the socket's hooks, made on first use.
+func (s *Socket) hooksLocked() *hooks {
+	if s.hooks == nil {
+		s.hooks = &hooks{}
+	}
+	return s.hooks
 }
 
 // ID returns the socket's id, sent to the client in the CONNECT reply. It
@@ -48,17 +104,19 @@ func (s *Socket) Conn() *engineio.Socket { return s.conn.eio }
 // one event at a time, in the order the client sent the events.
 func (s *Socket) On(event string, h func(e *Event)) {
 	s.mu.Lock()
-	if s.handlers == nil {
-		s.handlers = make(map[string][]func(*Event))
+	hk := s.hooksLocked()
+	if hk.events == nil {
+		hk.events = make(map[string][]func(*Event))
 	}
-	s.handlers[event] = append(s.handlers[event], h)
+	hk.events[event] = append(hk.events[event], h)
 	s.mu.Unlock()
 }
 
 // OnAny adds a handler for events that have no On handler.
 func (s *Socket) OnAny(h func(e *Event)) {
 	s.mu.Lock()
-	s.anyHandlers = append(s.anyHandlers, h)
+	hk := s.hooksLocked()
+	hk.any = append(hk.any, h)
 	s.mu.Unlock()
 }
 
@@ -75,7 +133,8 @@ func (s *Socket) OnDisconnect(h func(reason string)) {
 		h(reason)
 		return
 	}
-	s.onDisconnect = append(s.onDisconnect, h)
+	hk := s.hooksLocked()
+	hk.onDisconnect = append(hk.onDisconnect, h)
 	s.mu.Unlock()
 }
 
@@ -208,7 +267,7 @@ func (s *Socket) Disconnect() {
 			c.debug("DISCONNECT not sent", "nsp", s.nsp.name, "error", err.Error())
 		}
 	}
-	handlers, reason, ok := s.leave(ReasonServerDisconnect)
+	gone, ok := s.leave(ReasonServerDisconnect)
 	c.sendMu.Unlock()
 	if !ok {
 		return
@@ -218,32 +277,46 @@ func (s *Socket) Disconnect() {
 	if wasConnected {
 		c.remove(s)
 	}
-	runDisconnect(handlers, reason)
+	gone.run()
 }
 
-// finish marks the socket disconnected and runs its OnDisconnect
+// finish marks the socket disconnected and runs its disconnection
 // handlers, once.
 func (s *Socket) finish(reason string) {
-	if handlers, reason, ok := s.leave(reason); ok {
-		runDisconnect(handlers, reason)
+	if gone, ok := s.leave(reason); ok {
+		gone.run()
 	}
 }
 
-// leave moves the socket to disconnected, once, and returns the handlers to run.
-func (s *Socket) leave(reason string) ([]func(string), string, bool) {
+// departure is what runs once a socket has left its namespace.
+type departure struct {
+	reason   string
+	handlers []func(string)
+	handler  Handler
+}
+
+func (d departure) run() {
+	for _, h := range d.handlers {
+		h(d.reason)
+	}
+	if d.handler != nil {
+		d.handler.HandleDisconnect(d.reason)
+	}
+}
+
+// leave moves the socket to disconnected, once, and returns what to run.
+func (s *Socket) leave(reason string) (departure, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state == socketDisconnected {
-		return nil, s.reason, false
+		return departure{}, false
 	}
 	s.state, s.reason = socketDisconnected, reason
-	handlers := s.onDisconnect
-	s.onDisconnect, s.acks = nil, nil
-	return handlers, reason, true
-}
-
-func runDisconnect(handlers []func(string), reason string) {
-	for _, h := range handlers {
-		h(reason)
+	d := departure{reason: reason, handler: s.handler}
+	if s.hooks != nil {
+		d.handlers = s.hooks.onDisconnect
+		s.hooks.onDisconnect = nil
 	}
+	s.handler, s.acks = nil, nil
+	return d, true
 }
