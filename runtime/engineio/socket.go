@@ -78,8 +78,7 @@ type Socket struct {
 	writers       int32 // writes in progress (WebSocket writer, polling response)
 	queuedBytes   int
 	reason        string // first close reason
-	onMessage     func(data []byte, binary bool)
-	onClose       func(reason string)
+	handler       Handler
 
 	queue []outPacket
 	idle  chan struct{} // closed when writers drops to 0; nil when nobody waits
@@ -186,11 +185,64 @@ func (s *Socket) LastRead() time.Time { return time.Unix(0, s.lastRead.Load()) }
 
 func (s *Socket) touch() { s.lastRead.Store(time.Now().UnixNano()) }
 
+// Handler takes a session's messages and its end, in one value a program
+// already holds per session: a server with many long-lived sessions then
+// spends no allocation on their handlers. See Socket.Handle.
+type Handler interface {
+	// HandleMessage is called for each client message, in order, one at
+	// a time, never after HandleClose.
+	HandleMessage(data []byte, binary bool)
+	// HandleClose is called exactly once when the session ends.
+	HandleClose(reason string)
+}
+
+// funcHandler is the Handler that OnMessage and OnClose build.
+type funcHandler struct {
+	onMessage func(data []byte, binary bool)
+	onClose   func(reason string)
+}
+
+func (f *funcHandler) HandleMessage(data []byte, binary bool) {
+	if f.onMessage != nil {
+		f.onMessage(data, binary)
+	}
+}
+
+func (f *funcHandler) HandleClose(reason string) {
+	if f.onClose != nil {
+		f.onClose(reason)
+	}
+}
+
+// Handle sets the session's Handler, replacing any set before (also by
+// OnMessage and OnClose). If the session has already been reported
+// closed, h.HandleClose runs at once.
+func (s *Socket) Handle(h Handler) {
+	s.mu.Lock()
+	s.handler = h
+	late, reason := s.closeNotified, s.reason
+	s.mu.Unlock()
+	if late && h != nil {
+		h.HandleClose(reason)
+	}
+}
+
+// funcsLocked returns the session's funcHandler, replacing a Handler set
+// with Handle.
+func (s *Socket) funcsLocked() *funcHandler {
+	f, ok := s.handler.(*funcHandler)
+	if !ok {
+		f = &funcHandler{}
+		s.handler = f
+	}
+	return f
+}
+
 // OnMessage sets the handler for client messages. Calls are made in order,
 // one at a time, never after the OnClose handler.
 func (s *Socket) OnMessage(h func(data []byte, binary bool)) {
 	s.mu.Lock()
-	s.onMessage = h
+	s.funcsLocked().onMessage = h
 	s.mu.Unlock()
 }
 
@@ -198,7 +250,7 @@ func (s *Socket) OnMessage(h func(data []byte, binary bool)) {
 // the session has already been reported closed, h runs at once.
 func (s *Socket) OnClose(h func(reason string)) {
 	s.mu.Lock()
-	s.onClose = h
+	s.funcsLocked().onClose = h
 	late, reason := s.closeNotified, s.reason
 	s.mu.Unlock()
 	if late && h != nil {
@@ -385,11 +437,11 @@ func (s *Socket) notifyClose() {
 	s.dispatchMu.Lock()
 	defer s.dispatchMu.Unlock()
 	s.mu.Lock()
-	h, reason := s.onClose, s.reason
+	h, reason := s.handler, s.reason
 	s.closeNotified = true
 	s.mu.Unlock()
 	if h != nil {
-		h(reason)
+		h.HandleClose(reason)
 	}
 }
 
@@ -398,10 +450,10 @@ func (s *Socket) dispatch(data []byte, binary bool) {
 	s.dispatchMu.Lock()
 	defer s.dispatchMu.Unlock()
 	s.mu.Lock()
-	h, closed := s.onMessage, s.state == stateClosed
+	h, closed := s.handler, s.state == stateClosed
 	s.mu.Unlock()
 	if h != nil && !closed {
-		h(data, binary)
+		h.HandleMessage(data, binary)
 	}
 }
 

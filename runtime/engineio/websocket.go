@@ -23,16 +23,16 @@ const wsReadBufferSize = 512
 
 // upgrade completes the WebSocket handshake. park waits, without reading,
 // until the connection has a frame to read (see readLoop).
-func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request) (c *websocket.Conn, park func(), ok bool) {
+func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request) (c *websocket.Conn, park parker, ok bool) {
 	hw := &hijackReader{ResponseWriter: w}
 	c, err := srv.upgrader.Upgrade(hw, r, nil)
 	if err != nil {
 		// The upgrader has already answered with an HTTP error.
 		srv.log.V(1).Info("websocket upgrade failed", "error", err.Error())
-		return nil, nil, false
+		return nil, parker{}, false
 	}
 	c.SetReadLimit(int64(srv.cfg.MaxPayload))
-	return c, hw.park(), true
+	return c, parker{br: hw.br, raw: hw.raw}, true
 }
 
 // hijackReader hands gorilla/websocket a read buffer of the server's own
@@ -63,17 +63,51 @@ func (h *hijackReader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (h *hijackReader) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
-// park returns the wait for a readable frame, or nil when the connection
-// gives no way to wait without reading.
-func (h *hijackReader) park() func() {
-	br, raw := h.br, h.raw
-	if br == nil || raw == nil {
-		return nil
+// parker waits, without reading, until a connection has a frame to read.
+// It is a value, not a closure, so that the reader goroutine holds it on
+// its stack and an idle connection keeps nothing for it on the heap.
+type parker struct {
+	br  *bufio.Reader
+	raw syscall.RawConn
+}
+
+// WebSocket framing (RFC 6455 section 5.2) of the one frame takePong
+// reads itself: a client's unfragmented text frame, masked, whose 1-byte
+// payload is the pong packet.
+const (
+	pongFrameLen = 2 + 4 + 1 // header, mask, payload
+	opText       = 0x1
+)
+
+// takePong consumes a pong packet's frame at the head of the read buffer
+// and reports whether it did. Anything else is left for gorilla/websocket
+// to read and judge. The heartbeat's pong is then handled without a
+// goroutine or an allocation. It runs only between messages, when gorilla
+// holds no partial frame, so the two never disagree about where a frame
+// starts; a frame not yet wholly buffered is left to gorilla too.
+func (p parker) takePong() bool {
+	if p.br == nil {
+		return false
 	}
-	return func() {
-		if br.Buffered() == 0 {
-			netready.Wait(raw)
-		}
+	if _, err := p.br.Peek(1); err != nil || p.br.Buffered() < pongFrameLen {
+		return false
+	}
+	f, _ := p.br.Peek(pongFrameLen)
+	fin, rsv, op := f[0]&0x80 != 0, f[0]&0x70, f[0]&0x0f
+	masked, n := f[1]&0x80 != 0, f[1]&0x7f
+	if !fin || rsv != 0 || op != opText || !masked || n != 1 || f[6]^f[2] != byte(packetPong) {
+		return false
+	}
+	_, _ = p.br.Discard(pongFrameLen)
+	return true
+}
+
+// wait returns once a frame is buffered or the socket is readable. When
+// the connection gives no way to wait without reading (br or raw is
+// nil), it returns at once and the reader waits inside its read.
+func (p parker) wait() {
+	if p.br != nil && p.raw != nil && p.br.Buffered() == 0 {
+		netready.Wait(p.raw)
 	}
 }
 
@@ -150,11 +184,14 @@ func (s *Socket) canUpgradeLocked() bool {
 // the client (Engine.IO clients send none; their heartbeat is a packet)
 // is answered inside ReadMessage, which then waits there for the next
 // frame.
-func (s *Socket) readLoop(c *websocket.Conn, park func()) {
+func (s *Socket) readLoop(c *websocket.Conn, park parker) {
 	defer s.srv.track.done()
 	for {
-		if park != nil {
-			park()
+		park.wait()
+		if park.takePong() && !s.isProbe(c) {
+			s.touch()
+			s.onPong()
+			continue
 		}
 		more := make(chan bool)
 		go func() { more <- s.readFrame(c) }()
@@ -354,6 +391,10 @@ func (s *Socket) writeBatch(c *websocket.Conn, batch []outPacket) (closing bool,
 	return false, nil
 }
 
+// typeBytes holds each packet type's byte, for writes that would
+// otherwise allocate it.
+var typeBytes = []byte("0123456")
+
 func writeFrame(c *websocket.Conn, p outPacket) error {
 	if p.binary {
 		return c.WriteMessage(websocket.BinaryMessage, p.data)
@@ -362,7 +403,7 @@ func writeFrame(c *websocket.Conn, p outPacket) error {
 	if err != nil {
 		return err
 	}
-	if _, err := fw.Write([]byte{byte(p.typ)}); err != nil {
+	if _, err := fw.Write(typeBytes[p.typ-'0' : p.typ-'0'+1]); err != nil {
 		return err
 	}
 	if _, err := fw.Write(p.data); err != nil {

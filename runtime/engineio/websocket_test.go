@@ -205,3 +205,29 @@ func TestHeartbeatOnASharedScheduler(t *testing.T) {
 		t.Fatal("Shutdown stopped the scheduler it was given")
 	}
 }
+
+// A pong read by the reader itself (takePong) leaves the frames behind it
+// to gorilla/websocket, in order, and still confirms the heartbeat.
+func TestPongThenMessagesInOneRead(t *testing.T) {
+	cfg := quietConfig()
+	cfg.PingInterval, cfg.PingTimeout = 200*time.Millisecond, 300*time.Millisecond
+	ts := newTestServer(t, cfg)
+	c := ts.dial("EIO=4&transport=websocket")
+	readFrame(t, c) // open
+	for i := 0; i < 3; i++ {
+		if _, got := readFrame(t, c); got != "2" {
+			t.Fatalf("round %d: %q, want ping", i, got)
+		}
+		writeText(t, c, "3")
+		writeText(t, c, "4after pong "+strconv.Itoa(i))
+		writeText(t, c, "3") // a stray pong: nothing awaits it
+		if _, got := readFrame(t, c); got != "4after pong "+strconv.Itoa(i) {
+			t.Fatalf("round %d: echo %q", i, got)
+		}
+	}
+	select {
+	case ev := <-ts.closes:
+		t.Fatalf("session closed (%s) though every ping was answered", ev.reason)
+	default:
+	}
+}

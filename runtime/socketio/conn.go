@@ -26,7 +26,7 @@ type conn struct {
 	eio *engineio.Socket
 
 	// Decoder state: a binary packet waiting for its attachments. Only the
-	// engine's OnMessage handler touches it, and the engine runs that
+	// engine's HandleMessage touches it, and the engine runs that
 	// handler one call at a time.
 	pending *partialPacket
 
@@ -63,8 +63,10 @@ func (c *conn) debug(msg string, kv ...any) {
 	c.srv.log.V(1).Info(msg, append(kv, "eio", c.eio.ID())...)
 }
 
-// onMessage is the engine's OnMessage handler.
-func (c *conn) onMessage(data []byte, binary bool) {
+var _ engineio.Handler = (*conn)(nil)
+
+// HandleMessage implements engineio.Handler.
+func (c *conn) HandleMessage(data []byte, binary bool) {
 	if err := c.handleMessage(data, binary); err != nil {
 		c.debug("closing session on a bad packet", "error", err.Error())
 		c.closeWithReason(ReasonParseError)
@@ -178,7 +180,7 @@ func (c *conn) connect(name string, auth json.RawMessage) {
 		return
 	}
 	if err != nil {
-		// The session is closing: its OnClose will report the socket gone.
+		// The session is closing: its HandleClose will report the socket gone.
 		c.debug("CONNECT reply not sent", "nsp", name, "error", err.Error())
 		return
 	}
@@ -298,9 +300,9 @@ func (c *conn) idleTimeout(gen uint64) {
 	}
 }
 
-// onClose is the engine's OnClose handler: every socket of the session
+// HandleClose implements engineio.Handler: every socket of the session
 // disconnects with the session's reason.
-func (c *conn) onClose(reason string) {
+func (c *conn) HandleClose(reason string) {
 	c.mu.Lock()
 	c.closed = true
 	if c.idleTimer != nil {

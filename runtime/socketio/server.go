@@ -164,8 +164,7 @@ func (s *Server) onEngineConnection(eio *engineio.Socket) {
 		eio: eio,
 	}
 	c.armIdleTimerLocked() // no other goroutine knows c yet
-	eio.OnMessage(c.onMessage)
-	eio.OnClose(c.onClose)
+	eio.Handle(c)
 }
 
 // newSocketID returns 20 URL-safe characters from 120 random bits, the
