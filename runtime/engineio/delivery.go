@@ -9,8 +9,9 @@ import "slices"
 // DropPending hands their tags back, so a message written to a connection
 // that turned out to be dead is not lost.
 //
-// taken holds what writers took since the last ping they took, pinged
-// what the outstanding ping will confirm.
+// unconfirmed holds, in the order taken, what writers took and no pong has
+// confirmed; its first pinged entries are what the outstanding ping will
+// confirm. One slice rather than two keeps the session small.
 
 type pending struct {
 	tag         any
@@ -25,10 +26,9 @@ func (s *Socket) trackLocked(batch []outPacket) {
 	for _, p := range batch {
 		switch {
 		case p.typ == packetPing:
-			s.pinged = append(s.pinged, s.taken...)
-			s.taken = nil
+			s.pinged = int32(len(s.unconfirmed))
 		case awaitsConfirmation(p):
-			s.taken = append(s.taken, pending{tag: p.tag, onDelivered: p.onDelivered})
+			s.unconfirmed = append(s.unconfirmed, pending{tag: p.tag, onDelivered: p.onDelivered})
 		}
 	}
 }
@@ -36,8 +36,14 @@ func (s *Socket) trackLocked(batch []outPacket) {
 // confirmLocked takes what the pong confirms; the caller runs the
 // callbacks once it has released the lock.
 func (s *Socket) confirmLocked() []pending {
-	done := s.pinged
-	s.pinged = nil
+	n := int(s.pinged)
+	done := s.unconfirmed[:n:n]
+	if rest := s.unconfirmed[n:]; len(rest) > 0 {
+		s.unconfirmed = slices.Clone(rest)
+	} else {
+		s.unconfirmed = nil
+	}
+	s.pinged = 0
 	return done
 }
 
@@ -53,14 +59,12 @@ func runDelivered(done []pending) {
 // for writing but not confirmed, and forgets them.
 func (s *Socket) unconfirmedTagsLocked() []any {
 	var tags []any
-	for _, list := range [][]pending{s.pinged, s.taken} {
-		for _, p := range list {
-			if p.tag != nil {
-				tags = append(tags, p.tag)
-			}
+	for _, p := range s.unconfirmed {
+		if p.tag != nil {
+			tags = append(tags, p.tag)
 		}
 	}
-	s.pinged, s.taken = nil, nil
+	s.unconfirmed, s.pinged = nil, 0
 	return tags
 }
 
@@ -71,7 +75,7 @@ func (s *Socket) unconfirmedTagsLocked() []any {
 // queued the ping; if the pong does not come within PingTimeout, the close
 // packet is queued anyway.
 func (s *Socket) finalPingLocked() bool {
-	if len(s.taken)+len(s.pinged) == 0 && !slices.ContainsFunc(s.queue, awaitsConfirmation) {
+	if len(s.unconfirmed) == 0 && !slices.ContainsFunc(s.queue, awaitsConfirmation) {
 		return false
 	}
 	s.enqueueLocked(outPacket{typ: packetPing})
@@ -86,8 +90,8 @@ func (s *Socket) finalPingLocked() bool {
 // abort) keeps its unconfirmed messages for DropPending.
 func (s *Socket) confirmOnClientClose() {
 	s.mu.Lock()
-	done := append(s.confirmLocked(), s.taken...)
-	s.taken = nil
+	done := s.unconfirmed
+	s.unconfirmed, s.pinged = nil, 0
 	s.mu.Unlock()
 	runDelivered(done)
 }

@@ -219,7 +219,6 @@ func (s *Socket) servePost(w http.ResponseWriter, r *http.Request) {
 		s.finalize(ReasonParseError)
 		return
 	}
-	s.touch()
 	for _, p := range packets {
 		if !s.handlePacket(p) {
 			break

@@ -174,17 +174,14 @@ func TestPollingHeartbeat(t *testing.T) {
 	cfg := quietConfig()
 	cfg.PingInterval, cfg.PingTimeout = 50*time.Millisecond, 150*time.Millisecond
 	ts := newTestServer(t, cfg)
-	hd, s := ts.handshake()
+	hd, _ := ts.handshake()
 	for i := 0; i < 3; i++ {
 		if code, body := ts.get(hd.SID); code != 200 || body != "2" {
 			t.Fatalf("round %d GET: %d %q, want ping", i, code, body)
 		}
-		before := s.LastRead()
+		// The next round's ping comes only once this pong is handled.
 		if code, _ := ts.post(hd.SID, "3"); code != 200 {
 			t.Fatalf("round %d pong POST: %d", i, code)
-		}
-		if !s.LastRead().After(before) {
-			t.Errorf("LastRead not advanced by the pong")
 		}
 	}
 	// Stop answering: the session ends with "ping timeout".

@@ -169,7 +169,6 @@ func (srv *Server) newSocket(r *http.Request, transport transportKind) *Socket {
 	if transport == onPolling {
 		s.poll = &polling{}
 	}
-	s.touch()
 	return s
 }
 

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -62,7 +61,6 @@ type Socket struct {
 	id         string
 	hs         *handshake // nil once forgotten
 	remoteAddr string
-	lastRead   atomic.Int64 // unix nanoseconds
 
 	// dispatchMu serialises the OnMessage and OnClose handlers, so they run
 	// one at a time and OnClose runs after the last message. It is never
@@ -76,6 +74,7 @@ type Socket struct {
 	closeNotified bool
 	wsWriting     bool
 	writers       int32 // writes in progress (WebSocket writer, polling response)
+	pinged        int32 // see delivery.go
 	queuedBytes   int
 	reason        string // first close reason
 	handler       Handler
@@ -89,7 +88,7 @@ type Socket struct {
 	hbDue int64 // unix nanoseconds the current phase ends at
 
 	// Messages taken for writing and not yet confirmed (see delivery.go).
-	taken, pinged []pending
+	unconfirmed []pending
 
 	ws   *websocket.Conn // the active WebSocket connection
 	poll *polling        // nil for a session opened over WebSocket
@@ -180,10 +179,6 @@ func (s *Socket) Transport() string {
 	return s.transport.String()
 }
 
-// LastRead returns when the last packet (including a pong) came from the client.
-func (s *Socket) LastRead() time.Time { return time.Unix(0, s.lastRead.Load()) }
-
-func (s *Socket) touch() { s.lastRead.Store(time.Now().UnixNano()) }
 
 // Handler takes a session's messages and its end, in one value a program
 // already holds per session: a server with many long-lived sessions then

@@ -188,8 +188,7 @@ func (s *Socket) readLoop(c *websocket.Conn, park parker) {
 	defer s.srv.track.done()
 	for {
 		park.wait()
-		if park.takePong() && !s.isProbe(c) {
-			s.touch()
+		if !s.isProbe(c) && park.takePong() {
 			s.onPong()
 			continue
 		}
@@ -208,7 +207,6 @@ func (s *Socket) readFrame(c *websocket.Conn) bool {
 		s.onReadError(c, err)
 		return false
 	}
-	s.touch()
 	return s.handleFrame(c, mt, data)
 }
 

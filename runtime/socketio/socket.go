@@ -26,12 +26,12 @@ type Socket struct {
 
 	mu        sync.Mutex
 	state     socketState
+	nextAckID uint32 // wraps after 2^32 acks asked for, long after any is answered
 	reason    string // set when disconnected
 	data      any
 	handler   Handler
 	hooks     *hooks // nil until On, OnAny or OnDisconnect is first called
 	acks      map[uint64]func(args []any)
-	nextAckID uint64
 }
 
 // hooks are the handlers added with On, OnAny and OnDisconnect.
@@ -186,7 +186,7 @@ func (s *Socket) emit(ack func([]any), event string, args []any) error {
 func (s *Socket) expectAck(ack func([]any)) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id := s.nextAckID
+	id := uint64(s.nextAckID)
 	s.nextAckID++
 	if s.acks == nil {
 		s.acks = make(map[uint64]func([]any))
