@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -88,6 +89,9 @@ func applySocketIO(dst *config.SocketIO, s *v1.SocketIOSpec) {
 	}
 	if s.Path != "" {
 		dst.Path = s.Path
+	}
+	if len(s.Namespaces) > 0 {
+		dst.Namespaces = slices.Clone(s.Namespaces)
 	}
 	setDuration(&dst.PingInterval, s.PingInterval)
 	setDuration(&dst.PingTimeout, s.PingTimeout)

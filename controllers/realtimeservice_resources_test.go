@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func productionRTS() *v1.RealtimeService {
 	rts.Spec.Autoscaling = &v1.AutoscalingSpec{MinReplicas: 2, MaxReplicas: 20, TargetConnectionsPerPod: 8000,
 		TargetCPUUtilizationPercentage: ptr.To[int32](75), ScaleDownStabilizationSeconds: 600}
 	rts.Spec.SocketIO = &v1.SocketIOSpec{Enabled: true, Polling: true, Path: "/rt/", PingInterval: &metav1.Duration{Duration: 10 * time.Second},
-		PingTimeout: &metav1.Duration{Duration: 5 * time.Second}, MaxHTTPBufferSize: 200000}
+		PingTimeout: &metav1.Duration{Duration: 5 * time.Second}, MaxHTTPBufferSize: 200000, Namespaces: []string{"/", "/chat"}}
 	rts.Spec.Service = v1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Annotations: map[string]string{"lb": "internal"}}
 	rts.Spec.Pod = &v1.PodSpec{
 		NodeSelector:      map[string]string{"pool": "realtime"},
@@ -142,7 +143,7 @@ func TestRenderedConfigLoadsInTheRuntime(t *testing.T) {
 			}
 			sio := c.SocketIO
 			if !sio.Enabled || !sio.Polling() || sio.Path != "/rt/" || sio.PingInterval.Duration != 10*time.Second ||
-				sio.PingTimeout.Duration != 5*time.Second || sio.MaxHTTPBufferSize != 200000 {
+				sio.PingTimeout.Duration != 5*time.Second || sio.MaxHTTPBufferSize != 200000 || !slices.Equal(sio.Namespaces, []string{"/", "/chat"}) {
 				t.Errorf("socketIO = %+v", sio)
 			}
 		}},

@@ -126,6 +126,9 @@ func TestSchemaRules(t *testing.T) {
 		{"socket.io path without slashes", func(s *v1.RealtimeServiceSpec) {
 			s.SocketIO = &v1.SocketIOSpec{Enabled: true, Path: "io"}
 		}, "spec.socketIO.path"},
+		{"socket.io namespace without its slash", func(s *v1.RealtimeServiceSpec) {
+			s.SocketIO = &v1.SocketIOSpec{Enabled: true, Namespaces: []string{"/", "chat"}}
+		}, "spec.socketIO.namespaces[1]"},
 		{"origin with a path", func(s *v1.RealtimeServiceSpec) {
 			s.CORS = &v1.CORSSpec{AllowedOrigins: []string{"https://app.example.com/path"}}
 		}, "spec.cors.allowedOrigins[0]"},

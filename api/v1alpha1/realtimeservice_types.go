@@ -346,6 +346,16 @@ type SocketIOSpec struct {
 	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9._~\-/]*/$`
 	// +kubebuilder:validation:MaxLength=100
 	Path string `json:"path,omitempty"`
+	// Namespaces are the Socket.IO namespaces clients may connect to,
+	// each served like the main one (the same token check, events and
+	// messages); others are refused with "Invalid namespace". Default
+	// ["/"].
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:Pattern=`^/[A-Za-z0-9._~\-/]*$`
+	// +kubebuilder:validation:items:MaxLength=100
+	Namespaces []string `json:"namespaces,omitempty"`
 	// PingInterval is how often the server pings each client. Default 25s.
 	// +optional
 	PingInterval *metav1.Duration `json:"pingInterval,omitempty"`

@@ -15,6 +15,13 @@ type SocketIO struct {
 	// Path is where clients connect, the client's `path` option. Default
 	// "/socket.io/". Env SOCKETIO_PATH.
 	Path string `json:"path,omitempty"`
+	// Namespaces are the namespaces clients may connect to, each served
+	// like the main one: the same token check, events and messages. A
+	// client may join several over one connection (socket.io-client does
+	// when it opens io("/a") and io("/b") on one host); each is a session
+	// of its own. Others are refused with CONNECT_ERROR "Invalid
+	// namespace". Default ["/"]. Env SOCKETIO_NAMESPACES, comma-separated.
+	Namespaces []string `json:"namespaces,omitempty"`
 	// Transports are the allowed transports: "polling" and "websocket".
 	// Default both. Env SOCKETIO_TRANSPORTS, comma-separated.
 	Transports []string `json:"transports,omitempty"`
@@ -51,6 +58,7 @@ func defaultSocketIO() SocketIO {
 	return SocketIO{
 		Enabled:           true,
 		Path:              "/socket.io/",
+		Namespaces:        []string{"/"},
 		Transports:        []string{TransportPolling, TransportWebSocket},
 		PingInterval:      Duration{25 * time.Second},
 		PingTimeout:       Duration{20 * time.Second},
@@ -79,6 +87,19 @@ func (c *Config) validateSocketIO(bad func(string, ...any)) {
 	for _, p := range reservedPaths {
 		if strings.TrimSuffix(s.Path, "/") == p || strings.HasPrefix(s.Path, p+"/") {
 			bad("socketIO.path (SOCKETIO_PATH): %q is the runtime's own path %s", s.Path, p)
+		}
+	}
+	if len(s.Namespaces) == 0 {
+		bad("socketIO.namespaces (SOCKETIO_NAMESPACES): needs at least one namespace, such as \"/\"")
+	}
+	for i, n := range s.Namespaces {
+		switch {
+		case !strings.HasPrefix(n, "/"):
+			bad("socketIO.namespaces (SOCKETIO_NAMESPACES): %q must start with '/'", n)
+		case strings.ContainsAny(n, ", ?#"):
+			bad("socketIO.namespaces (SOCKETIO_NAMESPACES): %q must not contain ',', '?', '#' or spaces", n)
+		case slices.Contains(s.Namespaces[:i], n):
+			bad("socketIO.namespaces (SOCKETIO_NAMESPACES): %q is listed twice", n)
 		}
 	}
 	if len(s.Transports) == 0 {
@@ -112,6 +133,9 @@ func applySocketIOEnv(cfg *Config, env Source, errs *[]error) {
 	envBool(env, "SOCKETIO_ENABLED", &s.Enabled, errs)
 	if v, ok := env("SOCKETIO_PATH"); ok && v != "" {
 		s.Path = v
+	}
+	if v, ok := env("SOCKETIO_NAMESPACES"); ok && v != "" {
+		s.Namespaces = splitList(v)
 	}
 	if v, ok := env("SOCKETIO_TRANSPORTS"); ok && v != "" {
 		s.Transports = splitList(v)

@@ -179,7 +179,6 @@ func (s *Socket) Transport() string {
 	return s.transport.String()
 }
 
-
 // Handler takes a session's messages and its end, in one value a program
 // already holds per session: a server with many long-lived sessions then
 // spends no allocation on their handlers. See Socket.Handle.

@@ -20,7 +20,10 @@ import (
 // engineio and socketio packages' defaults, which are Socket.IO's own.
 type SocketIOConfig struct {
 	// Path is where clients connect. Default "/socket.io/".
-	Path           string
+	Path string
+	// Namespaces are served alike: each CONNECT to one is authenticated
+	// and becomes a hub session. Others are refused. Default ["/"].
+	Namespaces     []string
 	Transports     []string
 	PingInterval   time.Duration
 	PingTimeout    time.Duration
@@ -68,9 +71,13 @@ func (a *API) newSocketIO(cfg SocketIOConfig) (*socketIO, error) {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = 64 << 10
 	}
+	if len(cfg.Namespaces) == 0 {
+		cfg.Namespaces = []string{"/"}
+	}
 	e := &socketIO{api: a, cfg: cfg, connCfg: sioconn.Config{
 		ObserveDelivery: cfg.ObserveDelivery,
 		MaxMessageBytes: cfg.MaxMessageBytes,
+		Multiplexed:     len(cfg.Namespaces) > 1,
 	}}
 	srv, err := socketio.NewServer(socketio.Config{
 		Engine: engineio.Config{
@@ -95,12 +102,14 @@ func (a *API) newSocketIO(cfg SocketIOConfig) (*socketIO, error) {
 	if err != nil {
 		return nil, err
 	}
-	main := srv.Of("/")
-	main.Use(e.authenticate)
-	if cfg.Recovery {
-		main.UsePID(e.pidOf)
+	for _, name := range cfg.Namespaces {
+		nsp := srv.Of(name)
+		nsp.Use(e.authenticate)
+		if cfg.Recovery {
+			nsp.UsePID(e.pidOf)
+		}
+		nsp.OnConnection(e.connect)
 	}
-	main.OnConnection(e.connect)
 	e.server = srv
 	return e, nil
 }
@@ -212,9 +221,12 @@ func (e *socketIO) connect(s *socketio.Socket) {
 	// the engine's own log lines carry.
 	meta := hub.Meta{ConnID: s.ID(), IP: clientIP(req), UserAgent: req.UserAgent(), RequestID: s.Conn().ID(),
 		AckQueued: req.URL.Query().Get("acks") == "1", RecoveryID: adm.pid, Recover: adm.plan, Recovered: adm.recovered}
-	// Only "/" is served, so nothing reads the handshake again.
-	s.Conn().ForgetRequest()
-	sess, err := e.api.cfg.Hub.Accept(conn, sioconn.Codec{}, adm.claims, meta)
+	if !e.connCfg.Multiplexed {
+		// No other namespace can be joined, so nothing reads the
+		// handshake again.
+		s.Conn().ForgetRequest()
+	}
+	sess, err := e.api.cfg.Hub.Accept(conn, codecOf(s), adm.claims, meta)
 	if err != nil {
 		e.api.cfg.Logger.V(1).Info("session refused", "error", err.Error())
 		return
@@ -222,6 +234,15 @@ func (e *socketIO) connect(s *socketio.Socket) {
 	// This runs on the goroutine that reads the client, so no event or
 	// acknowledgement can arrive before the session has them.
 	conn.Bind(sess)
+}
+
+// codecOf is the codec of the socket's namespace; the main namespace's
+// is the zero Codec.
+func codecOf(s *socketio.Socket) sioconn.Codec {
+	if s.Namespace() == "/" {
+		return sioconn.Codec{}
+	}
+	return sioconn.Codec{Namespace: s.Namespace()}
 }
 
 // shutdown ends the Engine.IO sessions that are left, which returns their

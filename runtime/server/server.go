@@ -310,6 +310,7 @@ func socketIOConfig(cfg *config.Config, m *metrics.Metrics, sched *schedule.Sche
 	}
 	return &httpapi.SocketIOConfig{
 		Path:            sio.Path,
+		Namespaces:      sio.Namespaces,
 		Transports:      sio.Transports,
 		PingInterval:    sio.PingInterval.Duration,
 		PingTimeout:     sio.PingTimeout.Duration,

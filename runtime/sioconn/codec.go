@@ -9,12 +9,25 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/socketio"
 )
 
-// Codec is the codec for Socket.IO clients on the main namespace. A
-// frame is a Socket.IO packet's text form (the Engine.IO message payload):
-// an event is EVENT ["name", data], a reply is ACK <id>[data], and an
-// error is the "error" event, or, for an event the client emitted with a
-// callback, the ACK [{"error": {code, message}}].
-type Codec struct{}
+// Codec is the codec for Socket.IO clients on one namespace. A frame is
+// a Socket.IO packet's text form (the Engine.IO message payload): an event
+// is EVENT ["name", data], a reply is ACK <id>[data], and an error is the
+// "error" event, or, for an event the client emitted with a callback, the
+// ACK [{"error": {code, message}}].
+//
+// Codecs are compared as values: each namespace's frames are encoded
+// once per message, for all of its clients.
+type Codec struct {
+	// Namespace is the namespace the packets are for; "" means "/".
+	Namespace string
+}
+
+func (c Codec) nsp() string {
+	if c.Namespace == "" {
+		return "/"
+	}
+	return c.Namespace
+}
 
 var (
 	_ protocol.Codec          = Codec{}
@@ -24,16 +37,16 @@ var (
 // Name implements Codec.
 func (Codec) Name() string { return "socket.io" }
 
-// Decode implements Codec. It takes EVENT packets of the main namespace;
-// the first argument after the name is the frame's data, and the packet's
-// ack id its id. Binary events are not runtime events.
-func (Codec) Decode(p []byte) (protocol.Frame, error) {
+// Decode implements Codec. It takes EVENT packets of the codec's
+// namespace; the first argument after the name is the frame's data, and
+// the packet's ack id its id. Binary events are not runtime events.
+func (c Codec) Decode(p []byte) (protocol.Frame, error) {
 	pkt, err := socketio.DecodePacket(p)
 	if err != nil {
 		return protocol.Frame{}, protocol.Errorf(protocol.CodeBadFrame, "not a Socket.IO packet")
 	}
-	if pkt.Type != socketio.PacketEvent || pkt.Namespace != "/" {
-		return protocol.Frame{}, protocol.Errorf(protocol.CodeBadFrame, "only events of the main namespace are runtime frames")
+	if pkt.Type != socketio.PacketEvent || pkt.Namespace != c.nsp() {
+		return protocol.Frame{}, protocol.Errorf(protocol.CodeBadFrame, "only events of the namespace %s are its frames", c.nsp())
 	}
 	var args []json.RawMessage
 	if err := json.Unmarshal(pkt.Data, &args); err != nil || len(args) == 0 {
@@ -66,11 +79,11 @@ func checkFrame(f protocol.Frame) (protocol.Frame, error) {
 }
 
 // EncodeEvent implements Codec.
-func (Codec) EncodeEvent(event string, data json.RawMessage) ([]byte, error) {
+func (c Codec) EncodeEvent(event string, data json.RawMessage) ([]byte, error) {
 	if len(data) == 0 {
-		return socketio.EncodeEvent("/", event), nil
+		return socketio.EncodeEvent(c.nsp(), event), nil
 	}
-	return socketio.EncodeEvent("/", event, data), nil
+	return socketio.EncodeEvent(c.nsp(), event, data), nil
 }
 
 // EncodeMessage implements protocol.MessageEncoder: an application
@@ -78,12 +91,12 @@ func (Codec) EncodeEvent(event string, data json.RawMessage) ([]byte, error) {
 // the last such trailing string as the offset it sends back when it
 // reconnects, which is how recovery knows what the client last read.
 // Handlers that take one argument never see it.
-func (Codec) EncodeMessage(event, id string, data json.RawMessage) ([]byte, error) {
+func (c Codec) EncodeMessage(event, id string, data json.RawMessage) ([]byte, error) {
 	offset, err := json.Marshal(id)
 	if err != nil {
 		return nil, fmt.Errorf("while encoding message id: %w", err)
 	}
-	return socketio.EncodeEvent("/", event, data, offset), nil
+	return socketio.EncodeEvent(c.nsp(), event, data, offset), nil
 }
 
 // withoutOffset drops the trailing offset argument EncodeMessage added,
@@ -100,25 +113,25 @@ func withoutOffset(b []byte, id string) []byte {
 }
 
 // EncodeAck implements Codec.
-func (Codec) EncodeAck(id uint64, data json.RawMessage) ([]byte, error) {
+func (c Codec) EncodeAck(id uint64, data json.RawMessage) ([]byte, error) {
 	if len(data) == 0 {
 		data = json.RawMessage("null")
 	}
-	return socketio.EncodeAck("/", id, data), nil
+	return socketio.EncodeAck(c.nsp(), id, data), nil
 }
 
 // EncodeError implements Codec.
-func (Codec) EncodeError(id uint64, hasID bool, e *protocol.Error) ([]byte, error) {
+func (c Codec) EncodeError(id uint64, hasID bool, e *protocol.Error) ([]byte, error) {
 	data, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("while encoding error: %w", err)
 	}
 	if !hasID {
-		return socketio.EncodeEvent("/", "error", data), nil
+		return socketio.EncodeEvent(c.nsp(), "error", data), nil
 	}
 	wrapped := make([]byte, 0, len(data)+10)
 	wrapped = append(wrapped, `{"error":`...)
 	wrapped = append(wrapped, data...)
 	wrapped = append(wrapped, '}')
-	return socketio.EncodeAck("/", id, wrapped), nil
+	return socketio.EncodeAck(c.nsp(), id, wrapped), nil
 }

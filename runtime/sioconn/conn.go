@@ -3,7 +3,6 @@ package sioconn
 import (
 	"encoding/json"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +22,10 @@ type Config struct {
 	// protocol's frame limit does; a larger one closes the connection
 	// with 1009. Zero means no bound.
 	MaxMessageBytes int
+	// Multiplexed says that one Engine.IO session may carry Conns of
+	// several namespaces. They share its queue, so each marks the tags it
+	// queues with itself, and DropPending hands every Conn its own.
+	Multiplexed bool
 }
 
 // Conn is the hub.Conn of one Socket.IO socket on the main namespace, and
@@ -34,8 +37,16 @@ type Conn struct {
 	eio  *engineio.Socket
 	cfg  *Config
 	sess atomic.Pointer[hub.Session]
+	// stash holds this Conn's tags that a sibling's DropPending took from
+	// the shared queue (see Config.Multiplexed).
+	stash  atomic.Pointer[[]any]
+	closed atomic.Bool
+}
 
-	closeOnce sync.Once
+// ownedTag is a tag queued by a Conn of a multiplexed session.
+type ownedTag struct {
+	owner *Conn
+	tag   any
 }
 
 var (
@@ -95,6 +106,9 @@ func (c *Conn) HandleDisconnect(reason string) {
 // being lost.
 func (c *Conn) SendPrepared(p *protocol.Prepared, o protocol.Outgoing) error {
 	m := engineio.Message{Data: p.Bytes(), Tag: o.Tag, OnWritten: c.observe(o), OnDelivered: o.OnWritten}
+	if o.Tag != nil && c.cfg.Multiplexed {
+		m.Tag = &ownedTag{owner: c, tag: o.Tag}
+	}
 	if o.AckID != "" {
 		id := o.AckID
 		m.Data = withoutOffset(m.Data, id)
@@ -161,19 +175,20 @@ var reconnects = map[int]bool{
 // the Engine.IO session (the client reconnects) or disconnects the socket
 // from the namespace (it does not). What was queued before is sent first.
 func (c *Conn) Close(code int, reason string) {
-	c.closeOnce.Do(func() {
-		data, _ := json.Marshal(CloseReason{Code: code, Reason: reason}) // cannot fail
-		m := engineio.Message{Data: socketio.EncodeEvent("/", "close_reason", data)}
-		if !reconnects[code] {
-			_ = c.sock.SendPacket(m)
-			c.sock.Disconnect() // after the event, in order
-			return
-		}
-		m.OnWritten = func() { time.AfterFunc(closeDelay, c.eio.Close) }
-		if c.sock.SendPacket(m) != nil {
-			c.eio.Close()
-		}
-	})
+	if !c.closed.CompareAndSwap(false, true) {
+		return
+	}
+	data, _ := json.Marshal(CloseReason{Code: code, Reason: reason}) // cannot fail
+	m := engineio.Message{Data: socketio.EncodeEvent(c.sock.Namespace(), "close_reason", data)}
+	if !reconnects[code] {
+		_ = c.sock.SendPacket(m)
+		c.sock.Disconnect() // after the event, in order
+		return
+	}
+	m.OnWritten = func() { time.AfterFunc(closeDelay, c.eio.Close) }
+	if c.sock.SendPacket(m) != nil {
+		c.eio.Close()
+	}
 }
 
 // closeDelay separates the last events from the Engine.IO close that
@@ -189,8 +204,46 @@ func (c *Conn) Abort() { c.eio.Abort() }
 // Closed implements hub.Conn.
 func (c *Conn) Closed() bool { return c.eio.Closed() || !c.sock.Connected() }
 
-// DropPending implements hub.Conn.
-func (c *Conn) DropPending() []any { return c.eio.DropPending() }
+// DropPending implements hub.Conn. In a multiplexed session it takes the
+// whole shared queue, keeps its own tags, and stashes the others' with
+// their owners, whose own DropPending returns them first.
+func (c *Conn) DropPending() []any {
+	all := c.eio.DropPending()
+	if !c.cfg.Multiplexed {
+		return all
+	}
+	var mine []any
+	if p := c.stash.Swap(nil); p != nil {
+		mine = *p
+	}
+	for _, t := range all {
+		ot, ok := t.(*ownedTag)
+		switch {
+		case !ok:
+			// Not queued through a Conn: nobody's to hand back.
+		case ot.owner == c:
+			mine = append(mine, ot.tag)
+		default:
+			ot.owner.keep(ot.tag)
+		}
+	}
+	return mine
+}
+
+// keep stashes a tag of c's that a sibling took from the shared queue.
+func (c *Conn) keep(tag any) {
+	for {
+		old := c.stash.Load()
+		var next []any
+		if old != nil {
+			next = append(next, *old...)
+		}
+		next = append(next, tag)
+		if c.stash.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
 
 // WaitIdle implements hub.Conn.
 func (c *Conn) WaitIdle(d time.Duration) bool { return c.eio.WaitIdle(d) }
