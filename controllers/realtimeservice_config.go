@@ -197,4 +197,11 @@ func applyChannels(dst *channel.Config, ch *v1.ChannelsSpec) {
 		}
 		dst.History[h.Namespace] = channel.HistoryRule{Size: int(h.Size), TTL: ttl.String()}
 	}
+	if d := ch.DefaultHistory; d != nil {
+		ttl := d.TTL.Duration
+		if ttl <= 0 {
+			ttl = 5 * time.Minute
+		}
+		dst.DefaultHistory = &channel.HistoryRule{Size: int(d.Size), TTL: ttl.String()}
+	}
 }

@@ -295,8 +295,8 @@ type ChannelHistory struct {
 	// Namespace is the channel namespace.
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]{1,64}$`
 	Namespace string `json:"namespace"`
-	// Size is the messages kept per channel.
-	// +kubebuilder:validation:Minimum=1
+	// Size is the messages kept per channel; 0 keeps none.
+	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10000
 	Size int32 `json:"size"`
 	// TTL is how long a channel's history is kept after its last message.
@@ -322,6 +322,22 @@ type ChannelsSpec struct {
 	// +listMapKey=namespace
 	// +kubebuilder:validation:MaxItems=100
 	History []ChannelHistory `json:"history,omitempty"`
+	// DefaultHistory bounds the history of every namespace History does
+	// not list. Default: 100 messages for 5 minutes. Size 0 keeps none.
+	// +optional
+	DefaultHistory *HistoryBounds `json:"defaultHistory,omitempty"`
+}
+
+// HistoryBounds bound a channel's history.
+type HistoryBounds struct {
+	// Size is the messages kept per channel; 0 keeps none.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	Size int32 `json:"size"`
+	// TTL is how long a channel's history is kept after its last message.
+	// +kubebuilder:default="5m"
+	// +optional
+	TTL metav1.Duration `json:"ttl,omitempty"`
 }
 
 // SocketIOSpec is the Socket.IO v4 endpoint (Engine.IO protocol 4,

@@ -36,3 +36,14 @@ type Broker interface {
 	// Close stops delivery. It is idempotent.
 	Close() error
 }
+
+// Watcher is implemented by brokers whose subscriptions can break and come
+// back, as a networked broker's do when its server restarts. Publications
+// made in between are missed: lost runs when the subscription breaks, and
+// restored once it carries publications again, so the hub can fill the
+// gap from channel history. Publications delivered between the two calls
+// came after the break; a caller that fills the gap holds them until
+// restored has returned.
+type Watcher interface {
+	Watch(lost, restored func())
+}

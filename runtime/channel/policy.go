@@ -39,9 +39,22 @@ type Config struct {
 	// Namespaces maps a namespace (the part before the first ':') to its rule.
 	Namespaces map[string]Rule `json:"namespaces,omitempty"`
 	// History keeps recent publications of a namespace's channels, so
-	// clients can recover what they missed.
+	// clients can recover what they missed. A namespace's size 0 keeps
+	// none.
 	History map[string]HistoryRule `json:"history,omitempty"`
+	// DefaultHistory bounds the history of every namespace History does
+	// not list. Nil means DefaultHistorySize publications for
+	// DefaultHistoryTTL; size 0 keeps none.
+	DefaultHistory *HistoryRule `json:"defaultHistory,omitempty"`
 }
+
+// The default history of every channel: enough for a client, or a node
+// whose broker subscription dropped, to catch up after a few seconds away
+// at the rates of a busy channel.
+const (
+	DefaultHistorySize = 100
+	DefaultHistoryTTL  = "5m"
+)
 
 // HistoryRule bounds one namespace's channel history.
 type HistoryRule struct {
@@ -49,6 +62,17 @@ type HistoryRule struct {
 	Size int `json:"size"`
 	// TTL is how long a publication is kept, as a duration ("10m").
 	TTL string `json:"ttl"`
+}
+
+// validate checks a rule; the error starts with the field's name.
+func (h HistoryRule) validate() error {
+	if h.Size < 0 || h.Size > maxHistory {
+		return fmt.Errorf("size: must be 0 (no history) to %d, got %d", maxHistory, h.Size)
+	}
+	if d, err := time.ParseDuration(h.TTL); h.Size > 0 && (err != nil || d <= 0) {
+		return fmt.Errorf("ttl: must be a positive duration like \"10m\", got %q", h.TTL)
+	}
+	return nil
 }
 
 // maxHistory bounds a history's length: recovery reads it whole.
@@ -99,11 +123,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("channels.default: %w", err)
 	}
 	for ns, h := range c.History {
-		if h.Size < 1 || h.Size > maxHistory {
-			return fmt.Errorf("channels.history.%s.size: must be 1 to %d, got %d", ns, maxHistory, h.Size)
+		if err := h.validate(); err != nil {
+			return fmt.Errorf("channels.history.%s.%w", ns, err)
 		}
-		if d, err := time.ParseDuration(h.TTL); err != nil || d <= 0 {
-			return fmt.Errorf("channels.history.%s.ttl: must be a positive duration like \"10m\", got %q", ns, h.TTL)
+	}
+	if h := c.DefaultHistory; h != nil {
+		if err := h.validate(); err != nil {
+			return fmt.Errorf("channels.defaultHistory.%w", err)
 		}
 	}
 	for ns, r := range c.Namespaces {
@@ -151,10 +177,16 @@ func NewPolicy(cfg Config) (*Policy, error) {
 }
 
 // HistoryFor returns the history bounds of the channel's namespace, if it
-// keeps history.
+// keeps history: its own rule, else the default one.
 func (p *Policy) HistoryFor(name string) (size int, ttl time.Duration, ok bool) {
-	h, ok := p.cfg.History[Namespace(name)]
-	if !ok {
+	h, listed := p.cfg.History[Namespace(name)]
+	if !listed {
+		h = HistoryRule{Size: DefaultHistorySize, TTL: DefaultHistoryTTL}
+		if p.cfg.DefaultHistory != nil {
+			h = *p.cfg.DefaultHistory
+		}
+	}
+	if h.Size == 0 {
 		return 0, 0, false
 	}
 	ttl, _ = time.ParseDuration(h.TTL) // validated in NewPolicy

@@ -2,6 +2,7 @@ package channel
 
 import (
 	"testing"
+	"time"
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
 )
@@ -46,5 +47,39 @@ func TestAuthorizeDefaultDeny(t *testing.T) {
 	}
 	if err := p.Authorize(c, "user:alice"); err != nil {
 		t.Errorf("own user channel refused under default deny: %v", err)
+	}
+}
+
+func TestHistoryByDefault(t *testing.T) {
+	off := HistoryRule{}
+	p, err := NewPolicy(Config{History: map[string]HistoryRule{
+		"chat":  {Size: 500, TTL: "1h"},
+		"ticks": off,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		channel string
+		size    int
+		ttl     time.Duration
+		ok      bool
+	}{
+		{"chat:1", 500, time.Hour, true},
+		{"ticks:1", 0, 0, false},
+		{"doc:1", DefaultHistorySize, 5 * time.Minute, true},
+	}
+	for _, c := range cases {
+		size, ttl, ok := p.HistoryFor(c.channel)
+		if size != c.size || ttl != c.ttl || ok != c.ok {
+			t.Errorf("%s: %d %s %v, want %d %s %v", c.channel, size, ttl, ok, c.size, c.ttl, c.ok)
+		}
+	}
+	none, err := NewPolicy(Config{DefaultHistory: &off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := none.HistoryFor("doc:1"); ok {
+		t.Error("defaultHistory size 0 still keeps history")
 	}
 }

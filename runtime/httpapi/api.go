@@ -192,7 +192,12 @@ func (a *API) authorized(h handlerFunc, roles ...string) http.Handler {
 		out, err := h(w, r, claims)
 		if err != nil {
 			var ae *apiError
-			if !errors.As(err, &ae) {
+			switch {
+			case errors.As(err, &ae):
+			case errors.Is(err, hub.ErrUnavailable):
+				a.cfg.Logger.Error(err, "request refused", "path", r.URL.Path, "requestId", requestID(r.Context()))
+				ae = newError(http.StatusServiceUnavailable, CodeStoreUnavailable, "a store this node needs (Redis) did not take the request; retry")
+			default:
 				a.cfg.Logger.Error(err, "request failed", "path", r.URL.Path, "requestId", requestID(r.Context()))
 				ae = newError(http.StatusInternalServerError, CodeInternal, "internal error; see the server log for request "+requestID(r.Context()))
 			}

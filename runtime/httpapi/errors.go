@@ -20,6 +20,7 @@ const (
 	CodeTooManyUserConns = "too_many_user_connections"
 	CodeUpgradeRequired  = "websocket_upgrade_required"
 	CodeShuttingDown     = "shutting_down"
+	CodeStoreUnavailable = "store_unavailable"
 	CodeInternal         = "internal"
 )
 
@@ -53,7 +54,15 @@ func fieldError(field, msg string) *apiError {
 	return &apiError{status: http.StatusBadRequest, detail: ErrorDetail{Code: CodeValidation, Message: msg, Field: field}}
 }
 
+// unavailableRetryAfter is the Retry-After, in seconds, of a 503 that did
+// not set its own: a store this node needs is unreachable, and a retry
+// soon may find it back.
+const unavailableRetryAfter = "1"
+
 func writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
+	if e.status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", unavailableRetryAfter)
+	}
 	writeJSON(w, e.status, ErrorBody{Error: e.detail, RequestID: requestID(r.Context())})
 }
 

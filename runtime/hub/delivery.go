@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync/atomic"
@@ -119,22 +120,49 @@ func (h *Hub) removeDelivered(userID, id string) {
 }
 
 // Publish delivers msg to the subscribers of a channel.
+//
+// The publication is recorded in the channel's history first, so that a
+// node whose broker subscription was down finds it there (see gaps.go);
+// if it cannot be recorded, nothing is delivered and the error wraps
+// ErrUnavailable. This node's own subscribers get it at once, without the
+// broker's round trip. An error from the broker also wraps
+// ErrUnavailable; this node's subscribers may have had it by then.
 func (h *Hub) Publish(ctx context.Context, ch string, msg *message.Message) (Delivery, error) {
 	msg.Channel = ch
 	if size, ttl, ok := h.cfg.Policy.HistoryFor(ch); ok {
 		if err := h.cfg.History.Append(ctx, ch, msg, size, ttl); err != nil {
-			h.log.Error(err, "channel history not recorded", "channel", ch, "messageId", msg.ID)
+			return Delivery{}, fmt.Errorf("%w: channel history of %s not recorded: %w", ErrUnavailable, ch, err)
 		}
 	}
+	msg.Origin = h.id
+	local := h.deliverLocalChannel(ch, newOutbound(msg))
 	n, err := h.publish(ctx, topicChannelPrefix+ch, msg)
 	if err != nil {
-		return Delivery{}, fmt.Errorf("while publishing to channel %s: %w", ch, err)
+		return Delivery{}, fmt.Errorf("%w: while publishing to channel %s: %w", ErrUnavailable, ch, err)
 	}
 	d := Delivery{MessageID: msg.ID, Status: StatusDelivered}
-	if n == 0 {
+	if n == 0 && local == 0 {
 		d.Status = StatusNoSubscribers
 	}
 	return d, nil
+}
+
+// ErrUnavailable is wrapped by the errors of a Publish that a store or the
+// broker could not take: the caller may retry.
+var ErrUnavailable = errors.New("a store is unavailable")
+
+// deliverLocalChannel hands a publication of this node's own API to the
+// channel's local subscribers (or holds it, see gaps.go), and returns how
+// many there are.
+func (h *Hub) deliverLocalChannel(ch string, out *outbound) int {
+	sh := h.chanShard(ch)
+	sh.mu.Lock()
+	n := len(sh.chans[ch])
+	sh.mu.Unlock()
+	if n > 0 && !h.hold(ch, out) {
+		h.deliverChannel(ch, out)
+	}
+	return n
 }
 
 // Broadcast delivers msg to every connection on every node.
@@ -176,7 +204,13 @@ func (h *Hub) dispatch(topic string, msg *message.Message) {
 	case len(topic) > len(topicUserPrefix) && topic[:len(topicUserPrefix)] == topicUserPrefix:
 		h.deliverUser(topic[len(topicUserPrefix):], out)
 	case len(topic) > len(topicChannelPrefix) && topic[:len(topicChannelPrefix)] == topicChannelPrefix:
-		h.deliverChannel(topic[len(topicChannelPrefix):], out)
+		name := topic[len(topicChannelPrefix):]
+		if msg.Origin == h.id {
+			return // delivered by Publish already
+		}
+		if !h.hold(name, out) {
+			h.deliverChannel(name, out)
+		}
 	default:
 		h.log.Info("publication on an unknown topic dropped", "topic", topic, "messageId", msg.ID)
 	}
@@ -212,6 +246,10 @@ func (h *Hub) deliverChannel(name string, out *outbound) {
 	subs := make([]*Session, 0, len(s.chans[name]))
 	for sess := range s.chans[name] {
 		subs = append(subs, sess)
+	}
+	if m, ok := s.marks[name]; ok {
+		m.last, m.lastAt = out.msg.ID, out.msg.Timestamp
+		s.marks[name] = m
 	}
 	s.mu.Unlock()
 	if len(subs) == 0 {

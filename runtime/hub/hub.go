@@ -120,6 +120,12 @@ type Hub struct {
 	// synchronously), so its answer is exact rather than a guess.
 	receipts sync.Map // message id -> *receipt
 
+	// id names this node in the publications it delivers itself (see
+	// gaps.go); gap and holding handle a broker subscription's breaks.
+	id      string
+	gap     gapState
+	holding atomic.Bool
+
 	count     atomic.Int64
 	closing   atomic.Bool
 	ownsSched bool
@@ -144,6 +150,7 @@ type userShard struct {
 type chanShard struct {
 	mu    sync.Mutex
 	chans map[string]map[*Session]struct{}
+	marks map[string]channelMark // per channel in chans; see gaps.go
 }
 
 // New returns a Hub and starts its broker subscription to broadcasts.
@@ -191,7 +198,7 @@ func New(cfg Config) (*Hub, error) {
 		}
 		cfg.Policy = p
 	}
-	h := &Hub{cfg: cfg, log: cfg.Logger, seed: maphash.MakeSeed(), emptied: make(chan struct{})}
+	h := &Hub{cfg: cfg, log: cfg.Logger, seed: maphash.MakeSeed(), emptied: make(chan struct{}), id: newNodeID()}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if cfg.Scheduler == nil {
 		h.cfg.Scheduler = schedule.New()
@@ -200,7 +207,9 @@ func New(cfg Config) (*Hub, error) {
 	for i := range h.users {
 		h.users[i].users = make(map[string][]*Session)
 		h.chans[i].chans = make(map[string]map[*Session]struct{})
+		h.chans[i].marks = make(map[string]channelMark)
 	}
+	h.watchBroker()
 	if err := cfg.Broker.Start(h.dispatch); err != nil {
 		h.cancel()
 		return nil, fmt.Errorf("while starting the broker: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"time"
 
 	"github.com/fleetwire/fleetwire/runtime/message"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
@@ -202,6 +203,8 @@ func (h *Hub) subscribeChannel(s *Session, ch string) {
 	if subs == nil {
 		subs = make(map[*Session]struct{}, 1)
 		sh.chans[ch] = subs
+		_, _, history := h.cfg.Policy.HistoryFor(ch)
+		sh.marks[ch] = channelMark{joined: time.Now(), history: history}
 		h.cfg.Metrics.Channels.Inc()
 		if err := h.cfg.Broker.Subscribe(h.ctx, topicChannelPrefix+ch); err != nil {
 			h.log.Error(err, "broker subscribe failed", "channel", ch)
@@ -218,6 +221,7 @@ func (h *Hub) unsubscribeChannel(s *Session, ch string) {
 	delete(subs, s)
 	if len(subs) == 0 && subs != nil {
 		delete(sh.chans, ch)
+		delete(sh.marks, ch)
 		h.cfg.Metrics.Channels.Dec()
 		if err := h.cfg.Broker.Unsubscribe(context.Background(), topicChannelPrefix+ch); err != nil {
 			h.log.Error(err, "broker unsubscribe failed", "channel", ch)

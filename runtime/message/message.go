@@ -48,6 +48,11 @@ type Message struct {
 	// Accepted is when this process created the message, for the
 	// delivery-latency metric. It is not sent or stored.
 	Accepted time.Time `json:"-"`
+	// Origin names the node whose API accepted the message, when that
+	// node delivers it to its own connections without waiting for the
+	// broker; the broker carries it, and that node skips its own copy.
+	// It is not sent to clients or stored.
+	Origin string `json:"-"`
 }
 
 // TimestampFormat is ISO 8601 in UTC with milliseconds, the format the

@@ -35,6 +35,7 @@ type Metrics struct {
 	BrokerPublish       prometheus.Histogram
 	BrokerLag           prometheus.Histogram
 	BrokerUnrouted      prometheus.Counter
+	GapFilled           prometheus.Counter
 	RPCDuration         prometheus.Histogram
 
 	types labelSet
@@ -97,6 +98,8 @@ func New() *Metrics {
 			[]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}),
 		BrokerUnrouted: f.counter("broker_unrouted_total",
 			"Publications that reached this node with no local connection to take them."),
+		GapFilled: f.counter("channel_gap_filled_total",
+			"Channel publications this node missed while its broker subscription was down, delivered from history once it was back."),
 		types: labelSet{max: maxTypeLabels},
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

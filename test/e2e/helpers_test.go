@@ -436,7 +436,7 @@ func tryCall(u, tok string, body any) (apiResult, error) {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	res := apiResult{Status: resp.StatusCode, Raw: string(raw)}
+	res := apiResult{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
 	_ = json.Unmarshal(raw, &res.Body)
 	return res, nil
 }

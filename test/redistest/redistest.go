@@ -164,6 +164,12 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
+// Resume starts a stopped server again on the same port, empty.
+func (s *Server) Resume(t testing.TB) {
+	t.Helper()
+	s.start(t)
+}
+
 // Restart stops the server and starts it again on the same port, empty.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()

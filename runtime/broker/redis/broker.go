@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -70,6 +71,30 @@ type Broker struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	// watch holds the Watch callbacks.
+	watch atomic.Pointer[watchers]
+}
+
+type watchers struct{ lost, restored func() }
+
+var _ broker.Watcher = (*Broker)(nil)
+
+// Watch implements broker.Watcher.
+func (b *Broker) Watch(lost, restored func()) {
+	b.watch.Store(&watchers{lost: lost, restored: restored})
+}
+
+func (b *Broker) lost() {
+	if w := b.watch.Load(); w != nil && w.lost != nil {
+		w.lost()
+	}
+}
+
+func (b *Broker) restored() {
+	if w := b.watch.Load(); w != nil && w.restored != nil {
+		w.restored()
+	}
 }
 
 // subscriber is one subscription connection and the goroutine reading it.
@@ -115,6 +140,7 @@ type envelope struct {
 	Msg         *message.Message `json:"m"`
 	AcceptedNs  int64            `json:"a,omitempty"`
 	PublishedNs int64            `json:"p,omitempty"`
+	Origin      string           `json:"o,omitempty"`
 }
 
 // Start implements broker.Broker.
@@ -150,7 +176,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, msg *message.Message
 	if closed {
 		return 0, broker.ErrClosed
 	}
-	env := envelope{Msg: msg, PublishedNs: time.Now().UnixNano()}
+	env := envelope{Msg: msg, PublishedNs: time.Now().UnixNano(), Origin: msg.Origin}
 	if !msg.Accepted.IsZero() {
 		env.AcceptedNs = msg.Accepted.UnixNano()
 	}
@@ -403,6 +429,7 @@ func (b *Broker) receive(sub *subscriber) {
 			if !broken {
 				b.cfg.Logger.Info("redis subscription connection lost; reconnecting", "error", err.Error())
 				brokenSince = time.Now()
+				b.lost()
 			}
 			broken = true
 			if sub.sharded && time.Since(brokenSince) > rehomeAfter {
@@ -418,6 +445,7 @@ func (b *Broker) receive(sub *subscriber) {
 			if b.cfg.OnReconnect != nil {
 				b.cfg.OnReconnect()
 			}
+			b.restored()
 		}
 		switch m := msg.(type) {
 		case *redis.Message:
@@ -470,7 +498,23 @@ func (b *Broker) rehome(sub *subscriber) {
 	case b.kick <- struct{}{}:
 	default:
 	}
+	// The moved channels carry publications again once their new
+	// subscriptions are confirmed.
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), rehomeSyncWait)
+		defer cancel()
+		if err := b.Sync(ctx); err != nil {
+			b.cfg.Logger.Info("moved channels not confirmed; their gap is not filled", "error", err.Error())
+			return
+		}
+		b.restored()
+	}()
 }
+
+// rehomeSyncWait bounds the wait for a shard's moved channels.
+const rehomeSyncWait = 30 * time.Second
 
 // pong counts one shard's answer to a sync PING, and confirms the batch
 // once every shard it touched has answered.
@@ -510,6 +554,7 @@ func (b *Broker) deliver(m *redis.Message) {
 	if env.AcceptedNs != 0 {
 		env.Msg.Accepted = time.Unix(0, env.AcceptedNs)
 	}
+	env.Msg.Origin = env.Origin
 	if env.PublishedNs != 0 && b.cfg.OnLag != nil {
 		b.cfg.OnLag(time.Since(time.Unix(0, env.PublishedNs)))
 	}

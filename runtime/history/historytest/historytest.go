@@ -71,6 +71,16 @@ func Run(t *testing.T, newStore Factory) {
 			t.Fatal("expired entry reported recovered")
 		}
 	})
+	t.Run("recent is every live entry, oldest first", func(t *testing.T) {
+		s := newStore(t)
+		appendN(t, s, "news:4", 5, 3, time.Hour)
+		if got, err := s.Recent(ctx, "news:4", time.Hour); err != nil || ids(got) != "h2,h3,h4" {
+			t.Fatalf("recent: %s %v", ids(got), err)
+		}
+		if got, err := s.Recent(ctx, "empty:2", time.Hour); err != nil || len(got) != 0 {
+			t.Fatalf("recent of an empty history: %s %v", ids(got), err)
+		}
+	})
 	t.Run("channels are separate", func(t *testing.T) {
 		s := newStore(t)
 		appendN(t, s, "a:1", 2, 10, time.Hour)

@@ -66,32 +66,50 @@ func (s *Store) Append(ctx context.Context, channel string, msg *message.Message
 
 // Since implements history.Store.
 func (s *Store) Since(ctx context.Context, channel, lastID string, ttl time.Duration) ([]*message.Message, bool, error) {
+	live, err := s.live(ctx, channel, ttl)
+	if err != nil {
+		return nil, false, err
+	}
+	for i, x := range live {
+		if x.Values["i"] == lastID {
+			return decode(live[i+1:]), true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+// Recent implements history.Store.
+func (s *Store) Recent(ctx context.Context, channel string, ttl time.Duration) ([]*message.Message, error) {
+	live, err := s.live(ctx, channel, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return decode(live), nil
+}
+
+// live reads the channel's entries younger than ttl, oldest first.
+func (s *Store) live(ctx context.Context, channel string, ttl time.Duration) ([]redis.XMessage, error) {
 	xs, err := s.client.XRange(ctx, s.key(channel), "-", "+").Result()
 	if err != nil {
-		return nil, false, fmt.Errorf("while reading history of %s: %w", channel, err)
+		return nil, fmt.Errorf("while reading history of %s: %w", channel, err)
 	}
 	oldest := time.Now().Add(-ttl).UnixMilli()
-	found := -1
-	var live []redis.XMessage
+	live := xs[:0]
 	for _, x := range xs {
-		at, _ := strconv.ParseInt(fmt.Sprint(x.Values["t"]), 10, 64)
-		if at < oldest {
-			continue
-		}
-		live = append(live, x)
-		if x.Values["i"] == lastID {
-			found = len(live) - 1
+		if at, _ := strconv.ParseInt(fmt.Sprint(x.Values["t"]), 10, 64); at >= oldest {
+			live = append(live, x)
 		}
 	}
-	if found < 0 {
-		return nil, false, nil
-	}
-	out := make([]*message.Message, 0, len(live)-found-1)
-	for _, x := range live[found+1:] {
+	return live, nil
+}
+
+func decode(xs []redis.XMessage) []*message.Message {
+	out := make([]*message.Message, 0, len(xs))
+	for _, x := range xs {
 		var m message.Message
 		if d, ok := x.Values["d"].(string); ok && json.Unmarshal([]byte(d), &m) == nil {
 			out = append(out, &m)
 		}
 	}
-	return out, true, nil
+	return out
 }

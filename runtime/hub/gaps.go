@@ -1,0 +1,194 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+	"time"
+
+	"github.com/fleetwire/fleetwire/runtime/broker"
+	"github.com/fleetwire/fleetwire/runtime/message"
+)
+
+// Channel gaps. A node gets the publications of its channels through its
+// broker subscription. While that subscription is down (Redis restarted,
+// a network cut), publications made through other nodes do not reach it.
+// A broker that can tell (broker.Watcher) reports the break and the
+// return. In between, the hub holds the channel publications it is given;
+// on the return it reads each locally subscribed channel's history from
+// the last publication it delivered there, delivers what is missing, then
+// what it held, skipping what it has just delivered. Clients get every
+// publication that reached the history, in order, once.
+//
+// Publications accepted by this node's own API do not depend on the
+// broker at all: Publish delivers them here at once, and the node skips
+// the copy the broker brings back (message.Message.Origin).
+
+// channelMark is what the gap fill needs to know of a channel this node
+// delivers.
+type channelMark struct {
+	last    string    // id of the last publication delivered here
+	lastAt  string    // and its timestamp
+	joined  time.Time // when the channel's first local subscriber joined
+	history bool      // the channel keeps history
+}
+
+// gapState holds channel publications while the broker's subscription is
+// down.
+type gapState struct {
+	mu      sync.Mutex
+	holding bool
+	held    []heldPublication
+}
+
+type heldPublication struct {
+	channel string
+	out     *outbound
+}
+
+// maxHeld bounds what a hold keeps. Past it, publications are delivered
+// at once: the node may then deliver out of order, but it keeps its
+// memory.
+const maxHeld = 100_000
+
+// gapFillWait bounds reading the histories after a broker's return.
+const gapFillWait = 10 * time.Second
+
+// watchBroker asks the broker, if it can tell, to report its breaks.
+func (h *Hub) watchBroker() {
+	if w, ok := h.cfg.Broker.(broker.Watcher); ok {
+		w.Watch(h.brokerLost, h.brokerRestored)
+	}
+}
+
+func (h *Hub) brokerLost() {
+	h.gap.mu.Lock()
+	h.gap.holding = true
+	h.gap.mu.Unlock()
+	h.holding.Store(true)
+	h.log.Info("broker subscription lost; holding channel publications until it is back")
+}
+
+// brokerRestored fills every channel's gap, then delivers what was held.
+func (h *Hub) brokerRestored() {
+	ctx, cancel := context.WithTimeout(h.ctx, gapFillWait)
+	defer cancel()
+	filled := map[string]bool{}
+	channels, missed := 0, 0
+	for name, mark := range h.channelMarks() {
+		msgs, err := h.missedRetrying(ctx, name, mark)
+		if err != nil {
+			h.log.Error(err, "channel gap not filled", "channel", name)
+			continue
+		}
+		channels++
+		for _, m := range msgs {
+			filled[m.ID] = true
+			h.deliverChannel(name, newOutbound(m))
+		}
+		missed += len(msgs)
+	}
+	h.gap.mu.Lock()
+	defer h.gap.mu.Unlock()
+	held := h.gap.held
+	h.gap.held, h.gap.holding = nil, false
+	h.holding.Store(false)
+	for _, p := range held {
+		if !filled[p.out.msg.ID] {
+			h.deliverChannel(p.channel, p.out)
+		}
+	}
+	h.cfg.Metrics.GapFilled.Add(float64(missed))
+	h.log.Info("broker subscription back; channel gaps filled", "channels", channels, "missed", missed, "held", len(held))
+}
+
+// missedRetrying is missed, tried again while the store has just come
+// back and still refuses (its clients' pooled connections are dead), until
+// ctx ends.
+func (h *Hub) missedRetrying(ctx context.Context, name string, mark channelMark) ([]*message.Message, error) {
+	for {
+		msgs, err := h.missed(ctx, name, mark)
+		if err == nil {
+			return msgs, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(gapRetryDelay):
+		}
+	}
+}
+
+// gapRetryDelay separates the attempts to read a channel's history.
+const gapRetryDelay = 100 * time.Millisecond
+
+// missed returns the channel's publications this node has not delivered,
+// oldest first: those after the last it delivered, or, when that one has
+// left the history (or there was none), those stamped since it.
+func (h *Hub) missed(ctx context.Context, name string, mark channelMark) ([]*message.Message, error) {
+	_, ttl, _ := h.cfg.Policy.HistoryFor(name)
+	if mark.last != "" {
+		msgs, recovered, err := h.cfg.History.Since(ctx, name, mark.last, ttl)
+		if err != nil || recovered {
+			return msgs, err
+		}
+	}
+	all, err := h.cfg.History.Recent(ctx, name, ttl)
+	if err != nil {
+		return nil, err
+	}
+	from := mark.lastAt
+	if from == "" {
+		from = mark.joined.UTC().Format(message.TimestampFormat)
+	}
+	var out []*message.Message
+	for _, m := range all {
+		if m.ID != mark.last && m.Timestamp >= from {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// channelMarks copies the marks of the channels with local subscribers
+// that keep history.
+func (h *Hub) channelMarks() map[string]channelMark {
+	marks := map[string]channelMark{}
+	for i := range h.chans {
+		sh := &h.chans[i]
+		sh.mu.Lock()
+		for name, m := range sh.marks {
+			if m.history {
+				marks[name] = m
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return marks
+}
+
+// hold keeps a channel publication while the broker's subscription is
+// down, and reports whether it did.
+func (h *Hub) hold(name string, out *outbound) bool {
+	if !h.holding.Load() {
+		return false
+	}
+	h.gap.mu.Lock()
+	defer h.gap.mu.Unlock()
+	if !h.gap.holding || len(h.gap.held) >= maxHeld {
+		return false
+	}
+	if _, _, ok := h.cfg.Policy.HistoryFor(name); !ok {
+		return false
+	}
+	h.gap.held = append(h.gap.held, heldPublication{channel: name, out: out})
+	return true
+}
+
+// newNodeID names this node in the publications it delivers itself.
+func newNodeID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}

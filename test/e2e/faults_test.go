@@ -1,0 +1,117 @@
+package e2e
+
+import (
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+)
+
+// collector reads a client's channel messages of one type until stopped.
+type collector struct {
+	mu   sync.Mutex
+	seen map[string]int
+	done chan struct{}
+}
+
+func collect(t *testing.T, c *client, typ string) *collector {
+	col := &collector{seen: map[string]int{}, done: make(chan struct{})}
+	go func() {
+		defer close(col.done)
+		for {
+			f, err := c.next()
+			if err != nil {
+				return
+			}
+			if f.Event != typ {
+				continue
+			}
+			var m appMessage
+			if json.Unmarshal(f.Data, &m) == nil {
+				col.mu.Lock()
+				col.seen[m.ID]++
+				col.mu.Unlock()
+			}
+		}
+	}()
+	return col
+}
+
+// missing returns the ids not seen, and the ids seen more than once.
+func (col *collector) missing(ids []string) (lost, dup []string) {
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	for _, id := range ids {
+		switch n := col.seen[id]; {
+		case n == 0:
+			lost = append(lost, id)
+		case n > 1:
+			dup = append(dup, id)
+		}
+	}
+	return lost, dup
+}
+
+// TestChannelPublishesThroughARedisRestartAreNotLost kills the fleet's
+// redis-server while channel publishes go through node A's API, and starts
+// it again, empty, half a second later. Every publish the API answered
+// 2xx reaches the channel's subscribers on both nodes, once; the others
+// were refused with 503 and a retryable code.
+func TestChannelPublishesThroughARedisRestartAreNotLost(t *testing.T) {
+	srv, nodes := startFleet(t, 2, "")
+	a, b := nodes[0], nodes[1]
+	var cols []*collector
+	for i, n := range []*node{a, b} {
+		c := dial(t, n, userToken(t, []string{"sa", "sb"}[i]))
+		if r := c.subscribe("doc:restart"); !r[0].OK {
+			t.Fatalf("subscribe: %+v", r)
+		}
+		cols = append(cols, collect(t, c, "doc_update"))
+	}
+
+	var accepted []string
+	refused := 0
+	publish := func() {
+		r, err := tryCall(a.base+"/ws/publish", serviceToken(t), map[string]any{"channel": "doc:restart", "type": "doc_update"})
+		switch {
+		case err != nil:
+			t.Fatalf("publish: %v", err)
+		case r.Status == 200:
+			accepted = append(accepted, r.Body["messageId"].(string))
+		case r.Status == 503 && r.Header.Get("Retry-After") != "":
+			refused++
+		default:
+			t.Fatalf("publish answered %d: %s", r.Status, r.Raw)
+		}
+	}
+	for range 5 {
+		publish()
+	}
+	srv.Stop()
+	down, resumed := time.Now(), false
+	for i := 0; time.Since(down) < 2*time.Second && i < 200; i++ {
+		if !resumed && time.Since(down) > 500*time.Millisecond {
+			srv.Resume(t)
+			resumed = true
+		}
+		publish()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("publishes: %d accepted, %d refused with 503", len(accepted), refused)
+
+	for i, col := range cols {
+		var lost, dup []string
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			lost, dup = col.missing(accepted)
+			if len(lost) == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if len(lost) > 0 || len(dup) > 0 {
+			t.Errorf("subscriber on node %d: %d of %d accepted publishes lost %v, %d delivered twice %v",
+				i+1, len(lost), len(accepted), lost, len(dup), dup)
+		}
+	}
+}
