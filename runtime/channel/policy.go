@@ -181,10 +181,21 @@ func NewPolicy(cfg Config) (*Policy, error) {
 func (p *Policy) HistoryFor(name string) (size int, ttl time.Duration, ok bool) {
 	h, listed := p.cfg.History[Namespace(name)]
 	if !listed {
-		h = HistoryRule{Size: DefaultHistorySize, TTL: DefaultHistoryTTL}
-		if p.cfg.DefaultHistory != nil {
-			h = *p.cfg.DefaultHistory
-		}
+		return p.DefaultHistoryBounds()
+	}
+	if h.Size == 0 {
+		return 0, 0, false
+	}
+	ttl, _ = time.ParseDuration(h.TTL) // validated in NewPolicy
+	return h.Size, ttl, true
+}
+
+// DefaultHistoryBounds returns the default history's bounds, if it keeps
+// one. Broadcasts are kept by them.
+func (p *Policy) DefaultHistoryBounds() (size int, ttl time.Duration, ok bool) {
+	h := HistoryRule{Size: DefaultHistorySize, TTL: DefaultHistoryTTL}
+	if p.cfg.DefaultHistory != nil {
+		h = *p.cfg.DefaultHistory
 	}
 	if h.Size == 0 {
 		return 0, 0, false

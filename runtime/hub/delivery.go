@@ -39,11 +39,11 @@ func (h *Hub) SendToUser(ctx context.Context, userID string, msg *message.Messag
 	}
 	delivered, handled, err := h.publishToUser(ctx, userID, msg)
 	if err != nil {
-		return Delivery{}, err
+		return Delivery{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if !handled {
 		if err := h.enqueueOffline(ctx, userID, msg); err != nil {
-			return Delivery{}, err
+			return Delivery{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 	}
 	// A handled message that no connection took was queued by the node
@@ -56,7 +56,7 @@ func (h *Hub) SendToUser(ctx context.Context, userID string, msg *message.Messag
 // connection has it (see Config.DurableUserMessages).
 func (h *Hub) sendDurable(ctx context.Context, userID string, msg *message.Message) (Delivery, error) {
 	if err := h.enqueueOffline(ctx, userID, msg); err != nil {
-		return Delivery{}, err
+		return Delivery{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	delivered, _, err := h.publishToUser(ctx, userID, msg)
 	if err != nil {
@@ -165,10 +165,22 @@ func (h *Hub) deliverLocalChannel(ch string, out *outbound) int {
 	return n
 }
 
-// Broadcast delivers msg to every connection on every node.
+// Broadcast delivers msg to every connection on every node. As Publish
+// does for a channel, it records msg first (in the broadcasts' history,
+// kept by the default history bounds) and delivers to this node's
+// connections without the broker's round trip.
 func (h *Hub) Broadcast(ctx context.Context, msg *message.Message) (Delivery, error) {
+	if size, ttl, ok := h.cfg.Policy.DefaultHistoryBounds(); ok {
+		if err := h.cfg.History.Append(ctx, broadcastHistory, msg, size, ttl); err != nil {
+			return Delivery{}, fmt.Errorf("%w: broadcast not recorded: %w", ErrUnavailable, err)
+		}
+	}
+	msg.Origin = h.id
+	if out := newOutbound(msg); !h.hold(broadcastHistory, out) {
+		h.deliverAll(out)
+	}
 	if _, err := h.publish(ctx, topicBroadcast, msg); err != nil {
-		return Delivery{}, fmt.Errorf("while broadcasting: %w", err)
+		return Delivery{}, fmt.Errorf("%w: while broadcasting: %w", ErrUnavailable, err)
 	}
 	return Delivery{MessageID: msg.ID, Status: StatusDelivered}, nil
 }
@@ -200,7 +212,12 @@ func (h *Hub) dispatch(topic string, msg *message.Message) {
 	out := newOutbound(msg)
 	switch {
 	case topic == topicBroadcast:
-		h.deliverAll(out)
+		if msg.Origin == h.id {
+			return // delivered by Broadcast already
+		}
+		if !h.hold(broadcastHistory, out) {
+			h.deliverAll(out)
+		}
 	case len(topic) > len(topicUserPrefix) && topic[:len(topicUserPrefix)] == topicUserPrefix:
 		h.deliverUser(topic[len(topicUserPrefix):], out)
 	case len(topic) > len(topicChannelPrefix) && topic[:len(topicChannelPrefix)] == topicChannelPrefix:
@@ -261,6 +278,7 @@ func (h *Hub) deliverChannel(name string, out *outbound) {
 }
 
 func (h *Hub) deliverAll(out *outbound) {
+	h.gap.markBroadcast(out.msg)
 	h.eachSession(func(s *Session) { s.deliver(out, false) })
 }
 

@@ -40,6 +40,25 @@ type gapState struct {
 	mu      sync.Mutex
 	holding bool
 	held    []heldPublication
+
+	bmu        sync.Mutex
+	broadcasts channelMark // the broadcasts' mark
+}
+
+// broadcastHistory names the broadcasts' history. It is not a valid
+// channel name, so no channel shares it.
+const broadcastHistory = "$broadcast"
+
+func (g *gapState) markBroadcast(m *message.Message) {
+	g.bmu.Lock()
+	g.broadcasts.last, g.broadcasts.lastAt = m.ID, m.Timestamp
+	g.bmu.Unlock()
+}
+
+func (g *gapState) broadcastMark() channelMark {
+	g.bmu.Lock()
+	defer g.bmu.Unlock()
+	return g.broadcasts
 }
 
 type heldPublication struct {
@@ -76,7 +95,11 @@ func (h *Hub) brokerRestored() {
 	defer cancel()
 	filled := map[string]bool{}
 	channels, missed := 0, 0
-	for name, mark := range h.channelMarks() {
+	marks := h.channelMarks()
+	if _, _, ok := h.cfg.Policy.DefaultHistoryBounds(); ok {
+		marks[broadcastHistory] = h.gap.broadcastMark()
+	}
+	for name, mark := range marks {
 		msgs, err := h.missedRetrying(ctx, name, mark)
 		if err != nil {
 			h.log.Error(err, "channel gap not filled", "channel", name)
@@ -85,7 +108,7 @@ func (h *Hub) brokerRestored() {
 		channels++
 		for _, m := range msgs {
 			filled[m.ID] = true
-			h.deliverChannel(name, newOutbound(m))
+			h.deliverHeld(heldPublication{channel: name, out: newOutbound(m)})
 		}
 		missed += len(msgs)
 	}
@@ -96,7 +119,7 @@ func (h *Hub) brokerRestored() {
 	h.holding.Store(false)
 	for _, p := range held {
 		if !filled[p.out.msg.ID] {
-			h.deliverChannel(p.channel, p.out)
+			h.deliverHeld(p)
 		}
 	}
 	h.cfg.Metrics.GapFilled.Add(float64(missed))
@@ -123,11 +146,23 @@ func (h *Hub) missedRetrying(ctx context.Context, name string, mark channelMark)
 // gapRetryDelay separates the attempts to read a channel's history.
 const gapRetryDelay = 100 * time.Millisecond
 
+// deliverHeld delivers a publication the gap fill found or held.
+func (h *Hub) deliverHeld(p heldPublication) {
+	if p.channel == broadcastHistory {
+		h.deliverAll(p.out)
+		return
+	}
+	h.deliverChannel(p.channel, p.out)
+}
+
 // missed returns the channel's publications this node has not delivered,
 // oldest first: those after the last it delivered, or, when that one has
 // left the history (or there was none), those stamped since it.
 func (h *Hub) missed(ctx context.Context, name string, mark channelMark) ([]*message.Message, error) {
 	_, ttl, _ := h.cfg.Policy.HistoryFor(name)
+	if name == broadcastHistory {
+		_, ttl, _ = h.cfg.Policy.DefaultHistoryBounds()
+	}
 	if mark.last != "" {
 		msgs, recovered, err := h.cfg.History.Since(ctx, name, mark.last, ttl)
 		if err != nil || recovered {
@@ -179,7 +214,11 @@ func (h *Hub) hold(name string, out *outbound) bool {
 	if !h.gap.holding || len(h.gap.held) >= maxHeld {
 		return false
 	}
-	if _, _, ok := h.cfg.Policy.HistoryFor(name); !ok {
+	keeps := h.cfg.Policy.HistoryFor
+	if name == broadcastHistory {
+		keeps = func(string) (int, time.Duration, bool) { return h.cfg.Policy.DefaultHistoryBounds() }
+	}
+	if _, _, ok := keeps(name); !ok {
 		return false
 	}
 	h.gap.held = append(h.gap.held, heldPublication{channel: name, out: out})

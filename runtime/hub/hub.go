@@ -199,6 +199,7 @@ func New(cfg Config) (*Hub, error) {
 		cfg.Policy = p
 	}
 	h := &Hub{cfg: cfg, log: cfg.Logger, seed: maphash.MakeSeed(), emptied: make(chan struct{}), id: newNodeID()}
+	h.gap.broadcasts.joined = time.Now()
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if cfg.Scheduler == nil {
 		h.cfg.Scheduler = schedule.New()

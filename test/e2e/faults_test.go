@@ -2,19 +2,21 @@ package e2e
 
 import (
 	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 )
 
-// collector reads a client's channel messages of one type until stopped.
+// collector reads a client's messages of the given types until its
+// connection ends.
 type collector struct {
 	mu   sync.Mutex
 	seen map[string]int
 	done chan struct{}
 }
 
-func collect(t *testing.T, c *client, typ string) *collector {
+func collect(t *testing.T, c *client, types ...string) *collector {
 	col := &collector{seen: map[string]int{}, done: make(chan struct{})}
 	go func() {
 		defer close(col.done)
@@ -23,7 +25,7 @@ func collect(t *testing.T, c *client, typ string) *collector {
 			if err != nil {
 				return
 			}
-			if f.Event != typ {
+			if !slices.Contains(types, f.Event) {
 				continue
 			}
 			var m appMessage
@@ -53,10 +55,10 @@ func (col *collector) missing(ids []string) (lost, dup []string) {
 }
 
 // TestChannelPublishesThroughARedisRestartAreNotLost kills the fleet's
-// redis-server while channel publishes go through node A's API, and starts
-// it again, empty, half a second later. Every publish the API answered
-// 2xx reaches the channel's subscribers on both nodes, once; the others
-// were refused with 503 and a retryable code.
+// redis-server while channel publishes and broadcasts go through node A's
+// API, and starts it again, empty, half a second later. Every publish and
+// broadcast the API answered 2xx reaches the subscribers on both nodes,
+// once; the others were refused with 503 and Retry-After.
 func TestChannelPublishesThroughARedisRestartAreNotLost(t *testing.T) {
 	srv, nodes := startFleet(t, 2, "")
 	a, b := nodes[0], nodes[1]
@@ -66,13 +68,19 @@ func TestChannelPublishesThroughARedisRestartAreNotLost(t *testing.T) {
 		if r := c.subscribe("doc:restart"); !r[0].OK {
 			t.Fatalf("subscribe: %+v", r)
 		}
-		cols = append(cols, collect(t, c, "doc_update"))
+		cols = append(cols, collect(t, c, "doc_update", "announcement"))
 	}
 
 	var accepted []string
 	refused := 0
+	calls := 0
 	publish := func() {
-		r, err := tryCall(a.base+"/ws/publish", serviceToken(t), map[string]any{"channel": "doc:restart", "type": "doc_update"})
+		calls++
+		path, body := "/ws/publish", map[string]any{"channel": "doc:restart", "type": "doc_update"}
+		if calls%3 == 0 {
+			path, body = "/ws/broadcast", map[string]any{"type": "announcement"}
+		}
+		r, err := tryCall(a.base+path, serviceToken(t), body)
 		switch {
 		case err != nil:
 			t.Fatalf("publish: %v", err)
@@ -93,6 +101,10 @@ func TestChannelPublishesThroughARedisRestartAreNotLost(t *testing.T) {
 		if !resumed && time.Since(down) > 500*time.Millisecond {
 			srv.Resume(t)
 			resumed = true
+			// Right away, before the nodes have subscribed again.
+			for range 6 {
+				publish()
+			}
 		}
 		publish()
 		time.Sleep(20 * time.Millisecond)
