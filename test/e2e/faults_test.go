@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fleetwire/fleetwire/test/redistest"
 )
 
 // collector reads a client's messages of the given types until its
@@ -125,5 +127,37 @@ func TestChannelPublishesThroughARedisRestartAreNotLost(t *testing.T) {
 			t.Errorf("subscriber on node %d: %d of %d accepted publishes lost %v, %d delivered twice %v",
 				i+1, len(lost), len(accepted), lost, len(dup), dup)
 		}
+	}
+}
+
+// TestSubscribersOfAKilledNodeRecoverElsewhere kills a node with a channel
+// subscriber on it. The subscriber reconnects to another node and
+// resubscribes with the last id it saw: it gets what was published while
+// it was away, though the channel's namespace configures no history,
+// because every channel keeps one by default.
+func TestSubscribersOfAKilledNodeRecoverElsewhere(t *testing.T) {
+	srv := redistest.Start(t)
+	env := []string{"REDIS_URL=" + srv.URL()}
+	a := startProcessEnv(t, env, "--drain-pre-delay", "0s", "--drain-timeout", "0s").node
+	b := startProcessEnv(t, env, "--drain-pre-delay", "0s", "--drain-timeout", "0s")
+
+	c := dial(t, b.node, userToken(t, "reader"))
+	if r := c.subscribe("doc:kill"); !r[0].OK {
+		t.Fatalf("subscribe: %+v", r)
+	}
+	seen := publishN(t, a, "doc:kill", 3)
+	for _, id := range seen {
+		if m := c.expectMessage("headline"); m.ID != id {
+			t.Fatalf("live: %s, want %s", m.ID, id)
+		}
+	}
+	_ = b.cmd.Process.Kill()
+	<-b.exit
+	missed := publishN(t, a, "doc:kill", 3)
+
+	c2 := dial(t, a, userToken(t, "reader"))
+	got, recovered := subscribeSince(t, c2, "doc:kill", seen[len(seen)-1], len(missed))
+	if !recovered || !slices.Equal(got, missed) {
+		t.Fatalf("after the kill: %v recovered=%v, want %v", got, recovered, missed)
 	}
 }
