@@ -78,6 +78,10 @@ func (h HistoryRule) validate() error {
 // maxHistory bounds a history's length: recovery reads it whole.
 const maxHistory = 10000
 
+// NamespacePresence is where the runtime announces users going online and
+// offline (presence:<userId>). Anyone may subscribe, as to any namespace.
+const NamespacePresence = "presence"
+
 // Built-in namespaces; their rules are fixed and cannot be configured.
 const (
 	NamespaceUser  = "user"  // user:<id>, only that user
@@ -177,10 +181,16 @@ func NewPolicy(cfg Config) (*Policy, error) {
 }
 
 // HistoryFor returns the history bounds of the channel's namespace, if it
-// keeps history: its own rule, else the default one.
+// keeps history: its own rule, else the default one. The presence
+// namespace, where the runtime announces every connect and disconnect,
+// keeps history only when History lists it.
 func (p *Policy) HistoryFor(name string) (size int, ttl time.Duration, ok bool) {
-	h, listed := p.cfg.History[Namespace(name)]
+	ns := Namespace(name)
+	h, listed := p.cfg.History[ns]
 	if !listed {
+		if ns == NamespacePresence {
+			return 0, 0, false
+		}
 		return p.DefaultHistoryBounds()
 	}
 	if h.Size == 0 {

@@ -68,6 +68,7 @@ func TestHistoryByDefault(t *testing.T) {
 		{"chat:1", 500, time.Hour, true},
 		{"ticks:1", 0, 0, false},
 		{"doc:1", DefaultHistorySize, 5 * time.Minute, true},
+		{"presence:bob", 0, 0, false},
 	}
 	for _, c := range cases {
 		size, ttl, ok := p.HistoryFor(c.channel)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/runtime/channel"
 	"github.com/fleetwire/fleetwire/runtime/message"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
 	"github.com/fleetwire/fleetwire/runtime/schedule"
@@ -217,7 +218,7 @@ func (h *Hub) hasOtherSessions(s *Session) bool {
 func (h *Hub) announcePresence(userID, status string) {
 	payload, _ := json.Marshal(map[string]string{"userId": userID, "status": status})
 	msg := message.New("user_presence", payload, message.PriorityNormal)
-	if _, err := h.Publish(h.ctx, "presence:"+userID, msg); err != nil {
+	if _, err := h.Publish(h.ctx, channel.NamespacePresence+":"+userID, msg); err != nil {
 		h.log.Error(err, "presence announcement failed", "userId", userID)
 	}
 }
