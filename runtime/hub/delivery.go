@@ -209,6 +209,9 @@ func (h *Hub) requeue(userID string, msg *message.Message) {
 // dispatch is the broker handler: it delivers a publication to the local
 // sessions interested in its topic.
 func (h *Hub) dispatch(topic string, msg *message.Message) {
+	if h.alreadyFilled(msg) {
+		return // a gap fill delivered it from history or the queue
+	}
 	out := newOutbound(msg)
 	switch {
 	case topic == topicBroadcast:
@@ -219,7 +222,10 @@ func (h *Hub) dispatch(topic string, msg *message.Message) {
 			h.deliverAll(out)
 		}
 	case len(topic) > len(topicUserPrefix) && topic[:len(topicUserPrefix)] == topicUserPrefix:
-		h.deliverUser(topic[len(topicUserPrefix):], out)
+		user := topic[len(topicUserPrefix):]
+		if !h.holdUser(user, out) {
+			h.deliverUser(user, out)
+		}
 	case len(topic) > len(topicChannelPrefix) && topic[:len(topicChannelPrefix)] == topicChannelPrefix:
 		name := topic[len(topicChannelPrefix):]
 		if msg.Origin == h.id {

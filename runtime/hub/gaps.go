@@ -39,11 +39,22 @@ type channelMark struct {
 type gapState struct {
 	mu      sync.Mutex
 	holding bool
+	since   time.Time // when the subscription broke
 	held    []heldPublication
 
 	bmu        sync.Mutex
 	broadcasts channelMark // the broadcasts' mark
+
+	// filled holds the ids the last fill delivered, until filledUntil: a
+	// publication made after the subscription came back but before the
+	// fill read the history arrives live too, after the fill.
+	filled      map[string]bool
+	filledUntil time.Time
 }
+
+// gapDedupWindow is how long a fill's ids are remembered; the live copies
+// it guards against arrive within moments.
+const gapDedupWindow = 10 * time.Second
 
 // broadcastHistory names the broadcasts' history. It is not a valid
 // channel name, so no channel shares it.
@@ -61,8 +72,11 @@ func (g *gapState) broadcastMark() channelMark {
 	return g.broadcasts
 }
 
+// heldPublication is a channel publication, a broadcast (channel is
+// broadcastHistory) or a message to a user (user is set).
 type heldPublication struct {
 	channel string
+	user    string
 	out     *outbound
 }
 
@@ -83,6 +97,9 @@ func (h *Hub) watchBroker() {
 
 func (h *Hub) brokerLost() {
 	h.gap.mu.Lock()
+	if !h.gap.holding {
+		h.gap.since = time.Now()
+	}
 	h.gap.holding = true
 	h.gap.mu.Unlock()
 	h.holding.Store(true)
@@ -112,10 +129,13 @@ func (h *Hub) brokerRestored() {
 		}
 		missed += len(msgs)
 	}
+	missed += h.fillUserGaps(ctx, filled)
 	h.gap.mu.Lock()
 	defer h.gap.mu.Unlock()
 	held := h.gap.held
 	h.gap.held, h.gap.holding = nil, false
+	h.gap.filled, h.gap.filledUntil = filled, time.Now().Add(gapDedupWindow)
+	h.dedup.Store(len(filled) > 0)
 	h.holding.Store(false)
 	for _, p := range held {
 		if !filled[p.out.msg.ID] {
@@ -148,6 +168,10 @@ const gapRetryDelay = 100 * time.Millisecond
 
 // deliverHeld delivers a publication the gap fill found or held.
 func (h *Hub) deliverHeld(p heldPublication) {
+	if p.user != "" {
+		h.deliverUser(p.user, p.out)
+		return
+	}
 	if p.channel == broadcastHistory {
 		h.deliverAll(p.out)
 		return
@@ -203,6 +227,22 @@ func (h *Hub) channelMarks() map[string]channelMark {
 	return marks
 }
 
+// alreadyFilled reports whether the last gap fill delivered the message,
+// whose live copy is then dropped.
+func (h *Hub) alreadyFilled(m *message.Message) bool {
+	if !h.dedup.Load() {
+		return false
+	}
+	h.gap.mu.Lock()
+	defer h.gap.mu.Unlock()
+	if time.Now().After(h.gap.filledUntil) {
+		h.gap.filled = nil
+		h.dedup.Store(false)
+		return false
+	}
+	return h.gap.filled[m.ID]
+}
+
 // hold keeps a channel publication while the broker's subscription is
 // down, and reports whether it did.
 func (h *Hub) hold(name string, out *outbound) bool {
@@ -222,6 +262,73 @@ func (h *Hub) hold(name string, out *outbound) bool {
 		return false
 	}
 	h.gap.held = append(h.gap.held, heldPublication{channel: name, out: out})
+	return true
+}
+
+// userGapMargin reaches back before the break for user messages, whose
+// timestamps come from other nodes' clocks.
+const userGapMargin = time.Second
+
+// fillUserGaps delivers to this node's users the messages queued for them
+// since the subscription broke. Those are kept in the queue until a
+// connection has them (Config.DurableUserMessages), so a message sent to a
+// user here while the broker could not carry it is still there. A message
+// already written but not yet taken out of the queue comes twice; clients
+// that care deduplicate by id, as with acks=1. It returns how many it
+// delivered, and records their ids in filled.
+func (h *Hub) fillUserGaps(ctx context.Context, filled map[string]bool) int {
+	if !h.cfg.DurableUserMessages {
+		return 0
+	}
+	h.gap.mu.Lock()
+	from := h.gap.since.Add(-userGapMargin).UTC().Format(message.TimestampFormat)
+	h.gap.mu.Unlock()
+	n := 0
+	for _, user := range h.localUsers() {
+		msgs, _, err := h.cfg.Queue.Peek(ctx, user, replayLimit)
+		if err != nil {
+			h.log.Error(err, "user gap not filled", "userId", user)
+			continue
+		}
+		for _, m := range msgs {
+			if m.Timestamp < from || filled[m.ID] {
+				continue
+			}
+			filled[m.ID] = true
+			h.deliverUser(user, newOutbound(m))
+			n++
+		}
+	}
+	return n
+}
+
+// localUsers lists the users with a session on this node.
+func (h *Hub) localUsers() []string {
+	var users []string
+	for i := range h.users {
+		sh := &h.users[i]
+		sh.mu.Lock()
+		for u := range sh.users {
+			users = append(users, u)
+		}
+		sh.mu.Unlock()
+	}
+	return users
+}
+
+// holdUser keeps a message to a user while the broker's subscription is
+// down, when it also waits in the user's queue, and reports whether it
+// did.
+func (h *Hub) holdUser(user string, out *outbound) bool {
+	if !h.holding.Load() || !h.cfg.DurableUserMessages {
+		return false
+	}
+	h.gap.mu.Lock()
+	defer h.gap.mu.Unlock()
+	if !h.gap.holding || len(h.gap.held) >= maxHeld {
+		return false
+	}
+	h.gap.held = append(h.gap.held, heldPublication{user: user, out: out})
 	return true
 }
 

@@ -125,6 +125,7 @@ type Hub struct {
 	id      string
 	gap     gapState
 	holding atomic.Bool
+	dedup   atomic.Bool // gap.filled is in use
 
 	count     atomic.Int64
 	closing   atomic.Bool

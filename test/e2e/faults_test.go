@@ -60,7 +60,8 @@ func (col *collector) missing(ids []string) (lost, dup []string) {
 // redis-server while channel publishes and broadcasts go through node A's
 // API, and starts it again, empty, half a second later. Every publish and
 // broadcast the API answered 2xx reaches the subscribers on both nodes,
-// once; the others were refused with 503 and Retry-After.
+// once, and every message sent to the user on node B reaches it; the
+// others were refused with 503 and Retry-After.
 func TestChannelPublishesThroughARedisRestartAreNotLost(t *testing.T) {
 	srv, nodes := startFleet(t, 2, "")
 	a, b := nodes[0], nodes[1]
@@ -70,24 +71,30 @@ func TestChannelPublishesThroughARedisRestartAreNotLost(t *testing.T) {
 		if r := c.subscribe("doc:restart"); !r[0].OK {
 			t.Fatalf("subscribe: %+v", r)
 		}
-		cols = append(cols, collect(t, c, "doc_update", "announcement"))
+		cols = append(cols, collect(t, c, "doc_update", "announcement", "notice"))
 	}
 
-	var accepted []string
+	// want lists, per subscriber, the ids it must get.
+	want := make([][]string, 2)
 	refused := 0
 	calls := 0
 	publish := func() {
 		calls++
-		path, body := "/ws/publish", map[string]any{"channel": "doc:restart", "type": "doc_update"}
-		if calls%3 == 0 {
+		path, body, to := "/ws/publish", map[string]any{"channel": "doc:restart", "type": "doc_update"}, []int{0, 1}
+		switch calls % 4 {
+		case 2:
 			path, body = "/ws/broadcast", map[string]any{"type": "announcement"}
+		case 3:
+			path, body, to = "/ws/send/sb", map[string]any{"type": "notice"}, []int{1}
 		}
 		r, err := tryCall(a.base+path, serviceToken(t), body)
 		switch {
 		case err != nil:
 			t.Fatalf("publish: %v", err)
 		case r.Status == 200:
-			accepted = append(accepted, r.Body["messageId"].(string))
+			for _, i := range to {
+				want[i] = append(want[i], r.Body["messageId"].(string))
+			}
 		case r.Status == 503 && r.Header.Get("Retry-After") != "":
 			refused++
 		default:
@@ -111,9 +118,10 @@ func TestChannelPublishesThroughARedisRestartAreNotLost(t *testing.T) {
 		publish()
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Logf("publishes: %d accepted, %d refused with 503", len(accepted), refused)
+	t.Logf("calls: %d, %d refused with 503", calls, refused)
 
 	for i, col := range cols {
+		accepted := want[i]
 		var lost, dup []string
 		deadline := time.Now().Add(10 * time.Second)
 		for {
