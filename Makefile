@@ -23,6 +23,10 @@ fmt: ## Format the Go code.
 vet: ## Run go vet.
 	$(GO) vet ./...
 
+.PHONY: lint
+lint: ## Run staticcheck (built once per version into the cache by hack/setup-staticcheck.sh).
+	"$$(./hack/setup-staticcheck.sh)" ./...
+
 .PHONY: build
 build: ## Build every binary under cmd/ into bin/.
 	@mkdir -p $(BIN)
@@ -52,7 +56,7 @@ test-env: ## Make this machine ready for the tests: redis-server, and a cached k
 	./hack/setup-helm.sh >/dev/null
 
 .PHONY: test
-test: test-env vet ## Run every test, including the fuzz seed corpora, the envtest suite and end-to-end suites.
+test: test-env vet lint ## Run every test, including the fuzz seed corpora, the envtest suite and end-to-end suites.
 	KUBEBUILDER_ASSETS="$$(./hack/setup-envtest.sh 2>/dev/null)" HELM="$$(./hack/setup-helm.sh 2>/dev/null)" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-race

@@ -86,7 +86,7 @@ func ownsField(obj metav1.Object, manager string, path ...string) bool {
 			continue
 		}
 		var fields map[string]any
-		if err := json.Unmarshal(mf.FieldsV1.Raw, &fields); err != nil {
+		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields); err != nil {
 			return false
 		}
 		for i, p := range path {

@@ -226,7 +226,7 @@ func TestAutoscalingOnAndOff(t *testing.T) {
 	eventually(t, "the operator to release spec.replicas", func() (bool, string) {
 		d := deploymentOf(t, ns, "chat")
 		for _, mf := range d.ManagedFields {
-			if mf.Manager == FieldManager && mf.FieldsV1 != nil && strings.Contains(string(mf.FieldsV1.Raw), `"f:replicas"`) {
+			if mf.Manager == FieldManager && mf.FieldsV1 != nil && strings.Contains(string(mf.FieldsV1.GetRawBytes()), `"f:replicas"`) {
 				return false, "the operator still owns spec.replicas"
 			}
 		}

@@ -607,7 +607,3 @@ type RealtimeServiceList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []RealtimeService `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&RealtimeService{}, &RealtimeServiceList{})
-}

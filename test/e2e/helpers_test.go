@@ -258,21 +258,6 @@ func (c *client) expectClose() (int, string) {
 	}
 }
 
-// expectSilence checks that nothing arrives for a short while.
-func (c *client) expectSilence(d time.Duration) {
-	c.t.Helper()
-	_ = c.ws.SetReadDeadline(time.Now().Add(d))
-	_, p, err := c.ws.ReadMessage()
-	if err == nil {
-		c.t.Fatalf("expected no frame, got %s", p)
-	}
-	if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
-		c.t.Fatalf("expected a read timeout, got %v", err)
-	}
-	// A timed-out gorilla connection cannot be read again; reconnecting is
-	// the caller's business, so this helper is only used last.
-}
-
 func (c *client) emit(event string, data any) {
 	c.t.Helper()
 	c.write(map[string]any{"event": event, "data": data})

@@ -126,7 +126,7 @@ func (p *Presence) Connections(ctx context.Context) ([]presence.Conn, error) {
 		for iter.Next(ctx) {
 			key := iter.Val()
 			user := strings.TrimSuffix(strings.TrimPrefix(key, p.prefix+"presence:{"), "}")
-			members, err := c.ZRangeByScore(ctx, key, &redis.ZRangeBy{Min: now, Max: "+inf"}).Result()
+			members, err := c.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, Start: now, Stop: "+inf", ByScore: true}).Result()
 			if err != nil {
 				return err
 			}
