@@ -160,6 +160,7 @@ type Conn struct {
 	bytes   int
 	writing bool
 	closing bool // a close is queued; data sends are refused
+	silent  bool // the close is for the client's silence: no reply is awaited
 
 	closed   atomic.Bool
 	lastRead atomic.Int64
@@ -275,7 +276,9 @@ func (c *Conn) Ping() error {
 
 // Close queues a close frame behind what is already queued, so earlier
 // messages still reach the client, then closes the TCP connection once the
-// client replies or CloseGrace passes. Close is idempotent.
+// client replies or CloseGrace passes. A client closed for its silence
+// (protocol.CloseHeartbeatTimeout) is not waited for: the connection is cut
+// once the close frame is written. Close is idempotent.
 func (c *Conn) Close(code int, reason string) {
 	c.mu.Lock()
 	if c.closing {
@@ -283,6 +286,7 @@ func (c *Conn) Close(code int, reason string) {
 		return
 	}
 	c.closing = true
+	c.silent = code == protocol.CloseHeartbeatTimeout
 	c.mu.Unlock()
 	_ = c.enqueue(item{kind: kindClose, code: code, reason: reason}, false)
 }
@@ -370,10 +374,12 @@ func (c *Conn) writeLoop() {
 				c.queue, c.bytes = nil, 0
 			}
 			c.writing = false
+			silent := c.silent
 			c.mu.Unlock()
-			if err != nil {
+			switch {
+			case err != nil, silent:
 				c.Abort()
-			} else {
+			default:
 				time.AfterFunc(c.cfg.CloseGrace, c.Abort)
 			}
 			return

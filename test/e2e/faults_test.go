@@ -2,11 +2,17 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
+	"github.com/fleetwire/fleetwire/runtime/config"
 	"github.com/fleetwire/fleetwire/test/redistest"
 )
 
@@ -167,5 +173,97 @@ func TestSubscribersOfAKilledNodeRecoverElsewhere(t *testing.T) {
 	got, recovered := subscribeSince(t, c2, "doc:kill", seen[len(seen)-1], len(missed))
 	if !recovered || !slices.Equal(got, missed) {
 		t.Fatalf("after the kill: %v recovered=%v, want %v", got, recovered, missed)
+	}
+}
+
+// TestHalfOpenClientsAreClosedByTheHeartbeat black-holes the traffic of
+// 100 clients that connected through a fault proxy, without closing their
+// sockets. The heartbeat closes them within heartbeat.timeout plus one
+// interval; presence and realtime_active_connections drop with them; the
+// messages queued for them (acks=1 keeps them until acknowledged) stay
+// queued. A client connected directly is untouched.
+func TestHalfOpenClientsAreClosedByTheHeartbeat(t *testing.T) {
+	const clients = 100
+	interval, timeout := 300*time.Millisecond, 900*time.Millisecond
+	rs := redistest.Start(t)
+	n := startNode(t, func(c *config.Config) {
+		c.RedisURL = rs.URL()
+		c.Heartbeat = config.Heartbeat{Interval: config.Duration{Duration: interval}, Timeout: config.Duration{Duration: timeout}}
+		c.RateLimit.ConnectionsPerIP = config.Rule{} // every client dials from 127.0.0.1
+	})
+	proxy := startFaultProxy(t, strings.TrimPrefix(n.base, "http://"))
+	d := websocket.Dialer{HandshakeTimeout: wait}
+	for i := range clients {
+		user := fmt.Sprintf("half-%d", i)
+		ws, _, err := d.Dial("ws://"+proxy.addr()+"/ws?acks=1", http.Header{"Authorization": {"Bearer " + userToken(t, user)}})
+		if err != nil {
+			t.Fatalf("dial %s through the proxy: %v", user, err)
+		}
+		t.Cleanup(func() { _ = ws.Close() })
+		if _, p, err := ws.ReadMessage(); err != nil || !strings.Contains(string(p), `"connected"`) {
+			t.Fatalf("%s: %s %v", user, p, err)
+		}
+		go keepReading(ws, nil) // answers the heartbeat's pings, until the cut
+	}
+	direct, _, err := d.Dial(n.wsURL(""), http.Header{"Authorization": {"Bearer " + userToken(t, "direct")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = direct.Close() })
+	frames := make(chan string, 16)
+	go keepReading(direct, frames)
+	if got := n.srv.Hub().Connections(); got != clients+1 {
+		t.Fatalf("connections: %d, want %d", got, clients+1)
+	}
+
+	proxy.blackhole(t)
+	cut := time.Now()
+	sent := call(t, "POST", n.base+"/ws/send/half-0", serviceToken(t), map[string]any{"type": "notice"})
+	mustStatus(t, sent, 200)
+	eventually(t, "the half-open connections to be closed", func() bool { return n.srv.Hub().Connections() == 1 })
+	took := time.Since(cut)
+	t.Logf("%d half-open connections closed %s after the cut (heartbeat timeout %s, interval %s)", clients, took.Round(time.Millisecond), timeout, interval)
+	if bound := timeout + interval + time.Second; took > bound {
+		t.Errorf("closed after %s, want within %s (timeout + interval, plus a second for a loaded machine)", took, bound)
+	}
+
+	if v := value(t, scrape(t, n), "realtime_active_connections", nil); v != 1 {
+		t.Errorf("realtime_active_connections = %v, want 1", v)
+	}
+	st := call(t, "GET", n.base+"/ws/status/half-0", serviceToken(t), nil)
+	if st.Body["online"] != false {
+		t.Errorf("status of a closed half-open user: %s", st.Raw)
+	}
+	q := call(t, "GET", n.base+"/ws/queue/half-0", serviceToken(t), nil)
+	msgs, _ := q.Body["messages"].([]any)
+	if len(msgs) != 1 || msgs[0].(map[string]any)["id"] != sent.Body["messageId"] {
+		t.Errorf("queue of half-0: %s, want the message sent after the cut", q.Raw)
+	}
+	if err := direct.WriteJSON(map[string]any{"event": "ping"}); err != nil {
+		t.Fatalf("the direct client: %v", err)
+	}
+	for f := range frames {
+		if strings.Contains(f, `"pong"`) {
+			return
+		}
+	}
+	t.Fatal("the direct client's connection ended")
+}
+
+// keepReading reads ws until it fails, which answers the server's pings,
+// and passes each frame to frames when it is not nil.
+func keepReading(ws *websocket.Conn, frames chan<- string) {
+	if frames != nil {
+		defer close(frames)
+	}
+	for {
+		_ = ws.SetReadDeadline(time.Now().Add(wait))
+		_, p, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		if frames != nil {
+			frames <- string(p)
+		}
 	}
 }
