@@ -204,6 +204,10 @@ type Health struct {
 	// BrokerGrace is how long the broker may be unreachable before the
 	// node reports not ready.
 	BrokerGrace Duration `json:"brokerGrace,omitempty"`
+	// SubscriptionCheck is how often an idle Redis subscription connection
+	// is pinged. One that answers neither of two pings in a row is taken
+	// for wedged (cut, but not closed) and replaced. Default 5s.
+	SubscriptionCheck Duration `json:"subscriptionCheck,omitempty"`
 }
 
 // Log configures logging.
@@ -246,7 +250,7 @@ func Default() Config {
 			Timeout:           Duration{30 * time.Second},
 			ReconnectDelayMax: Duration{5 * time.Second},
 		},
-		Health:   Health{BrokerGrace: Duration{15 * time.Second}},
+		Health:   Health{BrokerGrace: Duration{15 * time.Second}, SubscriptionCheck: Duration{5 * time.Second}},
 		Log:      Log{Level: "info"},
 		SocketIO: defaultSocketIO(),
 	}
@@ -349,6 +353,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Health.BrokerGrace.Duration < 0 {
 		bad("health.brokerGrace: must not be negative, got %s", c.Health.BrokerGrace)
+	}
+	if c.Health.SubscriptionCheck.Duration < 100*time.Millisecond {
+		bad("health.subscriptionCheck: must be at least 100ms, got %s", c.Health.SubscriptionCheck)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

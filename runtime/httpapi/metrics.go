@@ -14,7 +14,10 @@ import (
 // service's /metrics/prometheus, and its JSON views. They need no token,
 // like any Prometheus endpoint; keep them off the public network.
 func (a *API) metricsRoutes() {
-	prom := promhttp.HandlerFor(a.cfg.Metrics.Registry, promhttp.HandlerOpts{})
+	// A collector that fails (the queue statistics, while Redis is away)
+	// drops only its own series: the rest are what an operator needs most
+	// right then.
+	prom := promhttp.HandlerFor(a.cfg.Metrics.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	a.mux.Handle("GET /metrics", prom)
 	a.mux.Handle("GET /metrics/prometheus", prom)
 	a.mux.HandleFunc("GET /metrics/snapshot", a.handleSnapshot)

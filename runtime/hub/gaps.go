@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"sync"
 	"time"
 
@@ -38,6 +39,7 @@ type channelMark struct {
 // down.
 type gapState struct {
 	mu      sync.Mutex
+	gen     uint64 // counts breaks and returns; a fill belongs to one
 	holding bool
 	since   time.Time // when the subscription broke
 	held    []heldPublication
@@ -85,7 +87,7 @@ type heldPublication struct {
 // memory.
 const maxHeld = 100_000
 
-// gapFillWait bounds reading the histories after a broker's return.
+// gapFillWait bounds one attempt to read the gaps.
 const gapFillWait = 10 * time.Second
 
 // watchBroker asks the broker, if it can tell, to report its breaks.
@@ -100,38 +102,42 @@ func (h *Hub) brokerLost() {
 	if !h.gap.holding {
 		h.gap.since = time.Now()
 	}
+	h.gap.gen++ // a fill of an earlier break in progress gives way
 	h.gap.holding = true
 	h.gap.mu.Unlock()
 	h.holding.Store(true)
 	h.log.Info("broker subscription lost; holding channel publications until it is back")
 }
 
-// brokerRestored fills every channel's gap, then delivers what was held.
+// brokerRestored starts filling the gaps. Publications stay held until the
+// fill is done, however long the stores take to answer again.
 func (h *Hub) brokerRestored() {
-	ctx, cancel := context.WithTimeout(h.ctx, gapFillWait)
-	defer cancel()
-	filled := map[string]bool{}
-	channels, missed := 0, 0
-	marks := h.channelMarks()
-	if _, _, ok := h.cfg.Policy.DefaultHistoryBounds(); ok {
-		marks[broadcastHistory] = h.gap.broadcastMark()
+	h.gap.mu.Lock()
+	h.gap.gen++
+	gen := h.gap.gen
+	h.gap.mu.Unlock()
+	h.spawn(func(ctx context.Context) { h.fillGaps(ctx, gen) })
+}
+
+// fillGaps reads what was missed, then delivers it and what was held,
+// unless a newer break started meanwhile (its own fill takes over).
+func (h *Hub) fillGaps(ctx context.Context, gen uint64) {
+	found, ok := h.readGaps(ctx, gen)
+	if !ok {
+		return
 	}
-	for name, mark := range marks {
-		msgs, err := h.missedRetrying(ctx, name, mark)
-		if err != nil {
-			h.log.Error(err, "channel gap not filled", "channel", name)
-			continue
-		}
-		channels++
-		for _, m := range msgs {
-			filled[m.ID] = true
-			h.deliverHeld(heldPublication{channel: name, out: newOutbound(m)})
-		}
-		missed += len(msgs)
-	}
-	missed += h.fillUserGaps(ctx, filled)
 	h.gap.mu.Lock()
 	defer h.gap.mu.Unlock()
+	if h.gap.gen != gen {
+		return
+	}
+	filled := make(map[string]bool, len(found))
+	for _, p := range found {
+		if !filled[p.out.msg.ID] {
+			filled[p.out.msg.ID] = true
+			h.deliverHeld(p)
+		}
+	}
 	held := h.gap.held
 	h.gap.held, h.gap.holding = nil, false
 	h.gap.filled, h.gap.filledUntil = filled, time.Now().Add(gapDedupWindow)
@@ -142,41 +148,77 @@ func (h *Hub) brokerRestored() {
 			h.deliverHeld(p)
 		}
 	}
-	h.cfg.Metrics.GapFilled.Add(float64(missed))
-	h.log.Info("broker subscription back; channel gaps filled", "channels", channels, "missed", missed, "held", len(held))
+	h.cfg.Metrics.GapFilled.Add(float64(len(filled)))
+	h.log.Info("broker subscription back; gaps filled", "missed", len(filled), "held", len(held))
 }
 
-// missedRetrying is missed, tried again while the store has just come
-// back and still refuses (its clients' pooled connections are dead), until
-// ctx ends.
-func (h *Hub) missedRetrying(ctx context.Context, name string, mark channelMark) ([]*message.Message, error) {
+// readGaps reads every local channel's, the broadcasts' and the local
+// users' missed publications, in delivery order. A store that fails is
+// tried again until it answers: ok is false only when the hub stops or a
+// newer break starts.
+func (h *Hub) readGaps(ctx context.Context, gen uint64) (found []heldPublication, ok bool) {
+	delay := gapRetryDelay
 	for {
-		msgs, err := h.missed(ctx, name, mark)
+		found, err := h.readGapsOnce(ctx)
 		if err == nil {
-			return msgs, nil
+			return found, true
 		}
+		h.log.Error(err, "gaps not read yet; trying again", "in", delay)
 		select {
 		case <-ctx.Done():
-			return nil, err
-		case <-time.After(gapRetryDelay):
+			return nil, false
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, maxGapRetryDelay)
+		h.gap.mu.Lock()
+		stale := h.gap.gen != gen
+		h.gap.mu.Unlock()
+		if stale {
+			return nil, false
 		}
 	}
 }
 
-// gapRetryDelay separates the attempts to read a channel's history.
-const gapRetryDelay = 100 * time.Millisecond
+// gapRetryDelay and maxGapRetryDelay space the attempts to read the gaps.
+const (
+	gapRetryDelay    = 100 * time.Millisecond
+	maxGapRetryDelay = 2 * time.Second
+)
+
+func (h *Hub) readGapsOnce(ctx context.Context) ([]heldPublication, error) {
+	ctx, cancel := context.WithTimeout(ctx, gapFillWait)
+	defer cancel()
+	marks := h.channelMarks()
+	if _, _, ok := h.cfg.Policy.DefaultHistoryBounds(); ok {
+		marks[broadcastHistory] = h.gap.broadcastMark()
+	}
+	var found []heldPublication
+	for name, mark := range marks {
+		msgs, err := h.missed(ctx, name, mark)
+		if err != nil {
+			return nil, fmt.Errorf("channel %s: %w", name, err)
+		}
+		for _, m := range msgs {
+			found = append(found, heldPublication{channel: name, out: newOutbound(m)})
+		}
+	}
+	users, err := h.missedByUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(found, users...), nil
+}
 
 // deliverHeld delivers a publication the gap fill found or held.
 func (h *Hub) deliverHeld(p heldPublication) {
-	if p.user != "" {
+	switch {
+	case p.user != "":
 		h.deliverUser(p.user, p.out)
-		return
-	}
-	if p.channel == broadcastHistory {
+	case p.channel == broadcastHistory:
 		h.deliverAll(p.out)
-		return
+	default:
+		h.deliverChannel(p.channel, p.out)
 	}
-	h.deliverChannel(p.channel, p.out)
 }
 
 // missed returns the channel's publications this node has not delivered,
@@ -269,37 +311,32 @@ func (h *Hub) hold(name string, out *outbound) bool {
 // timestamps come from other nodes' clocks.
 const userGapMargin = time.Second
 
-// fillUserGaps delivers to this node's users the messages queued for them
-// since the subscription broke. Those are kept in the queue until a
+// missedByUsers returns, for this node's users, the messages queued for
+// them since the subscription broke. Those are kept in the queue until a
 // connection has them (Config.DurableUserMessages), so a message sent to a
 // user here while the broker could not carry it is still there. A message
 // already written but not yet taken out of the queue comes twice; clients
-// that care deduplicate by id, as with acks=1. It returns how many it
-// delivered, and records their ids in filled.
-func (h *Hub) fillUserGaps(ctx context.Context, filled map[string]bool) int {
+// that care deduplicate by id, as with acks=1.
+func (h *Hub) missedByUsers(ctx context.Context) ([]heldPublication, error) {
 	if !h.cfg.DurableUserMessages {
-		return 0
+		return nil, nil
 	}
 	h.gap.mu.Lock()
 	from := h.gap.since.Add(-userGapMargin).UTC().Format(message.TimestampFormat)
 	h.gap.mu.Unlock()
-	n := 0
+	var found []heldPublication
 	for _, user := range h.localUsers() {
 		msgs, _, err := h.cfg.Queue.Peek(ctx, user, replayLimit)
 		if err != nil {
-			h.log.Error(err, "user gap not filled", "userId", user)
-			continue
+			return nil, fmt.Errorf("queue of %s: %w", user, err)
 		}
 		for _, m := range msgs {
-			if m.Timestamp < from || filled[m.ID] {
-				continue
+			if m.Timestamp >= from {
+				found = append(found, heldPublication{user: user, out: newOutbound(m)})
 			}
-			filled[m.ID] = true
-			h.deliverUser(user, newOutbound(m))
-			n++
 		}
 	}
-	return n
+	return found, nil
 }
 
 // localUsers lists the users with a session on this node.

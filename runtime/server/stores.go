@@ -62,8 +62,9 @@ func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores
 	prefix := rc.Prefix()
 	s := &stores{kind: "redis", client: client}
 	if s.broker, err = redisbroker.New(redisbroker.Config{Client: client, Prefix: prefix, Logger: log.WithName("broker"),
-		OnReconnect: m.BrokerReconnects.Inc,
-		OnLag:       func(d time.Duration) { m.BrokerLag.Observe(d.Seconds()) }}); err != nil {
+		OnReconnect:    m.BrokerReconnects.Inc,
+		HealthInterval: cfg.Health.SubscriptionCheck.Duration,
+		OnLag:          func(d time.Duration) { m.BrokerLag.Observe(d.Seconds()) }}); err != nil {
 		return nil, err
 	}
 	if s.presence, err = redispresence.New(redispresence.Config{Client: client, Prefix: prefix}); err != nil {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -29,9 +30,16 @@ func collect(t *testing.T, c *client, types ...string) *collector {
 	go func() {
 		defer close(col.done)
 		for {
-			f, err := c.next()
+			// A long deadline: a cut may keep the connection quiet for a
+			// while, and a timed-out read ends the connection.
+			_ = c.ws.SetReadDeadline(time.Now().Add(time.Minute))
+			_, p, err := c.ws.ReadMessage()
 			if err != nil {
 				return
+			}
+			var f frame
+			if json.Unmarshal(p, &f) != nil {
+				continue
 			}
 			if !slices.Contains(types, f.Event) {
 				continue
@@ -265,5 +273,85 @@ func keepReading(ws *websocket.Conn, frames chan<- string) {
 		if frames != nil {
 			frames <- string(p)
 		}
+	}
+}
+
+// TestRedisLatencyAndAPartitionedNode puts a fault proxy between node B and
+// Redis; node A reaches Redis directly. Publications go through A to a
+// subscriber on B. With 500ms of latency they arrive late. Then B is cut
+// from Redis (the proxy drops every byte, and keeps B's connections
+// open): its subscription looks alive and hears nothing. B reports not
+// ready after its broker grace and replaces the silent subscription after
+// two unanswered pings, while the cut lasts. Once the cut ends it delivers
+// from history what was published meanwhile: nothing accepted is lost,
+// nothing comes twice, and B is ready again.
+func TestRedisLatencyAndAPartitionedNode(t *testing.T) {
+	rs := redistest.Start(t)
+	proxy := startFaultProxy(t, rs.Addr())
+	a := startNode(t, func(c *config.Config) { c.RedisURL = rs.URL() })
+	b := startNode(t, func(c *config.Config) {
+		c.RedisURL = "redis://" + proxy.addr()
+		c.Health.BrokerGrace = config.Duration{Duration: 500 * time.Millisecond}
+		// Above the 1s round trip the latency toxics make.
+		c.Health.SubscriptionCheck = config.Duration{Duration: 1500 * time.Millisecond}
+	})
+	sub := dial(t, b, userToken(t, "cut-reader"))
+	if r := sub.subscribe("doc:cut"); !r[0].OK {
+		t.Fatalf("subscribe: %+v", r)
+	}
+	col := collect(t, sub, "headline")
+	var accepted []string
+	publishFor := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			accepted = append(accepted, publishN(t, a, "doc:cut", 1)...)
+		}
+	}
+	ready := func() int { return call(t, "GET", b.base+"/health/ready", "", nil).Status }
+
+	for _, stream := range []string{"upstream", "downstream"} {
+		proxy.add(t, `{"name":"slow-`+stream+`","type":"latency","stream":"`+stream+`","attributes":{"latency":500}}`)
+	}
+	publishFor(time.Second)
+	for _, stream := range []string{"upstream", "downstream"} {
+		if err := proxy.p.Toxics.RemoveToxic(context.Background(), "slow-"+stream); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The cut: nothing comes back from Redis to B, and B's connections
+	// stay open, as behind a firewall that drops packets.
+	reconnects := value(t, scrape(t, b), "realtime_broker_reconnects_total", nil)
+	proxy.blackhole(t)
+	publishFor(time.Second)
+	// Readiness counts from the first failed probe, as a kubelet's would.
+	eventually(t, "B, cut from Redis, to report not ready", func() bool { return ready() == 503 })
+	eventually(t, "B to replace its silent subscription", func() bool {
+		return value(t, scrape(t, b), "realtime_broker_reconnects_total", nil) > reconnects
+	})
+	publishFor(time.Second)
+	for _, stream := range []string{"upstream", "downstream"} {
+		if err := proxy.p.Toxics.RemoveToxic(context.Background(), "blackhole-"+stream); err != nil {
+			t.Fatal(err)
+		}
+	}
+	healed := time.Now()
+	eventually(t, "B to be ready again", func() bool { return ready() == 200 })
+	publishFor(500 * time.Millisecond)
+
+	var lost, dup []string
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		lost, dup = col.missing(accepted)
+		if len(lost) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("%d publications through A; the subscriber on B had them all %s after the cut ended", len(accepted), time.Since(healed).Round(time.Millisecond))
+	if len(lost) > 0 || len(dup) > 0 {
+		t.Fatalf("subscriber on B: %d of %d lost %v, %d twice %v", len(lost), len(accepted), lost, len(dup), dup)
+	}
+	if v := value(t, scrape(t, b), "realtime_channel_gap_filled_total", nil); v < 1 {
+		t.Errorf("B filled %v publications from history, want the ones published during the cut", v)
 	}
 }

@@ -60,6 +60,7 @@ type Broker struct {
 	mu        sync.Mutex
 	subs      map[string]*subscriber // "" for classic pub/sub, else a shard's address
 	where     map[string]*subscriber // sharded: channel -> the shard holding it
+	topics    map[string]bool        // classic: the topics subscribed
 	pending   map[string]bool        // topic -> subscribe (true) or unsubscribe (false)
 	requested uint64                 // bumped by every Subscribe/Unsubscribe call
 	confirmed uint64                 // highest requested value Redis has confirmed
@@ -126,6 +127,7 @@ func New(cfg Config) (*Broker, error) {
 		cluster:  cluster,
 		subs:     map[string]*subscriber{},
 		where:    map[string]*subscriber{},
+		topics:   map[string]bool{},
 		pending:  map[string]bool{},
 		awaiting: map[uint64]int{},
 		changed:  make(chan struct{}),
@@ -355,6 +357,15 @@ func (b *Broker) send(batch map[string]bool, upto uint64) error {
 		if err != nil {
 			return err
 		}
+		if !s.sharded {
+			b.mu.Lock()
+			if sub {
+				b.topics[t] = true
+			} else {
+				delete(b.topics, t)
+			}
+			b.mu.Unlock()
+		}
 		touched[s] = true
 	}
 	if len(touched) == 0 {
@@ -411,7 +422,7 @@ func (b *Broker) subscriberFor(ctx context.Context, ch string, subscribing bool)
 func (b *Broker) receive(sub *subscriber) {
 	defer b.wg.Done()
 	ctx := context.Background()
-	broken := false
+	broken, pinged := false, false
 	var brokenSince time.Time
 	for {
 		msg, err := sub.ps.ReceiveTimeout(ctx, b.cfg.HealthInterval)
@@ -423,7 +434,18 @@ func (b *Broker) receive(sub *subscriber) {
 		if err != nil {
 			var ne interface{ Timeout() bool }
 			if errors.As(err, &ne) && ne.Timeout() && !broken {
+				if pinged {
+					// Not even the health ping came back: the connection
+					// is wedged (a network cut that leaves it open). Redis
+					// keeps pushing into it, and the node would miss every
+					// publication without knowing.
+					b.cfg.Logger.Info("redis subscription connection silent; replacing it", "after", 2*b.cfg.HealthInterval)
+					b.lost()
+					b.replace(sub)
+					return
+				}
 				_ = sub.ps.Ping(ctx)
+				pinged = true
 				continue
 			}
 			if !broken {
@@ -439,6 +461,7 @@ func (b *Broker) receive(sub *subscriber) {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
+		pinged = false
 		if broken {
 			broken = false
 			b.cfg.Logger.Info("redis subscription connection re-established")
@@ -458,6 +481,62 @@ func (b *Broker) receive(sub *subscriber) {
 			}
 		}
 	}
+}
+
+// replace gives up a wedged subscription connection: its topics go back
+// to pending, and the next batch subscribes them on a new connection (on a
+// cluster, on whichever master owns their slots by then).
+func (b *Broker) replace(sub *subscriber) {
+	if sub.sharded {
+		b.rehome(sub)
+		return
+	}
+	b.mu.Lock()
+	for t := range b.topics {
+		b.pending[t] = true
+	}
+	b.topics = map[string]bool{}
+	if b.subs[""] == sub && !b.closed {
+		b.addSubscriberLocked("", b.cfg.Client.Subscribe(context.Background()), false)
+	}
+	b.requested++
+	b.mu.Unlock()
+	_ = sub.ps.Close()
+	if b.cfg.OnReconnect != nil {
+		b.cfg.OnReconnect()
+	}
+	b.kick1()
+	b.restoreWhenSynced()
+}
+
+func (b *Broker) kick1() {
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// restoreWhenSynced reports the subscription restored once the topics
+// moved to a new connection are confirmed.
+func (b *Broker) restoreWhenSynced() {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-b.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		// However long Redis stays away: the apply loop keeps retrying.
+		if err := b.Sync(ctx); err != nil {
+			return // closed
+		}
+		b.restored()
+	}()
 }
 
 // rehomeAfter is how long a shard's subscription connection may stay
@@ -494,27 +573,11 @@ func (b *Broker) rehome(sub *subscriber) {
 	if b.cfg.OnReconnect != nil {
 		b.cfg.OnReconnect()
 	}
-	select {
-	case b.kick <- struct{}{}:
-	default:
-	}
+	b.kick1()
 	// The moved channels carry publications again once their new
 	// subscriptions are confirmed.
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), rehomeSyncWait)
-		defer cancel()
-		if err := b.Sync(ctx); err != nil {
-			b.cfg.Logger.Info("moved channels not confirmed; their gap is not filled", "error", err.Error())
-			return
-		}
-		b.restored()
-	}()
+	b.restoreWhenSynced()
 }
-
-// rehomeSyncWait bounds the wait for a shard's moved channels.
-const rehomeSyncWait = 30 * time.Second
 
 // pong counts one shard's answer to a sync PING, and confirms the batch
 // once every shard it touched has answered.
