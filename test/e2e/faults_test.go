@@ -145,6 +145,8 @@ func TestChannelPublishesThroughARedisRestartAreNotLost(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		t.Logf("subscriber on node %d: %d accepted for it, %d delivered, %d lost, %d twice",
+			i+1, len(accepted), len(accepted)-len(lost), len(lost), len(dup))
 		if len(lost) > 0 || len(dup) > 0 {
 			t.Errorf("subscriber on node %d: %d of %d accepted publishes lost %v, %d delivered twice %v",
 				i+1, len(lost), len(accepted), lost, len(dup), dup)
@@ -179,6 +181,7 @@ func TestSubscribersOfAKilledNodeRecoverElsewhere(t *testing.T) {
 
 	c2 := dial(t, a, userToken(t, "reader"))
 	got, recovered := subscribeSince(t, c2, "doc:kill", seen[len(seen)-1], len(missed))
+	t.Logf("published while the subscriber was away: %d; recovered on the other node: %d (recovered=%v)", len(missed), len(got), recovered)
 	if !recovered || !slices.Equal(got, missed) {
 		t.Fatalf("after the kill: %v recovered=%v, want %v", got, recovered, missed)
 	}
