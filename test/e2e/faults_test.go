@@ -365,3 +365,66 @@ func TestRedisLatencyAndAPartitionedNode(t *testing.T) {
 		t.Errorf("B filled %v publications from history, want the ones published during the cut", v)
 	}
 }
+
+// TestRedisOutOfMemory runs the fleet's Redis with a small maxmemory and
+// noeviction, and fills it with messages for offline users. Once Redis
+// refuses writes, sends are answered 503 store_unavailable with
+// Retry-After; every send answered 2xx is in its user's queue; the node
+// stays up. Once memory is freed (a queue cleared through the admin API),
+// sends are accepted again.
+func TestRedisOutOfMemory(t *testing.T) {
+	rs := redistest.Start(t, "--maxmemory", "3mb", "--maxmemory-policy", "noeviction")
+	n := startNode(t, func(c *config.Config) { c.RedisURL = rs.URL() })
+	payload := strings.Repeat("x", 8<<10)
+	accepted := map[string][]string{} // user -> message ids answered 2xx
+	refused := 0
+	send := func(user string) int {
+		r, err := tryCall(n.base+"/ws/send/"+user, serviceToken(t), map[string]any{"type": "notice", "payload": payload})
+		if err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		switch {
+		case r.Status == 200:
+			accepted[user] = append(accepted[user], r.Body["messageId"].(string))
+		case r.Status == 503 && r.errorCode() == "store_unavailable" && r.Header.Get("Retry-After") != "":
+			refused++
+		default:
+			t.Fatalf("send answered %d: %s", r.Status, r.Raw)
+		}
+		return r.Status
+	}
+	users := 0
+	for i := 0; i < 2000 && refused < 5; i++ {
+		user := fmt.Sprintf("oom-%d", i%50)
+		users = max(users, i%50+1)
+		send(user)
+	}
+	if refused == 0 {
+		t.Fatal("Redis never refused a write")
+	}
+	total := 0
+	for _, ids := range accepted {
+		total += len(ids)
+	}
+	t.Logf("%d sends accepted, %d refused with 503 once Redis was full", total, refused)
+	if r := call(t, "GET", n.base+"/health", "", nil); r.Status != 200 {
+		t.Fatalf("the node is down: %d %s", r.Status, r.Raw)
+	}
+	for user, ids := range accepted {
+		q := call(t, "GET", n.base+"/ws/queue/"+user+"?limit=1000", serviceToken(t), nil)
+		msgs, _ := q.Body["messages"].([]any)
+		var got []string
+		for _, m := range msgs {
+			got = append(got, m.(map[string]any)["id"].(string))
+		}
+		if !slices.Equal(got, ids) {
+			t.Fatalf("queue of %s: %d messages, want the %d accepted, in order", user, len(got), len(ids))
+		}
+	}
+	for user := range accepted {
+		mustStatus(t, call(t, "DELETE", n.base+"/admin/queues/user/"+user, adminToken(t), nil), 200)
+	}
+	if got := send("oom-after"); got != 200 {
+		t.Fatalf("send after memory was freed: %d", got)
+	}
+}
