@@ -77,8 +77,9 @@ type Config struct {
 	// every message.
 	OnConnection func(s *Socket)
 	// Scheduler runs the sessions' heartbeats: one entry per session, on
-	// one goroutine for them all. Nil means the server starts its own,
-	// which Shutdown stops; a program with a scheduler already passes it.
+	// one goroutine for them all. Nil means the server starts its own
+	// with its first session, and Shutdown stops it; a program with a
+	// scheduler already passes it.
 	Scheduler *schedule.Scheduler
 	// Logger receives debug and error logs; default discards.
 	Logger logr.Logger

@@ -23,7 +23,10 @@ type Server struct {
 	log      logr.Logger
 	upgrader websocket.Upgrader
 	track    tracker // open sessions and the goroutines they started
-	// sched runs the sessions' heartbeats; ownSched says Shutdown stops it.
+	// sched runs the sessions' heartbeats. Without Config.Scheduler the
+	// server starts its own with the first session (ownSched), so that a
+	// server that never served one holds no goroutine, and Shutdown stops
+	// it. It is set under mu, before any session can read it.
 	sched    *schedule.Scheduler
 	ownSched bool
 
@@ -44,15 +47,11 @@ func NewServer(cfg Config) (*Server, error) {
 	if checkOrigin == nil {
 		checkOrigin = func(*http.Request) bool { return true }
 	}
-	sched, own := cfg.Scheduler, false
-	if sched == nil {
-		sched, own = schedule.New(), true
-	}
 	return &Server{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		sched:    sched,
-		ownSched: own,
+		sched:    cfg.Scheduler,
+		ownSched: cfg.Scheduler == nil,
 		upgrader: websocket.Upgrader{
 			// Both buffers would otherwise be the HTTP server's 4 KiB ones,
 			// kept for the connection's life. Frames are read through a
@@ -202,6 +201,9 @@ func (srv *Server) register(s *Socket) bool {
 		}
 	}
 	srv.sessions[s.id] = s
+	if srv.sched == nil {
+		srv.sched = schedule.New()
+	}
 	srv.track.add() // released by notifyClose
 	return true
 }
@@ -268,8 +270,11 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		}
 		err = fmt.Errorf("engineio: shutdown: %w", err)
 	}
-	if srv.ownSched {
-		srv.sched.Close()
+	srv.mu.Lock()
+	sched := srv.sched
+	srv.mu.Unlock()
+	if srv.ownSched && sched != nil {
+		sched.Close()
 	}
 	return err
 }
