@@ -95,6 +95,10 @@ type Limits struct {
 	WriteTimeout Duration `json:"writeTimeout,omitempty"`
 	// HTTPReadTimeout bounds reading an HTTP request, headers and body.
 	HTTPReadTimeout Duration `json:"httpReadTimeout,omitempty"`
+	// HTTPHeaderTimeout bounds reading a request's headers, the upgrade's
+	// included: a client that sends them slowly (slowloris) is cut off.
+	// Default 10s.
+	HTTPHeaderTimeout Duration `json:"httpHeaderTimeout,omitempty"`
 }
 
 // RateLimit holds every rate rule. Window and Max are the default
@@ -231,6 +235,7 @@ func Default() Config {
 			MaxBulkUsers:             1000,
 			WriteTimeout:             Duration{10 * time.Second},
 			HTTPReadTimeout:          Duration{30 * time.Second},
+			HTTPHeaderTimeout:        Duration{10 * time.Second},
 		},
 		RateLimit: RateLimit{
 			Window:             Duration{time.Minute},
@@ -462,6 +467,9 @@ func (c *Config) validateLimits(bad func(string, ...any)) {
 	}
 	if l.WriteTimeout.Duration < 100*time.Millisecond {
 		bad("limits.writeTimeout: must be at least 100ms, got %s", l.WriteTimeout)
+	}
+	if l.HTTPHeaderTimeout.Duration < 100*time.Millisecond || l.HTTPHeaderTimeout.Duration > l.HTTPReadTimeout.Duration {
+		bad("limits.httpHeaderTimeout: must be at least 100ms and at most limits.httpReadTimeout (%s), got %s", l.HTTPReadTimeout, l.HTTPHeaderTimeout)
 	}
 	if l.HTTPReadTimeout.Duration < time.Second {
 		bad("limits.httpReadTimeout: must be at least 1s, got %s", l.HTTPReadTimeout)

@@ -142,7 +142,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, hub: h, api: api, health: checker, sched: sched, verifier: verifier, stores: st}
 	s.http = &http.Server{
 		Handler:           api.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.Limits.HTTPHeaderTimeout.Duration,
 		ReadTimeout:       cfg.Limits.HTTPReadTimeout.Duration,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
