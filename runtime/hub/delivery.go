@@ -155,14 +155,13 @@ var ErrUnavailable = errors.New("a store is unavailable")
 // channel's local subscribers (or holds it, see gaps.go), and returns how
 // many there are.
 func (h *Hub) deliverLocalChannel(ch string, out *outbound) int {
+	if !h.hold(heldPublication{channel: ch, out: out}) {
+		return h.deliverChannel(ch, out)
+	}
 	sh := h.chanShard(ch)
 	sh.mu.Lock()
-	n := len(sh.chans[ch])
-	sh.mu.Unlock()
-	if n > 0 && !h.hold(ch, out) {
-		h.deliverChannel(ch, out)
-	}
-	return n
+	defer sh.mu.Unlock()
+	return len(sh.chans[ch])
 }
 
 // Broadcast delivers msg to every connection on every node. As Publish
@@ -170,13 +169,13 @@ func (h *Hub) deliverLocalChannel(ch string, out *outbound) int {
 // kept by the default history bounds) and delivers to this node's
 // connections without the broker's round trip.
 func (h *Hub) Broadcast(ctx context.Context, msg *message.Message) (Delivery, error) {
-	if size, ttl, ok := h.cfg.Policy.DefaultHistoryBounds(); ok {
+	if size, ttl, ok := h.historyBounds(broadcastHistory); ok {
 		if err := h.cfg.History.Append(ctx, broadcastHistory, msg, size, ttl); err != nil {
 			return Delivery{}, fmt.Errorf("%w: broadcast not recorded: %w", ErrUnavailable, err)
 		}
 	}
 	msg.Origin = h.id
-	if out := newOutbound(msg); !h.hold(broadcastHistory, out) {
+	if out := newOutbound(msg); !h.hold(heldPublication{channel: broadcastHistory, out: out}) {
 		h.deliverAll(out)
 	}
 	if _, err := h.publish(ctx, topicBroadcast, msg); err != nil {
@@ -218,12 +217,12 @@ func (h *Hub) dispatch(topic string, msg *message.Message) {
 		if msg.Origin == h.id {
 			return // delivered by Broadcast already
 		}
-		if !h.hold(broadcastHistory, out) {
+		if !h.hold(heldPublication{channel: broadcastHistory, out: out}) {
 			h.deliverAll(out)
 		}
 	case len(topic) > len(topicUserPrefix) && topic[:len(topicUserPrefix)] == topicUserPrefix:
 		user := topic[len(topicUserPrefix):]
-		if !h.holdUser(user, out) {
+		if !h.hold(heldPublication{user: user, out: out}) {
 			h.deliverUser(user, out)
 		}
 	case len(topic) > len(topicChannelPrefix) && topic[:len(topicChannelPrefix)] == topicChannelPrefix:
@@ -231,8 +230,8 @@ func (h *Hub) dispatch(topic string, msg *message.Message) {
 		if msg.Origin == h.id {
 			return // delivered by Publish already
 		}
-		if !h.hold(name, out) {
-			h.deliverChannel(name, out)
+		if !h.hold(heldPublication{channel: name, out: out}) && h.deliverChannel(name, out) == 0 {
+			h.cfg.Metrics.BrokerUnrouted.Inc()
 		}
 	default:
 		h.log.Info("publication on an unknown topic dropped", "topic", topic, "messageId", msg.ID)
@@ -263,7 +262,9 @@ func (h *Hub) deliverUser(userID string, out *outbound) {
 	}
 }
 
-func (h *Hub) deliverChannel(name string, out *outbound) {
+// deliverChannel delivers to the channel's local subscribers and returns
+// how many there are.
+func (h *Hub) deliverChannel(name string, out *outbound) int {
 	s := h.chanShard(name)
 	s.mu.Lock()
 	subs := make([]*Session, 0, len(s.chans[name]))
@@ -275,12 +276,10 @@ func (h *Hub) deliverChannel(name string, out *outbound) {
 		s.marks[name] = m
 	}
 	s.mu.Unlock()
-	if len(subs) == 0 {
-		h.cfg.Metrics.BrokerUnrouted.Inc()
-	}
 	for _, sess := range subs {
 		sess.deliver(out, false)
 	}
+	return len(subs)
 }
 
 func (h *Hub) deliverAll(out *outbound) {

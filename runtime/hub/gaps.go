@@ -189,7 +189,7 @@ func (h *Hub) readGapsOnce(ctx context.Context) ([]heldPublication, error) {
 	ctx, cancel := context.WithTimeout(ctx, gapFillWait)
 	defer cancel()
 	marks := h.channelMarks()
-	if _, _, ok := h.cfg.Policy.DefaultHistoryBounds(); ok {
+	if _, _, ok := h.historyBounds(broadcastHistory); ok {
 		marks[broadcastHistory] = h.gap.broadcastMark()
 	}
 	var found []heldPublication
@@ -225,10 +225,7 @@ func (h *Hub) deliverHeld(p heldPublication) {
 // oldest first: those after the last it delivered, or, when that one has
 // left the history (or there was none), those stamped since it.
 func (h *Hub) missed(ctx context.Context, name string, mark channelMark) ([]*message.Message, error) {
-	_, ttl, _ := h.cfg.Policy.HistoryFor(name)
-	if name == broadcastHistory {
-		_, ttl, _ = h.cfg.Policy.DefaultHistoryBounds()
-	}
+	_, ttl, _ := h.historyBounds(name)
 	if mark.last != "" {
 		msgs, recovered, err := h.cfg.History.Since(ctx, name, mark.last, ttl)
 		if err != nil || recovered {
@@ -287,8 +284,16 @@ func (h *Hub) alreadyFilled(m *message.Message) bool {
 
 // hold keeps a channel publication while the broker's subscription is
 // down, and reports whether it did.
-func (h *Hub) hold(name string, out *outbound) bool {
+func (h *Hub) hold(p heldPublication) bool {
 	if !h.holding.Load() {
+		return false
+	}
+	// Only what a fill can find again is held: a publication kept in a
+	// history, or a message kept in its user's queue.
+	if p.user != "" && !h.cfg.DurableUserMessages {
+		return false
+	}
+	if _, _, kept := h.historyBounds(p.channel); p.user == "" && !kept {
 		return false
 	}
 	h.gap.mu.Lock()
@@ -296,15 +301,17 @@ func (h *Hub) hold(name string, out *outbound) bool {
 	if !h.gap.holding || len(h.gap.held) >= maxHeld {
 		return false
 	}
-	keeps := h.cfg.Policy.HistoryFor
-	if name == broadcastHistory {
-		keeps = func(string) (int, time.Duration, bool) { return h.cfg.Policy.DefaultHistoryBounds() }
-	}
-	if _, _, ok := keeps(name); !ok {
-		return false
-	}
-	h.gap.held = append(h.gap.held, heldPublication{channel: name, out: out})
+	h.gap.held = append(h.gap.held, p)
 	return true
+}
+
+// historyBounds are the bounds of a channel's history, or of the
+// broadcasts' (broadcastHistory), which keep the default ones.
+func (h *Hub) historyBounds(name string) (size int, ttl time.Duration, ok bool) {
+	if name == broadcastHistory {
+		return h.cfg.Policy.DefaultHistoryBounds()
+	}
+	return h.cfg.Policy.HistoryFor(name)
 }
 
 // userGapMargin reaches back before the break for user messages, whose
@@ -351,22 +358,6 @@ func (h *Hub) localUsers() []string {
 		sh.mu.Unlock()
 	}
 	return users
-}
-
-// holdUser keeps a message to a user while the broker's subscription is
-// down, when it also waits in the user's queue, and reports whether it
-// did.
-func (h *Hub) holdUser(user string, out *outbound) bool {
-	if !h.holding.Load() || !h.cfg.DurableUserMessages {
-		return false
-	}
-	h.gap.mu.Lock()
-	defer h.gap.mu.Unlock()
-	if !h.gap.holding || len(h.gap.held) >= maxHeld {
-		return false
-	}
-	h.gap.held = append(h.gap.held, heldPublication{user: user, out: out})
-	return true
 }
 
 // newNodeID names this node in the publications it delivers itself.

@@ -505,11 +505,12 @@ func (b *Broker) replace(sub *subscriber) {
 	if b.cfg.OnReconnect != nil {
 		b.cfg.OnReconnect()
 	}
-	b.kick1()
+	b.kickApply()
 	b.restoreWhenSynced()
 }
 
-func (b *Broker) kick1() {
+// kickApply wakes the apply loop for the pending changes.
+func (b *Broker) kickApply() {
 	select {
 	case b.kick <- struct{}{}:
 	default:
@@ -573,7 +574,7 @@ func (b *Broker) rehome(sub *subscriber) {
 	if b.cfg.OnReconnect != nil {
 		b.cfg.OnReconnect()
 	}
-	b.kick1()
+	b.kickApply()
 	// The moved channels carry publications again once their new
 	// subscriptions are confirmed.
 	b.restoreWhenSynced()
