@@ -13,12 +13,20 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/schedule"
 )
 
-func TestWebSocketHeartbeat(t *testing.T) {
+// dialHeartbeat opens a WebSocket session on a server that pings every
+// interval and waits timeout for the pong, and reads the open packet.
+func dialHeartbeat(t *testing.T, interval, timeout time.Duration) (*testServer, *websocket.Conn) {
+	t.Helper()
 	cfg := quietConfig()
-	cfg.PingInterval, cfg.PingTimeout = 50*time.Millisecond, 150*time.Millisecond
+	cfg.PingInterval, cfg.PingTimeout = interval, timeout
 	ts := newTestServer(t, cfg)
 	c := ts.dial("EIO=4&transport=websocket")
 	readFrame(t, c) // open
+	return ts, c
+}
+
+func TestWebSocketHeartbeat(t *testing.T) {
+	ts, c := dialHeartbeat(t, 50*time.Millisecond, 150*time.Millisecond)
 	for i := 0; i < 3; i++ {
 		if _, got := readFrame(t, c); got != "2" {
 			t.Fatalf("round %d: %q, want ping", i, got)
@@ -209,11 +217,7 @@ func TestHeartbeatOnASharedScheduler(t *testing.T) {
 // A pong read by the reader itself (takePong) leaves the frames behind it
 // to gorilla/websocket, in order, and still confirms the heartbeat.
 func TestPongThenMessagesInOneRead(t *testing.T) {
-	cfg := quietConfig()
-	cfg.PingInterval, cfg.PingTimeout = 200*time.Millisecond, 300*time.Millisecond
-	ts := newTestServer(t, cfg)
-	c := ts.dial("EIO=4&transport=websocket")
-	readFrame(t, c) // open
+	ts, c := dialHeartbeat(t, 200*time.Millisecond, 300*time.Millisecond)
 	for i := 0; i < 3; i++ {
 		if _, got := readFrame(t, c); got != "2" {
 			t.Fatalf("round %d: %q, want ping", i, got)

@@ -55,6 +55,19 @@ func collect(t *testing.T, c *client, types ...string) *collector {
 	return col
 }
 
+// await waits up to d for every id to be seen, and returns the ids still
+// missing and those seen more than once.
+func (col *collector) await(ids []string, d time.Duration) (lost, dup []string) {
+	deadline := time.Now().Add(d)
+	for {
+		lost, dup = col.missing(ids)
+		if len(lost) == 0 || time.Now().After(deadline) {
+			return lost, dup
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // missing returns the ids not seen, and the ids seen more than once.
 func (col *collector) missing(ids []string) (lost, dup []string) {
 	col.mu.Lock()
@@ -145,15 +158,7 @@ func TestChannelPublishesThroughARedisRestartAreNotLost(t *testing.T) {
 
 	for i, col := range cols {
 		accepted := want[i]
-		var lost, dup []string
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			lost, dup = col.missing(accepted)
-			if len(lost) == 0 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		lost, dup := col.await(accepted, 10*time.Second)
 		t.Logf("subscriber on node %d: %d accepted for it, %d delivered, %d lost, %d twice",
 			i+1, len(accepted), len(accepted)-len(lost), len(lost), len(dup))
 		if len(lost) > 0 || len(dup) > 0 {
@@ -348,15 +353,7 @@ func TestRedisLatencyAndAPartitionedNode(t *testing.T) {
 	eventually(t, "B to be ready again", func() bool { return ready() == 200 })
 	publishFor(500 * time.Millisecond)
 
-	var lost, dup []string
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		lost, dup = col.missing(accepted)
-		if len(lost) == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	lost, dup := col.await(accepted, 15*time.Second)
 	t.Logf("%d publications through A; the subscriber on B had them all %s after the cut ended", len(accepted), time.Since(healed).Round(time.Millisecond))
 	if len(lost) > 0 || len(dup) > 0 {
 		t.Fatalf("subscriber on B: %d of %d lost %v, %d twice %v", len(lost), len(accepted), lost, len(dup), dup)
