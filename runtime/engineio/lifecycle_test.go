@@ -18,6 +18,9 @@ func TestShutdownClosesEverySession(t *testing.T) {
 	if err := ws.Send(Message{Data: []byte("last")}); err != nil {
 		t.Fatal(err)
 	}
+	if n := ts.srv.Count(); n != 2 {
+		t.Fatalf("Count %d with a polling and a WebSocket session open", n)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), testWait)
 	defer cancel()
@@ -97,5 +100,23 @@ func TestOnCloseRunsAfterMessagesAndOnce(t *testing.T) {
 	s.OnClose(func(reason string) { late <- reason })
 	if r := <-late; r != ReasonForcedClose {
 		t.Errorf("late OnClose reason %q", r)
+	}
+}
+
+// A session opened over WebSocket is not kept by its id: a polling request
+// that names it is refused as one naming no session, and the session is
+// unharmed.
+func TestWebSocketSessionIsNotPolled(t *testing.T) {
+	ts := newTestServer(t, quietConfig())
+	c := ts.dial("EIO=4&transport=websocket")
+	readFrame(t, c)
+	ws := ts.socket()
+	code, body := ts.get(ws.ID())
+	if code != http.StatusBadRequest || body != `{"code":1,"message":"Session ID unknown"}` {
+		t.Errorf("GET with a WebSocket session's id: %d %s", code, body)
+	}
+	writeText(t, c, "4still here")
+	if _, got := readFrame(t, c); got != "4still here" {
+		t.Errorf("echo %q", got)
 	}
 }

@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -22,6 +23,9 @@ type Server struct {
 	cfg      Config
 	log      logr.Logger
 	upgrader websocket.Upgrader
+	// readBufs lends WebSocket connections their read buffers while they
+	// read (see parker): *bufio.Reader of wsReadBufferSize.
+	readBufs sync.Pool
 	track    tracker // open sessions and the goroutines they started
 	// sched runs the sessions' heartbeats. Without Config.Scheduler the
 	// server starts its own with the first session (ownSched), so that a
@@ -32,8 +36,13 @@ type Server struct {
 
 	// One mutex suffices: it guards only map operations, a few per session
 	// lifetime plus one lookup per request, never I/O.
-	mu       sync.Mutex
+	mu sync.Mutex
+	// sessions holds the sessions opened over polling, by id: their
+	// requests and upgrade probes find them there. A session opened over
+	// WebSocket is never looked up, so it sits in direct, a set that costs
+	// it far less than an entry keyed by its id.
 	sessions map[string]*Socket
+	direct   map[*Socket]struct{}
 	closing  bool
 }
 
@@ -55,7 +64,8 @@ func NewServer(cfg Config) (*Server, error) {
 		upgrader: websocket.Upgrader{
 			// Both buffers would otherwise be the HTTP server's 4 KiB ones,
 			// kept for the connection's life. Frames are read through a
-			// small buffer of the server's own (see hijackReader; a zero
+			// small buffer of the server's own, lent from readBufs only
+			// while reading (see hijackReader and parker; a zero
 			// ReadBufferSize makes gorilla adopt it), and written through
 			// buffers taken from a pool only while writing, so an idle
 			// connection holds neither.
@@ -70,7 +80,9 @@ func NewServer(cfg Config) (*Server, error) {
 				writeError(w, errBadRequest)
 			},
 		},
+		readBufs: sync.Pool{New: func() any { return bufio.NewReaderSize(nil, wsReadBufferSize) }},
 		sessions: make(map[string]*Socket),
+		direct:   make(map[*Socket]struct{}),
 	}, nil
 }
 
@@ -78,7 +90,7 @@ func NewServer(cfg Config) (*Server, error) {
 func (srv *Server) Count() int {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	return len(srv.sessions)
+	return len(srv.sessions) + len(srv.direct)
 }
 
 // ServeHTTP routes an Engine.IO request: a handshake (no sid), a polling
@@ -186,8 +198,8 @@ func (srv *Server) keptHeaders(h http.Header) http.Header {
 	return kept
 }
 
-// register gives s a fresh id and adds it to the session map; false when
-// the server is shutting down.
+// register gives s a fresh id and adds it to the sessions; false when the
+// server is shutting down.
 func (srv *Server) register(s *Socket) bool {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
@@ -200,7 +212,11 @@ func (srv *Server) register(s *Socket) bool {
 			break
 		}
 	}
-	srv.sessions[s.id] = s
+	if s.poll != nil {
+		srv.sessions[s.id] = s
+	} else {
+		srv.direct[s] = struct{}{}
+	}
 	if srv.sched == nil {
 		srv.sched = schedule.New()
 	}
@@ -227,6 +243,7 @@ func (srv *Server) remove(s *Socket) {
 	if srv.sessions[s.id] == s {
 		delete(srv.sessions, s.id)
 	}
+	delete(srv.direct, s)
 	srv.mu.Unlock()
 }
 
@@ -245,8 +262,11 @@ func (srv *Server) isClosing() bool {
 func (srv *Server) snapshot() []*Socket {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	out := make([]*Socket, 0, len(srv.sessions))
+	out := make([]*Socket, 0, len(srv.sessions)+len(srv.direct))
 	for _, s := range srv.sessions {
+		out = append(out, s)
+	}
+	for s := range srv.direct {
 		out = append(out, s)
 	}
 	return out

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,14 +18,16 @@ import (
 // packet; the connection is closed right after either way.
 const closeFrameWait = time.Second
 
-// wsReadBufferSize is each WebSocket connection's read buffer. Client
-// packets are small, and a larger message is read through it all the same.
+// wsReadBufferSize is the read buffer a WebSocket connection borrows while
+// it reads. Client packets are small, and a larger message is read through
+// it all the same. gorilla/websocket adopts a hijacked reader only if it is
+// larger than 256 bytes.
 const wsReadBufferSize = 512
 
 // upgrade completes the WebSocket handshake. park waits, without reading,
 // until the connection has a frame to read (see readLoop).
 func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request) (c *websocket.Conn, park parker, ok bool) {
-	hw := &hijackReader{ResponseWriter: w}
+	hw := &hijackReader{ResponseWriter: w, bufs: &srv.readBufs}
 	c, err := srv.upgrader.Upgrade(hw, r, nil)
 	if err != nil {
 		// The upgrader has already answered with an HTTP error.
@@ -32,7 +35,9 @@ func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request) (c *websocket
 		return nil, parker{}, false
 	}
 	c.SetReadLimit(int64(srv.cfg.MaxPayload))
-	return c, parker{br: hw.br, raw: hw.raw}, true
+	park = hw.park
+	park.giveBack() // gorilla has read nothing yet
+	return c, park, true
 }
 
 // hijackReader hands gorilla/websocket a read buffer of the server's own
@@ -42,8 +47,8 @@ func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request) (c *websocket
 // socket.
 type hijackReader struct {
 	http.ResponseWriter
-	br  *bufio.Reader
-	raw syscall.RawConn
+	bufs *sync.Pool
+	park parker
 }
 
 func (h *hijackReader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -56,19 +61,64 @@ func (h *hijackReader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		// the bytes are not lost before it does.
 		return c, brw, nil
 	}
-	h.br = bufio.NewReaderSize(c, wsReadBufferSize)
-	h.raw = netready.Of(c)
-	return c, bufio.NewReadWriter(h.br, brw.Writer), nil
+	h.park = parker{br: new(bufio.Reader), raw: netready.Of(c), nc: c, bufs: h.bufs}
+	h.park.borrow()
+	return c, bufio.NewReadWriter(h.park.br, brw.Writer), nil
 }
 
 func (h *hijackReader) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
-// parker waits, without reading, until a connection has a frame to read.
+// parker waits, without reading, until a connection has a frame to read,
+// and lends the connection a read buffer only while it reads.
 // It is a value, not a closure, so that the reader goroutine holds it on
 // its stack and an idle connection keeps nothing for it on the heap.
+//
+// gorilla/websocket keeps br, the reader it adopted at the upgrade, for the
+// connection's life, and reads only when the reader goroutine calls it.
+// Between reads, when nothing is buffered, br is emptied (its buffer goes
+// back to the server's pool) and borrow fills it again before the next read. That
+// saves each idle connection wsReadBufferSize bytes; a busy one borrows
+// and returns a buffer per wake-up, without allocating.
 type parker struct {
-	br  *bufio.Reader
+	br  *bufio.Reader // the reader gorilla reads from
 	raw syscall.RawConn
+	nc  net.Conn
+	// bufs is the server's pool of *bufio.Reader of wsReadBufferSize.
+	bufs *sync.Pool
+	// lent is the pooled reader whose buffer br holds while reading; nil
+	// while br is empty.
+	lent *bufio.Reader
+}
+
+// borrow gives br a buffer before anything reads from it.
+func (p *parker) borrow() {
+	if p.lent != nil || p.br == nil {
+		return
+	}
+	p.lent = p.bufs.Get().(*bufio.Reader)
+	p.lent.Reset(p.nc)
+	*p.br = *p.lent
+}
+
+// giveBack returns br's buffer to the pool once nothing is buffered in it:
+// a partly read frame keeps it.
+func (p *parker) giveBack() {
+	if p.lent != nil && p.br.Buffered() == 0 {
+		p.release()
+	}
+}
+
+// release returns br's buffer to the pool, buffered bytes or not; the
+// connection is read no more.
+func (p *parker) release() {
+	if p.lent == nil {
+		return
+	}
+	*p.lent = *p.br // the state gorilla advanced, over the same buffer
+	p.lent.Reset(nil)
+	*p.br = bufio.Reader{}
+	p.bufs.Put(p.lent)
+	p.lent = nil
 }
 
 // WebSocket framing (RFC 6455 section 5.2) of the one frame takePong
@@ -85,7 +135,7 @@ const (
 // goroutine or an allocation. It runs only between messages, when gorilla
 // holds no partial frame, so the two never disagree about where a frame
 // starts; a frame not yet wholly buffered is left to gorilla too.
-func (p parker) takePong() bool {
+func (p *parker) takePong() bool {
 	if p.br == nil {
 		return false
 	}
@@ -105,7 +155,7 @@ func (p parker) takePong() bool {
 // wait returns once a frame is buffered or the socket is readable. When
 // the connection gives no way to wait without reading (br or raw is
 // nil), it returns at once and the reader waits inside its read.
-func (p parker) wait() {
+func (p *parker) wait() {
 	if p.br != nil && p.raw != nil && p.br.Buffered() == 0 {
 		netready.Wait(p.raw)
 	}
@@ -188,15 +238,19 @@ func (s *Socket) readLoop(c *websocket.Conn, park parker) {
 	defer s.srv.track.done()
 	for {
 		park.wait()
+		park.borrow()
 		if !s.isProbe(c) && park.takePong() {
 			s.onPong()
+			park.giveBack()
 			continue
 		}
 		more := make(chan bool)
 		go func() { more <- s.readFrame(c) }()
 		if !<-more {
+			park.release()
 			return
 		}
+		park.giveBack()
 	}
 }
 

@@ -235,3 +235,59 @@ func TestPongThenMessagesInOneRead(t *testing.T) {
 	default:
 	}
 }
+
+// maskedText frames payload as a client's masked text frame.
+func maskedText(payload string) []byte {
+	mask := [4]byte{0x11, 0x22, 0x33, 0x44}
+	f := []byte{0x80 | opText}
+	switch n := len(payload); {
+	case n < 126:
+		f = append(f, 0x80|byte(n))
+	case n < 1<<16:
+		f = append(f, 0x80|126, byte(n>>8), byte(n))
+	default:
+		panic("test frame too large")
+	}
+	f = append(f, mask[:]...)
+	for i := 0; i < len(payload); i++ {
+		f = append(f, payload[i]^mask[i%4])
+	}
+	return f
+}
+
+// The reader lends its read buffer only while it reads (parker): frames
+// that arrive in pieces, larger than the buffer, or several to one read
+// all arrive whole and in order, and the heartbeat holds.
+func TestFramesAcrossBorrowedBuffers(t *testing.T) {
+	ts, c := dialHeartbeat(t, 300*time.Millisecond, 2*time.Second)
+	nc := c.NetConn()
+	write := func(parts ...[]byte) {
+		for _, p := range parts {
+			if _, err := nc.Write(p); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond) // the reader wakes on each part
+		}
+	}
+	large := "4" + strings.Repeat("x", 3*wsReadBufferSize)
+	for i := 0; i < 3; i++ {
+		if _, got := readFrame(t, c); got != "2" {
+			t.Fatalf("round %d: %q, want ping", i, got)
+		}
+		pong := maskedText("3")
+		write(pong[:3], pong[3:]) // a pong split inside its mask
+		f := maskedText(large)
+		write(f[:1], f[1:600], f[600:])
+		write(append(maskedText("4one"), maskedText("4two")...))
+		for _, want := range []string{large, "4one", "4two"} {
+			if _, got := readFrame(t, c); got != want {
+				t.Fatalf("round %d: echo of %d bytes, want %d (%.10q)", i, len(got), len(want), want)
+			}
+		}
+	}
+	select {
+	case ev := <-ts.closes:
+		t.Fatalf("session closed (%s) though every ping was answered", ev.reason)
+	default:
+	}
+}
