@@ -50,23 +50,31 @@ func (h *Hub) PlanRecovery(ctx context.Context, pid, userID, offset string) (pla
 	}
 	plan = &Recovery{Offset: offset, Record: rec}
 	complete = true
-	for ch, last := range rec.Channels {
-		if _, ok := h.missedOn(ctx, ch, offset, last); !ok {
+	for ch := range rec.Channels {
+		if _, ok := h.missedOn(ctx, ch, offset, rec); !ok {
 			complete = false
 		}
 	}
 	return plan, complete
 }
 
-// missedOn returns the messages ch published after what the client read:
-// after its offset when the offset is a message of ch, else after the last
-// one written to it. ok is false when history cannot tell.
-func (h *Hub) missedOn(ctx context.Context, ch, offset, lastWritten string) ([]*message.Message, bool) {
+// missedOn returns the messages ch published after the last one of ch
+// the client read, by the earlier session's record. That is its offset
+// when the offset is a message of ch; the last one written to ch when the
+// offset is the last message written at all (the client read everything);
+// else the last one the connection confirmed read, which may replay a few
+// the client did read, but never skips one it did not. ok is false when
+// history cannot tell.
+func (h *Hub) missedOn(ctx context.Context, ch, offset string, rec recovery.Record) ([]*message.Message, bool) {
 	_, ttl, ok := h.cfg.Policy.HistoryFor(ch)
 	if !ok {
 		return nil, false
 	}
-	for _, from := range []string{offset, lastWritten} {
+	read := rec.Read[ch]
+	if offset != "" && offset == rec.Last {
+		read = rec.Channels[ch]
+	}
+	for _, from := range []string{offset, read} {
 		if from == "" {
 			continue
 		}
@@ -104,7 +112,7 @@ func (s *Session) recoverChannels(ctx context.Context, plan *Recovery) {
 		s.hub.log.Error(err, "broker subscription not confirmed", "userId", s.userID)
 	}
 	for _, ch := range subscribed {
-		missed, _ := s.hub.missedOn(ctx, ch, plan.Offset, plan.Record.Channels[ch])
+		missed, _ := s.hub.missedOn(ctx, ch, plan.Offset, plan.Record)
 		s.releaseChannel(ch, missed)
 	}
 }
@@ -148,7 +156,19 @@ func (s *Session) writeRecord(ctx context.Context, chans []string, ttl time.Dura
 	rec := recovery.Record{UserID: s.userID, Channels: make(map[string]string, len(chans))}
 	s.mu.Lock()
 	for _, ch := range chans {
-		rec.Channels[ch] = s.lastWritten[ch]
+		rec.Channels[ch] = ""
+	}
+	if st := s.sent; st != nil {
+		rec.Last = st.last
+		for _, ch := range chans {
+			rec.Channels[ch] = st.written[ch]
+			if id, ok := st.read[ch]; ok {
+				if rec.Read == nil {
+					rec.Read = make(map[string]string, len(chans))
+				}
+				rec.Read[ch] = id
+			}
+		}
 	}
 	s.mu.Unlock()
 	if err := s.hub.cfg.Recovery.Save(ctx, s.meta.RecoveryID, rec, ttl); err != nil {
@@ -156,14 +176,60 @@ func (s *Session) writeRecord(ctx context.Context, chans []string, ttl time.Dura
 	}
 }
 
-// noteWrittenLocked remembers the last channel message handed to a
-// recoverable session's connection.
-func (s *Session) noteWrittenLocked(out *outbound, toUser bool) {
-	if s.meta.RecoveryID == "" || toUser || out.msg.Channel == "" {
+// sentState is what a recoverable session remembers of what it sent, so
+// that a client coming back is replayed what it did not read, and not
+// what a dying connection was handed but never delivered. What the client
+// read is known two ways: its offset (the last message it read, of any
+// kind) and the connection's confirmations. See Hub.missedOn.
+type sentState struct {
+	written map[string]string // channel → last message handed to the connection
+	read    map[string]string // channel → last message the connection confirmed read
+	last    string            // the last message handed to the connection, of any kind
+}
+
+// noteSentLocked records a message handed to a recoverable session's
+// connection. Nothing is kept before the first channel message: until
+// then no channel has a position to recover from, and an idle session
+// keeps no state for it.
+func (s *Session) noteSentLocked(m *message.Message, toUser bool) {
+	if s.meta.RecoveryID == "" {
 		return
 	}
-	if s.lastWritten == nil {
-		s.lastWritten = make(map[string]string, len(s.channels))
+	onChannel := !toUser && m.Channel != ""
+	if s.sent == nil && !onChannel {
+		return
 	}
-	s.lastWritten[out.msg.Channel] = out.msg.ID
+	st := s.sentLocked()
+	st.last = m.ID
+	if onChannel {
+		if st.written == nil {
+			st.written = make(map[string]string, 1)
+		}
+		st.written[m.Channel] = m.ID
+	}
+}
+
+func (s *Session) sentLocked() *sentState {
+	if s.sent == nil {
+		s.sent = &sentState{}
+	}
+	return s.sent
+}
+
+// noteRead returns the OnWritten of a channel message sent to a
+// recoverable session: it records the message as the last the client read
+// on its channel. The connection runs it once the client is known to have
+// read the message (a Socket.IO connection: once a pong came after it),
+// in the order the messages were sent, and never for one that a dying
+// connection left unread.
+func (s *Session) noteRead(m *message.Message) func() {
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		st := s.sentLocked()
+		if st.read == nil {
+			st.read = make(map[string]string, 1)
+		}
+		st.read[m.Channel] = m.ID
+	}
 }

@@ -87,9 +87,9 @@ type Session struct {
 	// recovering holds live publications of channels whose missed
 	// history is being replayed; nil when none is.
 	recovering map[string][]*outbound
-	// lastWritten maps a channel to the last message handed to the
-	// connection, for a recoverable session (Meta.RecoveryID) only.
-	lastWritten map[string]string
+	// sent is what a recoverable session (Meta.RecoveryID) remembers of
+	// what it sent; nil for others, and until the first message.
+	sent *sentState
 
 	heartbeat *schedule.Entry
 	expiry    *schedule.Entry
@@ -308,11 +308,13 @@ func (s *Session) sendLocked(out *outbound, toUser bool) bool {
 		}
 	case toUser:
 		o.Tag = out.msg
+	case s.meta.RecoveryID != "" && out.msg.Channel != "":
+		o.OnWritten = s.noteRead(out.msg)
 	}
 	switch err := s.conn.SendPrepared(pm, o); {
 	case err == nil:
 		out.sentCounter(s.hub.cfg.Metrics).Inc()
-		s.noteWrittenLocked(out, toUser)
+		s.noteSentLocked(out.msg, toUser)
 		return true
 	case errors.Is(err, protocol.ErrQueueFull):
 		// The client cannot keep up. What it has not been sent yet goes

@@ -17,7 +17,9 @@ const maxChannelsPerRequest = 100
 type ChannelsRequest struct {
 	Channels []string `json:"channels"`
 	// Since maps a channel to the id of the last message the client saw
-	// on it, to recover what it missed (subscribe only).
+	// on it, to recover what it missed (subscribe only). An empty id asks
+	// for everything the channel's history holds: a client that has read
+	// nothing there since it first subscribed.
 	Since map[string]string `json:"since,omitempty"`
 }
 
@@ -129,14 +131,26 @@ func (s *Session) releaseChannel(ch string, missed []*message.Message) {
 }
 
 // recoverChannel replays what ch published after lastID and reports
-// whether the history still reached back that far.
+// whether the history still reached back that far. An empty lastID is a
+// client that has read nothing on ch since it first subscribed: it gets
+// all the history holds, complete unless the history is full.
 func (s *Session) recoverChannel(ctx context.Context, ch, lastID string) bool {
-	_, ttl, ok := s.hub.cfg.Policy.HistoryFor(ch)
+	size, ttl, ok := s.hub.cfg.Policy.HistoryFor(ch)
 	if !ok {
 		s.releaseChannel(ch, nil)
 		return false
 	}
-	missed, recovered, err := s.hub.cfg.History.Since(ctx, ch, lastID, ttl)
+	var (
+		missed    []*message.Message
+		recovered bool
+		err       error
+	)
+	if lastID == "" {
+		missed, err = s.hub.cfg.History.Recent(ctx, ch, ttl)
+		recovered = len(missed) < size
+	} else {
+		missed, recovered, err = s.hub.cfg.History.Since(ctx, ch, lastID, ttl)
+	}
 	if err != nil {
 		s.hub.log.Error(err, "channel history unavailable", "channel", ch)
 		recovered, missed = false, nil

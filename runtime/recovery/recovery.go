@@ -17,6 +17,12 @@ type Record struct {
 	// Channels maps each subscribed channel to the id of the last message
 	// written to it, "" when none. Take never returns it nil.
 	Channels map[string]string `json:"channels"`
+	// Read maps a channel to the id of the last of its messages that the
+	// client was known to have read; a channel is missing when none was.
+	Read map[string]string `json:"read,omitempty"`
+	// Last is the id of the last message written to the connection, of
+	// any kind: a client whose offset is Last read everything written.
+	Last string `json:"last,omitempty"`
 }
 
 // Store keeps records by the session's private id (Socket.IO's pid).

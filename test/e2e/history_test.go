@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/fleetwire/fleetwire/runtime/channel"
@@ -68,6 +69,18 @@ func checkRecovery(t *testing.T, pub, sub *node) {
 	c3 := dial(t, sub, userToken(t, "other-reader"))
 	if _, recovered := subscribeSince(t, c3, "plain:1", "x", 0); recovered {
 		t.Fatal("a namespace without history reported recovered")
+	}
+	// An empty id is a client that has read nothing on the channel since
+	// it first subscribed: it gets all the history holds, recovered unless
+	// the history is full and may have dropped some.
+	fresh := publishN(t, pub, "news:fresh", 2)
+	c4 := dial(t, sub, userToken(t, "fresh-reader"))
+	if got, recovered := subscribeSince(t, c4, "news:fresh", "", 2); !recovered || !slices.Equal(got, fresh) {
+		t.Fatalf("since \"\" on a history of 2: %v recovered=%v, want %v", got, recovered, fresh)
+	}
+	c5 := dial(t, sub, userToken(t, "fresh-reader-2"))
+	if got, recovered := subscribeSince(t, c5, "news:live", "", 3); recovered || len(got) != 3 {
+		t.Fatalf("since \"\" on a full history: %v recovered=%v, want 3 and not recovered", got, recovered)
 	}
 }
 

@@ -21,6 +21,9 @@ type dropProxy struct {
 	// watch, when set, is counted in every chunk a backend sends back.
 	watch string
 	seen  int
+	// swallow discards what backends send instead of forwarding it: the
+	// server's writes succeed, and the client never reads them.
+	swallow bool
 }
 
 func startDropProxy(t *testing.T, backend string) *dropProxy {
@@ -93,8 +96,20 @@ func (w *watcher) Write(b []byte) (int, error) {
 	if w.p.watch != "" {
 		w.p.seen += strings.Count(string(b), w.p.watch)
 	}
+	swallow := w.p.swallow
 	w.p.mu.Unlock()
+	if swallow {
+		return len(b), nil
+	}
 	return w.Writer.Write(b)
+}
+
+// swallowReplies makes the proxy discard what backends send from now on
+// (true), or forward it again (false).
+func (p *dropProxy) swallowReplies(on bool) {
+	p.mu.Lock()
+	p.swallow = on
+	p.mu.Unlock()
 }
 
 // watchFor starts counting s in the backends' answers.

@@ -366,6 +366,78 @@ func TestSocketIOConnectionStateRecovery(t *testing.T) {
 	}
 }
 
+// TestSocketIORecoveryReplaysWhatWasWrittenButNotRead has the network eat
+// a channel message that the server wrote: the client never reads it,
+// and its last read (its offset) is a direct message. Recovery must not
+// start after the last channel message written, which the client never
+// saw, but after the last one a pong proved it read, so the eaten message
+// comes again.
+func TestSocketIORecoveryReplaysWhatWasWrittenButNotRead(t *testing.T) {
+	_, nodes := startFleet(t, 1, "socketIO: {pingInterval: 200ms, pingTimeout: 5s}\nchannels:\n  history:\n    news: {size: 10, ttl: 1m}\n")
+	n := nodes[0]
+	user, ch := "ivy", "news:ivy"
+	proxy := startDropProxy(t, strings.TrimPrefix(n.base, "http://"))
+	signals := startSignals(t)
+	done := make(chan nodeclient.Output, 1)
+	go func() {
+		out, err := nodeclient.Run(t, nodeWait, "recover.js", "SIO_URL=ws://"+proxy.addr(), "SIO_TOKEN="+userToken(t, user),
+			"SIO_CHANNEL="+ch, "SIO_BEFORE=m1,u1", "SIO_EXPECT=m1,u1,eaten,m2", "SIO_TRANSPORTS=websocket",
+			"SIO_SIGNAL_URL="+signals.url, "SIO_TIMEOUT_MS=20000")
+		if err != nil {
+			t.Errorf("%v\n%s\n%s", err, out.Stdout, out.Stderr)
+		}
+		done <- out
+	}()
+	signals.await(t, "subscribed")
+	publish := func(mark string) {
+		r := call(t, "POST", n.base+"/ws/publish", serviceToken(t),
+			map[string]any{"channel": ch, "type": "headline", "payload": map[string]any{"mark": mark}})
+		mustStatus(t, r, 200)
+	}
+	publish("m1")
+	mustStatus(t, n.send(t, user, "notification", map[string]any{"mark": "u1"}), 200)
+	signals.await(t, "read")
+	// A pong after u1 confirms it, and takes it out of the queue; it
+	// confirms m1, written before it, too.
+	eventually(t, "a pong to confirm u1", func() bool {
+		r := call(t, "GET", n.base+"/ws/queue/"+user, serviceToken(t), nil)
+		return r.Body["depth"] == float64(0)
+	})
+	proxy.watchFor("eaten")
+	proxy.swallowReplies(true)
+	publish("eaten")
+	eventually(t, "the server to write the eaten message", func() bool { return proxy.watched() == 1 })
+	proxy.setDown(true)
+	proxy.drop()
+	proxy.swallowReplies(false)
+	connections := func() float64 {
+		r := call(t, "GET", n.base+"/ws/status/"+user, serviceToken(t), nil)
+		c, _ := r.Body["connections"].(float64)
+		return c
+	}
+	eventually(t, "the node to notice the drop", func() bool { return connections() == 0 })
+	proxy.setDown(false)
+	eventually(t, "the client back", func() bool { return connections() == 1 })
+	publish("m2")
+	out := <-done
+	var marks []string
+	recovered := false
+	for _, l := range out.Lines {
+		if l["step"] == "event" && l["mark"] != nil {
+			marks = append(marks, l["mark"].(string))
+		}
+		if l["step"] == "connect" && l["n"] == float64(2) {
+			recovered = l["recovered"] == true
+		}
+	}
+	if !recovered {
+		t.Errorf("socket.recovered is false after the drop\n%s", out.Stdout)
+	}
+	if got := strings.Join(marks, ","); got != "m1,u1,eaten,m2" {
+		t.Errorf("marks %s, want m1,u1 before the drop, the eaten message replayed, then m2\n%s", got, out.Stdout)
+	}
+}
+
 // signals receives the steps a node script POSTs, so a test can act when
 // the client has reached one.
 type signals struct {

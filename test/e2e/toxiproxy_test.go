@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -47,4 +48,10 @@ func (f *faultProxy) blackhole(t *testing.T) {
 	for _, stream := range []string{"upstream", "downstream"} {
 		f.add(t, `{"name":"blackhole-`+stream+`","type":"timeout","stream":"`+stream+`","attributes":{"timeout":0}}`)
 	}
+}
+
+// clear removes every toxic: the proxy's connections, old and new, pass
+// traffic again.
+func (f *faultProxy) clear() {
+	f.p.Toxics.ResetToxics(context.Background())
 }

@@ -146,6 +146,8 @@ func run() error {
 		n := float64(len(conns)) * 1024
 		fmt.Printf("runtime Go heap in use %.2f KiB and goroutine stacks %.2f KiB per connection (go_memstats_heap_alloc_bytes, go_memstats_stack_inuse_bytes)\n",
 			(heap.heap-heapBefore.heap)/n, (heap.stack-heapBefore.stack)/n)
+		fmt.Printf("runtime GC heap goal %.2f KiB per connection (go_memstats_next_gc_bytes: twice the heap live at the last collection, plus the stacks)\n",
+			(heap.goal-heapBefore.goal)/n)
 	}
 	if o.fanout > 0 {
 		return fanout(ctx, o, conns, received)
@@ -294,13 +296,16 @@ func fanout(ctx context.Context, o options, conns []*websocket.Conn, received *a
 
 // goStats are the runtime's Go memory gauges, from its /metrics.
 type goStats struct {
-	heap, stack float64
-	ok          bool
+	heap, stack, goal float64
+	ok                bool
 }
 
 // goMemory reads the runtime's heap and stack gauges from /metrics. The
 // heap figure includes garbage since the last collection, which an idle
 // runtime makes little of, and Go collects at least every two minutes.
+// The heap goal depends only on what the last collection found live, so
+// it varies less from run to run than RSS, which also depends on how much
+// free memory the runtime has handed back to the kernel so far.
 func goMemory(ctx context.Context, wsURL string) goStats {
 	u, err := url.Parse(wsURL)
 	if err != nil {
@@ -329,9 +334,11 @@ func goMemory(ctx context.Context, wsURL string) goStats {
 			st.heap, found = v, found+1
 		case "go_memstats_stack_inuse_bytes":
 			st.stack, found = v, found+1
+		case "go_memstats_next_gc_bytes":
+			st.goal, found = v, found+1
 		}
 	}
-	st.ok = found == 2
+	st.ok = found == 3
 	return st
 }
 

@@ -42,7 +42,8 @@ func Run(t *testing.T, newStore Factory) {
 	}
 	t.Run("take returns what was saved", func(t *testing.T) {
 		s := newStore(t)
-		want := recovery.Record{UserID: "u1", Channels: map[string]string{"news:1": "m7", "chat:2": ""}}
+		want := recovery.Record{UserID: "u1", Channels: map[string]string{"news:1": "m7", "chat:2": ""},
+			Read: map[string]string{"news:1": "m5"}, Last: "m8"}
 		save(t, s, "p1", want, time.Hour)
 		takeWant(t, s, "p1", want)
 	})
@@ -115,5 +116,5 @@ func Run(t *testing.T, newStore Factory) {
 }
 
 func equal(a, b recovery.Record) bool {
-	return a.UserID == b.UserID && maps.Equal(a.Channels, b.Channels)
+	return a.UserID == b.UserID && maps.Equal(a.Channels, b.Channels) && maps.Equal(a.Read, b.Read) && a.Last == b.Last
 }
