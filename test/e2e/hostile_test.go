@@ -2,13 +2,19 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
+	"github.com/fleetwire/fleetwire/runtime/auth"
 	"github.com/fleetwire/fleetwire/runtime/config"
 )
 
@@ -71,4 +77,115 @@ func TestOversizedHeadersAreRefused(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("status %d, want 431", resp.StatusCode)
 	}
+}
+
+// TestEventFloodsAreCutOff floods one node, with its default limits, from
+// three clients at once: unknown events, pings, and subscribes naming
+// thousands of channels. Each flooder is told rate_limited with a retry
+// time, then closed with 1008 once it keeps going; the subscribe flood
+// never holds more channels than a connection may. A bystander on the
+// same node keeps getting its pings answered; its round-trip p99 before
+// and during the floods is printed (not asserted: this machine is shared).
+func TestEventFloodsAreCutOff(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.Log.Level = "info"
+		// The bystander measures with 400 pings: its tier lets it.
+		c.RateLimit.Tiers = map[string]config.Tier{"monitor": {Messages: &config.Rule{}}}
+	})
+	bystander := dial(t, n, token(t, auth.TokenRequest{UserID: "bystander", Tier: "monitor", TTL: time.Hour}))
+	before := pingP99(t, bystander, 200)
+
+	floods := map[string]func(i int) map[string]any{
+		"unknown events": func(i int) map[string]any { return map[string]any{"event": "no_such_event", "id": i} },
+		"pings":          func(i int) map[string]any { return map[string]any{"event": "ping", "id": i} },
+		"subscribes": func(i int) map[string]any {
+			names := make([]string, 100)
+			for j := range names {
+				names[j] = fmt.Sprintf("flood:%d-%d", i, j)
+			}
+			return map[string]any{"event": "subscribe", "id": i, "data": map[string]any{"channels": names}}
+		},
+	}
+	type outcome struct {
+		name             string
+		sent, limited    int
+		code             int
+		reason, retryErr string
+	}
+	results := make(chan outcome, len(floods))
+	for name, build := range floods {
+		c := dial(t, n, userToken(t, "flooder-"+strings.ReplaceAll(name, " ", "-")))
+		go func() {
+			o := outcome{name: name}
+			stop := make(chan struct{})
+			go func() { // the writer: at most 2,000 frames, until the close
+				defer close(stop)
+				for i := 1; i <= 2000; i++ {
+					_ = c.ws.SetWriteDeadline(time.Now().Add(wait))
+					if c.ws.WriteJSON(build(i)) != nil {
+						return
+					}
+					o.sent = i
+				}
+			}()
+			for {
+				_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+				_, p, err := c.ws.ReadMessage()
+				if ce, ok := err.(*websocket.CloseError); ok {
+					o.code, o.reason = ce.Code, ce.Text
+					break
+				}
+				if err != nil {
+					o.reason = err.Error()
+					break
+				}
+				var f frame
+				if json.Unmarshal(p, &f) == nil && f.Event == "error" {
+					var e errorData
+					_ = json.Unmarshal(f.Data, &e)
+					if e.Code == "rate_limited" {
+						o.limited++
+						if e.RetryAfterMs <= 0 {
+							o.retryErr = string(f.Data)
+						}
+					}
+				}
+			}
+			<-stop
+			results <- o
+		}()
+	}
+	during := pingP99(t, bystander, 200)
+	for range floods {
+		o := <-results
+		t.Logf("%s: %d frames sent, %d answered rate_limited, closed %d %q", o.name, o.sent, o.limited, o.code, o.reason)
+		if o.code != websocket.ClosePolicyViolation || o.reason != "rate limit abuse" {
+			t.Errorf("%s: closed %d %q, want 1008 rate limit abuse", o.name, o.code, o.reason)
+		}
+		if o.limited == 0 || o.retryErr != "" {
+			t.Errorf("%s: %d rate_limited answers; one without retryAfterMs: %s", o.name, o.limited, o.retryErr)
+		}
+	}
+	if ch := value(t, scrape(t, n), "realtime_channels", nil); ch > 100 {
+		t.Errorf("%v channels held after the subscribe flood; a connection may hold 100", ch)
+	}
+	t.Logf("bystander ping round trip p99: %s before the floods, %s during them", before, during)
+	bystander.emit("ping", nil)
+	bystander.expect("pong")
+}
+
+// pingP99 sends n acked pings one after another and returns the 99th
+// percentile of their round trips.
+func pingP99(t *testing.T, c *client, n int) time.Duration {
+	t.Helper()
+	rtts := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if f := c.request("ping", nil); f.Event != "ack" {
+			t.Fatalf("ping answered %s %s", f.Event, f.Data)
+		}
+		rtts = append(rtts, time.Since(start))
+	}
+	slices.Sort(rtts)
+	return rtts[len(rtts)*99/100]
 }
