@@ -28,9 +28,29 @@ import (
 // cluster is a real kube-apiserver and etcd with the CRD installed, the
 // operator binary running against them, and kubectl pointed at them.
 type cluster struct {
+	env        *envtest.Environment
 	kubeconfig string
 	kubectlBin string
 	client     client.Client
+	watcher    client.WithWatch
+}
+
+// operatorProc is a running operator process.
+type operatorProc struct {
+	cmd     *exec.Cmd
+	metrics string        // its metrics address
+	done    chan struct{} // closed once it has exited, with err its exit
+	err     error
+}
+
+// exited reports whether the process has ended.
+func (p *operatorProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func startCluster(t *testing.T) *cluster {
@@ -39,6 +59,9 @@ func startCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Certificates in a folder of the test's own survive a restart of the
+	// kube-apiserver, as a real one's do; envtest would make new ones.
+	env.ControlPlane.APIServer = &envtest.APIServer{CertDir: t.TempDir()}
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("envtest: %v", err)
@@ -52,7 +75,7 @@ func startCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{kubeconfig: filepath.Join(t.TempDir(), "kubeconfig"), kubectlBin: filepath.Join(env.BinaryAssetsDirectory, "kubectl")}
+	c := &cluster{env: env, kubeconfig: filepath.Join(t.TempDir(), "kubeconfig"), kubectlBin: filepath.Join(env.BinaryAssetsDirectory, "kubectl")}
 	if err := os.WriteFile(c.kubeconfig, kc, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -68,29 +91,36 @@ func startCluster(t *testing.T) *cluster {
 	if c.client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		t.Fatal(err)
 	}
+	if c.watcher, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme}); err != nil {
+		t.Fatal(err)
+	}
 	return c
 }
 
 // startOperator builds and runs cmd/operator against the cluster, with
 // leader election, secure metrics on a loopback port and its watches
-// scoped to the default namespace. It returns the metrics address.
-func (c *cluster) startOperator(t *testing.T) string {
+// scoped to the default namespace.
+func (c *cluster) startOperator(t *testing.T) *operatorProc {
 	t.Helper()
 	bin := testproc.Binary(t, "github.com/fleetwire/fleetwire/cmd/operator")
 	probe := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
-	metrics := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
-	cmd := exec.Command(bin, "--metrics-bind-address="+metrics, "--health-probe-bind-address="+probe,
+	p := &operatorProc{metrics: fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t)), done: make(chan struct{})}
+	p.cmd = exec.Command(bin, "--metrics-bind-address="+p.metrics, "--health-probe-bind-address="+probe,
 		"--leader-elect", "--leader-election-namespace=default", "--namespaces=default",
 		"--runtime-image=example/fleetwire:test", "--connection-interval=1s")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
+	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
 	logs := &testproc.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
+	p.cmd.Stdout, p.cmd.Stderr = logs, logs
+	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		_ = p.cmd.Process.Kill()
+		<-p.done
 		if t.Failed() {
 			t.Logf("operator logs:\n%s", logs.String())
 		}
@@ -103,7 +133,7 @@ func (c *cluster) startOperator(t *testing.T) string {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	return metrics
+	return p
 }
 
 func (c *cluster) kubectl(t *testing.T, args ...string) (string, error) {
@@ -113,6 +143,20 @@ func (c *cluster) kubectl(t *testing.T, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, c.kubectlBin, append([]string{"--kubeconfig", c.kubeconfig}, args...)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// mustKubectlStdin runs kubectl with stdin as its input.
+func (c *cluster) mustKubectlStdin(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.kubectlBin, append([]string{"--kubeconfig", c.kubeconfig}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
 }
 
 func (c *cluster) mustKubectl(t *testing.T, args ...string) string {
@@ -141,7 +185,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // Deployment reports its pods.
 func TestKubectlDrivesTheOperator(t *testing.T) {
 	c := startCluster(t)
-	metrics := c.startOperator(t)
+	metrics := c.startOperator(t).metrics
 
 	// Outside the watched namespace nothing happens.
 	c.mustKubectl(t, "create", "namespace", "elsewhere")
