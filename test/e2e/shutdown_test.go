@@ -60,15 +60,37 @@ func startProcess(t *testing.T, args ...string) *proc {
 }
 
 // startProcessEnv starts a runtime process with extra environment
-// variables.
+// variables, on a free port. A port found free can be taken by another
+// test's process or client before the runtime binds it; the runtime then
+// exits at once, and another port is tried.
 func startProcessEnv(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	return startProcessAt(t, freePort(t), env, args...)
+	for attempt := 1; ; attempt++ {
+		p, taken := launchProcess(t, freePort(t), env, args...)
+		if !taken {
+			return p
+		}
+		if attempt == 5 {
+			t.Fatal("every free port tried was taken before the runtime could bind it")
+		}
+	}
 }
 
 // startProcessAt starts a runtime process on a given port, so a test can
 // restart a node where its clients will look for it.
 func startProcessAt(t *testing.T, port int, env []string, args ...string) *proc {
+	t.Helper()
+	p, taken := launchProcess(t, port, env, args...)
+	if taken {
+		t.Fatalf("port %d is taken", port)
+	}
+	return p
+}
+
+// launchProcess starts a runtime process on port and waits until it
+// serves /health. taken reports that it exited because the port was in
+// use; any other early exit fails t.
+func launchProcess(t *testing.T, port int, env []string, args ...string) (p *proc, taken bool) {
 	t.Helper()
 	cmd := exec.Command(runtimeBinary(t), args...)
 	cmd.Env = append(os.Environ(), "PORT="+fmt.Sprint(port), "JWT_SECRET="+testSecret, "LOG_LEVEL=debug", "RATE_LIMIT_MAX=0", "MAX_CONNECTIONS=2000")
@@ -78,7 +100,7 @@ func startProcessAt(t *testing.T, port int, env []string, args ...string) *proc 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, logs: logs, exit: make(chan error, 1),
+	p = &proc{cmd: cmd, logs: logs, exit: make(chan error, 1),
 		node: &node{base: fmt.Sprintf("http://127.0.0.1:%d", port), logs: logs}}
 	go func() { p.exit <- cmd.Wait() }()
 	t.Cleanup(func() {
@@ -87,15 +109,41 @@ func startProcessAt(t *testing.T, port int, env []string, args ...string) *proc 
 			t.Logf("process logs:\n%s", logs.String())
 		}
 	})
-	eventually(t, "the runtime to listen", func() bool {
-		resp, err := http.Get(p.node.base + "/health")
-		if err != nil {
-			return false
+	deadline := time.Now().Add(wait)
+	for {
+		if resp, err := http.Get(p.node.base + "/health"); err == nil {
+			resp.Body.Close()
+			// Still running a moment later: the answer was this
+			// process's, not that of whoever held the port.
+			if resp.StatusCode == 200 && !exitsWithin(p, 100*time.Millisecond) {
+				return p, false
+			}
 		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	return p
+		select {
+		case err := <-p.exit:
+			if strings.Contains(logs.String(), "address already in use") {
+				return nil, true
+			}
+			t.Fatalf("the runtime exited before it listened: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for the runtime to listen")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// exitsWithin reports whether p exits within d. An exit is put back for
+// whoever waits on p.exit next.
+func exitsWithin(p *proc, d time.Duration) bool {
+	select {
+	case err := <-p.exit:
+		p.exit <- err
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
 
 func TestSIGTERMClosesClientsAndExitsCleanly(t *testing.T) {

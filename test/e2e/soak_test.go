@@ -49,7 +49,7 @@ type soakSample struct {
 // nothing leaks per connection, per channel or per message.
 func TestSoakLeavesNothingBehind(t *testing.T) {
 	scale := soakScaleFromEnv()
-	srv, nodes := startFleet(t, 3, "rateLimit:\n  max: 0\n  connectionsPerIP: {limit: 0}\n  connectionsPerUser: 0\nlog:\n  level: warn\n")
+	srv, nodes := startFleet(t, 3, "rateLimit:\n  max: 0\n  connectionsPerIP: {limit: 0}\n  connectionsPerUser: 0\n")
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(scale.rounds+2)*(scale.round+30*time.Second))

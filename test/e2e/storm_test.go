@@ -41,8 +41,10 @@ func stormScaleFromEnv() stormScale {
 // the refusals, and the node's RSS before, at its peak and after.
 func TestReconnectStormRecovers(t *testing.T) {
 	scale := stormScaleFromEnv()
-	cfg := writeConfig(t, "rateLimit:\n  connectionsPerIP: "+scale.perIP+"\n  connectionsPerUser: 0\nlog:\n  level: warn\n")
-	p := startProcessEnv(t, []string{"MAX_CONNECTIONS=" + strconv.Itoa(scale.conns)}, "--config", cfg)
+	cfg := writeConfig(t, "rateLimit:\n  connectionsPerIP: "+scale.perIP+"\n  connectionsPerUser: 0\n")
+	// Warnings only: a debug line per connection would fill the test's
+	// memory with logs.
+	p := startProcessEnv(t, []string{"MAX_CONNECTIONS=" + strconv.Itoa(scale.conns), "LOG_LEVEL=warn"}, "--config", cfg)
 	n := p.node
 	u := strings.Replace(n.base, "http://", "ws://", 1) + "/ws"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*scale.bound)
