@@ -133,6 +133,7 @@ func (h *Hub) Publish(ctx context.Context, ch string, msg *message.Message) (Del
 		if err := h.cfg.History.Append(ctx, ch, msg, size, ttl); err != nil {
 			return Delivery{}, fmt.Errorf("%w: channel history of %s not recorded: %w", ErrUnavailable, ch, err)
 		}
+		h.recent.note(ch, msg)
 	}
 	msg.Origin = h.id
 	local := h.deliverLocalChannel(ch, newOutbound(msg))
@@ -173,6 +174,7 @@ func (h *Hub) Broadcast(ctx context.Context, msg *message.Message) (Delivery, er
 		if err := h.cfg.History.Append(ctx, broadcastHistory, msg, size, ttl); err != nil {
 			return Delivery{}, fmt.Errorf("%w: broadcast not recorded: %w", ErrUnavailable, err)
 		}
+		h.recent.note(broadcastHistory, msg)
 	}
 	msg.Origin = h.id
 	if out := newOutbound(msg); !h.hold(heldPublication{channel: broadcastHistory, out: out}) {
@@ -214,8 +216,8 @@ func (h *Hub) dispatch(topic string, msg *message.Message) {
 	out := newOutbound(msg)
 	switch {
 	case topic == topicBroadcast:
-		if msg.Origin == h.id {
-			return // delivered by Broadcast already
+		if msg.Origin == h.id || h.staleRepublished(broadcastHistory, msg) {
+			return // delivered by Broadcast already, or before the break
 		}
 		if !h.hold(heldPublication{channel: broadcastHistory, out: out}) {
 			h.deliverAll(out)
@@ -227,8 +229,8 @@ func (h *Hub) dispatch(topic string, msg *message.Message) {
 		}
 	case len(topic) > len(topicChannelPrefix) && topic[:len(topicChannelPrefix)] == topicChannelPrefix:
 		name := topic[len(topicChannelPrefix):]
-		if msg.Origin == h.id {
-			return // delivered by Publish already
+		if msg.Origin == h.id || h.staleRepublished(name, msg) {
+			return // delivered by Publish already, or before the break
 		}
 		if !h.hold(heldPublication{channel: name, out: out}) && h.deliverChannel(name, out) == 0 {
 			h.cfg.Metrics.BrokerUnrouted.Inc()

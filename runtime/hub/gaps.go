@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -188,6 +190,17 @@ const (
 func (h *Hub) readGapsOnce(ctx context.Context) ([]heldPublication, error) {
 	ctx, cancel := context.WithTimeout(ctx, gapFillWait)
 	defer cancel()
+	h.gap.mu.Lock()
+	since := h.gap.since
+	h.gap.mu.Unlock()
+	// This node's own last publications first, in case the store lost
+	// them (see republish.go); a retry finds those it has done recorded.
+	if n, err := h.republishLost(ctx, since); err != nil {
+		return nil, fmt.Errorf("republishing: %w", err)
+	} else if n > 0 {
+		h.cfg.Metrics.Republished.Add(float64(n))
+		h.log.Info("publications the store had lost recorded and published again", "count", n)
+	}
 	marks := h.channelMarks()
 	if _, _, ok := h.historyBounds(broadcastHistory); ok {
 		marks[broadcastHistory] = h.gap.broadcastMark()
@@ -222,16 +235,13 @@ func (h *Hub) deliverHeld(p heldPublication) {
 }
 
 // missed returns the channel's publications this node has not delivered,
-// oldest first: those after the last it delivered, or, when that one has
-// left the history (or there was none), those stamped since it.
+// in publication order: those after the last it delivered, and those
+// stamped after it that the history holds before it, which a node that
+// republished them (republish.go) recorded late. When the last one it
+// delivered has left the history, or there was none, those stamped since
+// it, or since the channel's first local subscriber joined.
 func (h *Hub) missed(ctx context.Context, name string, mark channelMark) ([]*message.Message, error) {
 	_, ttl, _ := h.historyBounds(name)
-	if mark.last != "" {
-		msgs, recovered, err := h.cfg.History.Since(ctx, name, mark.last, ttl)
-		if err != nil || recovered {
-			return msgs, err
-		}
-	}
 	all, err := h.cfg.History.Recent(ctx, name, ttl)
 	if err != nil {
 		return nil, err
@@ -240,11 +250,25 @@ func (h *Hub) missed(ctx context.Context, name string, mark channelMark) ([]*mes
 	if from == "" {
 		from = mark.joined.UTC().Format(message.TimestampFormat)
 	}
+	at := -1
+	if mark.last != "" {
+		at = slices.IndexFunc(all, func(m *message.Message) bool { return m.ID == mark.last })
+	}
 	var out []*message.Message
-	for _, m := range all {
-		if m.ID != mark.last && m.Timestamp >= from {
+	late := false
+	for i, m := range all {
+		switch {
+		case at >= 0 && i > at, // after the last delivered
+			at < 0 && m.ID != mark.last && m.Timestamp >= from:
 			out = append(out, m)
+		case at >= 0 && i < at && m.Timestamp > from: // recorded late
+			out = append(out, m)
+			late = true
 		}
+	}
+	if late {
+		// History order no longer is publication order; timestamps are.
+		slices.SortStableFunc(out, func(a, b *message.Message) int { return strings.Compare(a.Timestamp, b.Timestamp) })
 	}
 	return out, nil
 }

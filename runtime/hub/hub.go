@@ -124,6 +124,7 @@ type Hub struct {
 	// gaps.go); gap and holding handle a broker subscription's breaks.
 	id      string
 	gap     gapState
+	recent  recentPublications // what this node accepted lately (republish.go)
 	holding atomic.Bool
 	dedup   atomic.Bool // gap.filled is in use
 

@@ -53,6 +53,11 @@ type Message struct {
 	// broker; the broker carries it, and that node skips its own copy.
 	// It is not sent to clients or stored.
 	Origin string `json:"-"`
+	// Republished marks a publication its node published again after the
+	// store lost it (hub/republish.go); the broker carries it, and a node
+	// that had already delivered it skips it. It is not sent to clients or
+	// stored.
+	Republished bool `json:"-"`
 }
 
 // TimestampFormat is ISO 8601 in UTC with milliseconds, the format the

@@ -36,6 +36,7 @@ type Metrics struct {
 	BrokerLag           prometheus.Histogram
 	BrokerUnrouted      prometheus.Counter
 	GapFilled           prometheus.Counter
+	Republished         prometheus.Counter
 	RPCDuration         prometheus.Histogram
 
 	types labelSet
@@ -100,6 +101,8 @@ func New() *Metrics {
 			"Publications that reached this node with no local connection to take them."),
 		GapFilled: f.counter("channel_gap_filled_total",
 			"Channel publications this node missed while its broker subscription was down, delivered from history once it was back."),
+		Republished: f.counter("channel_republished_total",
+			"Publications this node accepted just before its broker broke and the history no longer held once it was back (Redis restarted empty), recorded and published again."),
 		types: labelSet{max: maxTypeLabels},
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

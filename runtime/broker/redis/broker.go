@@ -143,6 +143,7 @@ type envelope struct {
 	AcceptedNs  int64            `json:"a,omitempty"`
 	PublishedNs int64            `json:"p,omitempty"`
 	Origin      string           `json:"o,omitempty"`
+	Republished bool             `json:"r,omitempty"`
 }
 
 // Start implements broker.Broker.
@@ -178,7 +179,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, msg *message.Message
 	if closed {
 		return 0, broker.ErrClosed
 	}
-	env := envelope{Msg: msg, PublishedNs: time.Now().UnixNano(), Origin: msg.Origin}
+	env := envelope{Msg: msg, PublishedNs: time.Now().UnixNano(), Origin: msg.Origin, Republished: msg.Republished}
 	if !msg.Accepted.IsZero() {
 		env.AcceptedNs = msg.Accepted.UnixNano()
 	}
@@ -618,7 +619,7 @@ func (b *Broker) deliver(m *redis.Message) {
 	if env.AcceptedNs != 0 {
 		env.Msg.Accepted = time.Unix(0, env.AcceptedNs)
 	}
-	env.Msg.Origin = env.Origin
+	env.Msg.Origin, env.Msg.Republished = env.Origin, env.Republished
 	if env.PublishedNs != 0 && b.cfg.OnLag != nil {
 		b.cfg.OnLag(time.Since(time.Unix(0, env.PublishedNs)))
 	}

@@ -1,0 +1,130 @@
+package hub
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/fleetwire/fleetwire/runtime/message"
+)
+
+// Republishing what a store lost. A publication this node accepted just
+// before its broker broke was recorded in the history and handed to the
+// broker, but the other nodes may not have received it: it can sit in
+// Redis's output buffer when Redis dies. If Redis then comes back without
+// its data, the other nodes' gap fill cannot find it in the history
+// either. So the node remembers what it accepted in the last moments, and
+// once its subscription is back it records again, and publishes again,
+// each one that the history no longer holds. The other nodes deliver it
+// live or through their own gap fill, once (alreadyFilled); a node that
+// had it before the break skips the republished copy (staleRepublished).
+// Being recorded again, it lands in the history after publications made
+// since: the gap fill therefore reads histories by timestamp as well as
+// by position (Hub.missed).
+
+// republishWindow is how long before a break a publication is looked at
+// again: the broker had it for at most this long without delivering it.
+const republishWindow = 5 * time.Second
+
+// maxRecent bounds what the node remembers; past it, the oldest go first.
+const maxRecent = 4096
+
+// recentPublication is a channel publication or broadcast (name is
+// broadcastHistory) this node accepted.
+type recentPublication struct {
+	name string
+	msg  *message.Message
+	at   time.Time
+}
+
+// recentPublications remembers what this node accepted within
+// republishWindow, oldest first from head. Forgetting moves head; the
+// slice is compacted once head passes its middle, so a publication costs
+// a constant amount of work.
+type recentPublications struct {
+	mu   sync.Mutex
+	pubs []recentPublication
+	head int
+}
+
+// note remembers a publication, and forgets those that are too old.
+func (r *recentPublications) note(name string, msg *message.Message) {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.head < len(r.pubs) && (now.Sub(r.pubs[r.head].at) > republishWindow || len(r.pubs)-r.head >= maxRecent) {
+		r.pubs[r.head] = recentPublication{} // the message can go
+		r.head++
+	}
+	if r.head > len(r.pubs)/2 {
+		n := copy(r.pubs, r.pubs[r.head:])
+		clear(r.pubs[n:])
+		r.pubs, r.head = r.pubs[:n], 0
+	}
+	r.pubs = append(r.pubs, recentPublication{name: name, msg: msg, at: now})
+}
+
+// before returns, oldest first, what was accepted within republishWindow
+// before t.
+func (r *recentPublications) before(t time.Time) []recentPublication {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []recentPublication
+	for _, p := range r.pubs[r.head:] {
+		if !p.at.Before(t.Add(-republishWindow)) && !p.at.After(t) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// republishLost records and publishes again what this node accepted just
+// before the break at since and the history no longer holds. It returns
+// how many it republished.
+func (h *Hub) republishLost(ctx context.Context, since time.Time) (int, error) {
+	n := 0
+	for _, p := range h.recent.before(since) {
+		size, ttl, ok := h.historyBounds(p.name)
+		if !ok {
+			continue
+		}
+		if _, kept, err := h.cfg.History.Since(ctx, p.name, p.msg.ID, ttl); err != nil {
+			return n, err
+		} else if kept {
+			continue
+		}
+		if err := h.cfg.History.Append(ctx, p.name, p.msg, size, ttl); err != nil {
+			return n, err
+		}
+		topic := topicChannelPrefix + p.name
+		if p.name == broadcastHistory {
+			topic = topicBroadcast
+		}
+		again := *p.msg
+		again.Republished = true
+		if _, err := h.publish(ctx, topic, &again); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// staleRepublished reports whether a republished publication is one this
+// node delivered before the break: it is no newer than the last one it
+// delivered there.
+func (h *Hub) staleRepublished(name string, m *message.Message) bool {
+	if !m.Republished {
+		return false
+	}
+	var mark channelMark
+	if name == broadcastHistory {
+		mark = h.gap.broadcastMark()
+	} else {
+		sh := h.chanShard(name)
+		sh.mu.Lock()
+		mark = sh.marks[name]
+		sh.mu.Unlock()
+	}
+	return mark.lastAt != "" && m.Timestamp <= mark.lastAt
+}
