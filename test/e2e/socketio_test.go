@@ -345,22 +345,18 @@ func TestSocketIOConnectionStateRecovery(t *testing.T) {
 			// The script subscribes only once: this is the restored subscription.
 			eventually(t, "the subscription restored on node B", func() bool { return subscribedOn(b) })
 			publish(a, "m3")
-			out := <-done
-			marks, recovered := recoveryRun(out)
-			if !recovered {
-				t.Errorf("socket.recovered is false after the drop\n%s", out.Stdout)
-			}
-			if marks != "m1,u1,u2,m2,m3" {
-				t.Errorf("marks %s, want m1,u1 before the drop, u2,m2 missed and m3 live after it, each once\n%s", marks, out.Stdout)
-			}
+			expectRecovered(t, <-done, "m1,u1,u2,m2,m3", "m1,u1 before the drop, u2,m2 missed and m3 live after it, each once")
 		})
 	}
 }
 
-// recoveryRun reads a recover.js run: the marks of the events it got, in
-// order and comma-separated, and whether its second connect recovered.
-func recoveryRun(out nodeclient.Output) (marks string, recovered bool) {
+// expectRecovered checks a recover.js run: its second connect recovered,
+// and the marks of the events it got, in order, are want (comma-separated;
+// what says why).
+func expectRecovered(t *testing.T, out nodeclient.Output, want, what string) {
+	t.Helper()
 	var got []string
+	recovered := false
 	for _, l := range out.Lines {
 		if l["step"] == "event" && l["mark"] != nil {
 			got = append(got, l["mark"].(string))
@@ -369,7 +365,12 @@ func recoveryRun(out nodeclient.Output) (marks string, recovered bool) {
 			recovered = l["recovered"] == true
 		}
 	}
-	return strings.Join(got, ","), recovered
+	if !recovered {
+		t.Errorf("socket.recovered is false after the drop\n%s", out.Stdout)
+	}
+	if marks := strings.Join(got, ","); marks != want {
+		t.Errorf("marks %s, want %s: %s\n%s", marks, want, what, out.Stdout)
+	}
 }
 
 // TestSocketIORecoveryReplaysWhatWasWrittenButNotRead has the network eat
@@ -425,14 +426,7 @@ func TestSocketIORecoveryReplaysWhatWasWrittenButNotRead(t *testing.T) {
 	proxy.setDown(false)
 	eventually(t, "the client back", func() bool { return connections() == 1 })
 	publish("m2")
-	out := <-done
-	marks, recovered := recoveryRun(out)
-	if !recovered {
-		t.Errorf("socket.recovered is false after the drop\n%s", out.Stdout)
-	}
-	if marks != "m1,u1,eaten,m2" {
-		t.Errorf("marks %s, want m1,u1 before the drop, the eaten message replayed, then m2\n%s", marks, out.Stdout)
-	}
+	expectRecovered(t, <-done, "m1,u1,eaten,m2", "m1,u1 before the drop, the eaten message replayed, then m2")
 }
 
 // signals receives the steps a node script POSTs, so a test can act when
