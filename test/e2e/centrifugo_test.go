@@ -1,0 +1,335 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
+
+	"github.com/fleetwire/fleetwire/test/redistest"
+	"github.com/fleetwire/fleetwire/test/testproc"
+)
+
+// The network-drops scenario against Centrifugo, the peer
+// docs/reliability.md compares with: the same fleet shape (two nodes on
+// one redis-server), the same cuts through Toxiproxy, the same channel
+// traffic, with clients that recover with Centrifugo's own offset and
+// epoch. It runs only when FLEETWIRE_CENTRIFUGO names a centrifugo binary
+// (make faults builds one with hack/setup-centrifugo.sh).
+
+const centrifugoSecret = "centrifugo-side-by-side-secret-0123456789"
+
+// cfChannel has no namespace: in Centrifugo a colon starts one.
+const cfChannel = "drops_all"
+
+// TestNetworkDropsCentrifugo prints what Centrifugo delivers through the
+// cuts of TestNetworkDropsLoseNothing. It asserts nothing of Centrifugo
+// beyond having run: the figures are for the comparison.
+func TestNetworkDropsCentrifugo(t *testing.T) {
+	bin := os.Getenv("FLEETWIRE_CENTRIFUGO")
+	if bin == "" {
+		t.Skip("FLEETWIRE_CENTRIFUGO is not set (make faults sets it)")
+	}
+	scale := dropsScaleFromEnv()
+	clients := scale.native + scale.sio
+	rs := redistest.Start(t)
+	var nodes []string
+	for range 2 {
+		nodes = append(nodes, startCentrifugo(t, bin, rs.Addr()))
+	}
+	proxies := []*faultProxy{startFaultProxy(t, nodes[0]), startFaultProxy(t, nodes[1])}
+
+	ctx, cancel := context.WithTimeout(context.Background(), scale.cutting+3*time.Minute)
+	defer cancel()
+	var cs []*cfClient
+	for i := range clients {
+		cs = append(cs, &cfClient{url: "ws://" + proxies[i%2].addr() + "/connection/websocket",
+			token: centrifugoToken(t, fmt.Sprintf("cf-%d", i)), seen: map[uint64]int{}})
+	}
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.run(ctx) }()
+	}
+	defer func() { cancel(); wg.Wait() }()
+	deadline := time.Now().Add(wait)
+	for _, c := range cs {
+		for !c.subscribed.Load() {
+			if time.Now().After(deadline) {
+				errLine := "none"
+				if e := c.lastErr.Load(); e != nil {
+					errLine = *e
+				}
+				t.Fatalf("a Centrifugo client never subscribed; its first error reply: %s", errLine)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	var accepted []uint64
+	var refused, sent int
+	publish := func(end bool) {
+		sent++
+		body := fmt.Sprintf(`{"channel":%q,"data":{"end":%v}}`, cfChannel, end)
+		req, _ := http.NewRequest(http.MethodPost, "http://"+nodes[0]+"/api/publish", strings.NewReader(body))
+		req.Header.Set("X-API-Key", centrifugoSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			refused++
+			return
+		}
+		defer resp.Body.Close()
+		var r struct {
+			Result *struct {
+				Offset uint64 `json:"offset"`
+			} `json:"result"`
+		}
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&r) != nil || r.Result == nil {
+			refused++
+			return
+		}
+		accepted = append(accepted, r.Result.Offset)
+	}
+	cutCtx, stopCuts := context.WithTimeout(ctx, scale.cutting)
+	defer stopCuts()
+	cuts := make(chan dropsCuts, 1)
+	go func() { cuts <- cutAtRandom(cutCtx, proxies) }()
+	for tick := time.NewTicker(dropsPublishEvery); cutCtx.Err() == nil; {
+		select {
+		case <-cutCtx.Done():
+		case <-tick.C:
+			publish(false)
+		}
+	}
+	cut := <-cuts
+	for _, p := range proxies {
+		p.clear()
+	}
+	publish(true)
+	for ctx.Err() == nil && !cfAllEnded(cs) {
+		sleepCtx(ctx, 50*time.Millisecond)
+	}
+	due, delivered, dups, reconnects := 0, 0, 0, 0
+	for _, c := range cs {
+		c.mu.Lock()
+		for _, off := range accepted {
+			due++
+			if n := c.seen[off]; n > 0 {
+				delivered++
+				dups += n - 1
+			}
+		}
+		reconnects += c.connects - 1
+		c.mu.Unlock()
+	}
+	t.Logf("Centrifugo, network drops: %d clients for %s; %d rounds of resets and %d of black-holes; %d reconnects",
+		clients, scale.cutting, cut.resets, cut.blackholes, reconnects)
+	t.Logf("Centrifugo: sent %d, accepted %d, refused %d; deliveries due %d, delivered %d, duplicates %d, lost %d",
+		sent, len(accepted), refused, due, delivered, dups, due-delivered)
+	if len(accepted) == 0 || reconnects == 0 {
+		t.Fatal("nothing was accepted or no connection was cut: the comparison measured nothing")
+	}
+}
+
+// startCentrifugo runs a Centrifugo node on the Redis at redisAddr and
+// returns its host:port.
+func startCentrifugo(t *testing.T, bin, redisAddr string) string {
+	t.Helper()
+	port := freePort(t)
+	cfg := map[string]any{
+		"http_server": map[string]any{"address": "127.0.0.1", "port": port},
+		"health":      map[string]any{"enabled": true},
+		"client": map[string]any{
+			"token":           map[string]any{"hmac_secret_key": centrifugoSecret},
+			"allowed_origins": []string{"*"},
+			// Heartbeats as short as the runtime's in this scenario.
+			"ping_interval": "1s", "pong_timeout": "500ms",
+		},
+		"http_api": map[string]any{"key": centrifugoSecret},
+		"engine":   map[string]any{"type": "redis", "redis": map[string]any{"address": []string{"redis://" + redisAddr}}},
+		"channel": map[string]any{"without_namespace": map[string]any{
+			"allow_subscribe_for_client": true, "history_size": 1000, "history_ttl": "300s", "force_recovery": true,
+		}},
+		"log": map[string]any{"level": "error"},
+	}
+	b, _ := json.Marshal(cfg)
+	path := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", path)
+	logs := &testproc.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("centrifugo logs:\n%s", logs.String())
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	eventually(t, "Centrifugo to listen", func() bool {
+		resp, err := http.Get("http://" + addr + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return addr
+}
+
+func centrifugoToken(t *testing.T, user string) string {
+	t.Helper()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user, "exp": time.Now().Add(time.Hour).Unix()}).
+		SignedString([]byte(centrifugoSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// cfClient speaks Centrifugo's JSON protocol: connect with a token,
+// subscribe to the channel asking to recover from the last offset it
+// read, answer pings, and count each publication's offset.
+type cfClient struct {
+	url, token string
+	subscribed atomic.Bool
+	ended      atomic.Bool
+	lastErr    atomic.Pointer[string] // the first error reply, for a failure's message
+
+	mu       sync.Mutex
+	seen     map[uint64]int
+	offset   uint64
+	epoch    string
+	connects int
+}
+
+func cfAllEnded(cs []*cfClient) bool {
+	for _, c := range cs {
+		if !c.ended.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *cfClient) run(ctx context.Context) {
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	for ctx.Err() == nil && !c.ended.Load() {
+		ws, _, err := d.DialContext(ctx, c.url, nil)
+		if err != nil {
+			sleepCtx(ctx, 50*time.Millisecond+rand.N(200*time.Millisecond))
+			continue
+		}
+		c.mu.Lock()
+		c.connects++
+		c.mu.Unlock()
+		stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
+		c.session(ws)
+		stop()
+		_ = ws.Close()
+	}
+}
+
+func (c *cfClient) session(ws *websocket.Conn) {
+	sub := map[string]any{"channel": cfChannel}
+	c.mu.Lock()
+	if c.epoch != "" {
+		sub["recover"], sub["offset"], sub["epoch"] = true, c.offset, c.epoch
+	}
+	c.mu.Unlock()
+	_ = ws.SetWriteDeadline(time.Now().Add(3 * time.Second))
+	if ws.WriteJSON(map[string]any{"id": 1, "connect": map[string]any{"token": c.token}}) != nil ||
+		ws.WriteJSON(map[string]any{"id": 2, "subscribe": sub}) != nil {
+		return
+	}
+	for !c.ended.Load() {
+		_ = ws.SetReadDeadline(time.Now().Add(3 * time.Second))
+		_, p, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		// Several replies may come in one frame, a JSON object a line.
+		for _, line := range strings.Split(strings.TrimSpace(string(p)), "\n") {
+			if !c.handle(ws, line) {
+				return
+			}
+		}
+	}
+}
+
+type cfPublication struct {
+	Offset uint64 `json:"offset"`
+	Data   struct {
+		End bool `json:"end"`
+	} `json:"data"`
+}
+
+func (c *cfClient) handle(ws *websocket.Conn, line string) bool {
+	if line == "{}" { // a ping: answer it
+		_ = ws.SetWriteDeadline(time.Now().Add(3 * time.Second))
+		return ws.WriteMessage(websocket.TextMessage, []byte("{}")) == nil
+	}
+	var f struct {
+		ID        int `json:"id"`
+		Error     any `json:"error"`
+		Subscribe *struct {
+			Epoch        string          `json:"epoch"`
+			Offset       uint64          `json:"offset"`
+			Publications []cfPublication `json:"publications"`
+		} `json:"subscribe"`
+		Push *struct {
+			Pub *cfPublication `json:"pub"`
+		} `json:"push"`
+	}
+	if json.Unmarshal([]byte(line), &f) != nil || f.Error != nil {
+		if f.Error != nil && c.lastErr.Load() == nil {
+			c.lastErr.Store(&line)
+		}
+		return f.Error == nil
+	}
+	switch {
+	case f.Subscribe != nil:
+		c.mu.Lock()
+		c.epoch = f.Subscribe.Epoch
+		if c.offset == 0 {
+			c.offset = f.Subscribe.Offset
+		}
+		c.mu.Unlock()
+		for _, p := range f.Subscribe.Publications {
+			c.read(p)
+		}
+		c.subscribed.Store(true)
+	case f.Push != nil && f.Push.Pub != nil:
+		c.read(*f.Push.Pub)
+	}
+	return true
+}
+
+func (c *cfClient) read(p cfPublication) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seen[p.Offset]++
+	if p.Offset > c.offset {
+		c.offset = p.Offset
+	}
+	if p.Data.End {
+		c.ended.Store(true)
+	}
+}
