@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -262,14 +261,7 @@ func startCentrifugo(t *testing.T, bin, redisAddr string) string {
 		}
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	eventually(t, "Centrifugo to listen", func() bool {
-		resp, err := http.Get("http://" + addr + "/health")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	eventually(t, "Centrifugo to listen", func() bool { return testproc.Answers200("http://" + addr + "/health") })
 	return addr
 }
 
@@ -309,21 +301,11 @@ func cfAllEnded(cs []*cfClient) bool {
 }
 
 func (c *cfClient) run(ctx context.Context) {
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	for ctx.Err() == nil && !c.ended.Load() {
-		ws, _, err := d.DialContext(ctx, c.url, nil)
-		if err != nil {
-			sleepCtx(ctx, 50*time.Millisecond+rand.N(200*time.Millisecond))
-			continue
-		}
+	redialLoop(ctx, c.url, nil, c.ended.Load, func() {
 		c.mu.Lock()
 		c.connects++
 		c.mu.Unlock()
-		stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
-		c.session(ws)
-		stop()
-		_ = ws.Close()
-	}
+	}, c.session)
 }
 
 func (c *cfClient) session(ws *websocket.Conn) {

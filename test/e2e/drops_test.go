@@ -204,18 +204,27 @@ type dropClient struct {
 // run keeps the client connected until it has read both end markers or
 // ctx ends.
 func (c *dropClient) run(ctx context.Context) {
+	redialLoop(ctx, c.url, http.Header{"Authorization": {"Bearer " + c.token}}, c.ended.Load, func() {
+		c.mu.Lock()
+		c.connects++
+		c.mu.Unlock()
+	}, c.session)
+}
+
+// redialLoop keeps a client connected until done reports true or ctx
+// ends: it dials (again after a short random pause when that fails),
+// calls connected, and runs session until the connection fails.
+func redialLoop(ctx context.Context, url string, header http.Header, done func() bool, connected func(), session func(*websocket.Conn)) {
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	for ctx.Err() == nil && !c.ended.Load() {
-		ws, _, err := d.DialContext(ctx, c.url, http.Header{"Authorization": {"Bearer " + c.token}})
+	for ctx.Err() == nil && !done() {
+		ws, _, err := d.DialContext(ctx, url, header)
 		if err != nil {
 			sleepCtx(ctx, 50*time.Millisecond+rand.N(200*time.Millisecond))
 			continue
 		}
-		c.mu.Lock()
-		c.connects++
-		c.mu.Unlock()
+		connected()
 		stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
-		c.session(ws)
+		session(ws)
 		stop()
 		_ = ws.Close()
 	}

@@ -111,13 +111,10 @@ func launchProcess(t *testing.T, port int, env []string, args ...string) (p *pro
 	})
 	deadline := time.Now().Add(wait)
 	for {
-		if resp, err := http.Get(p.node.base + "/health"); err == nil {
-			resp.Body.Close()
-			// Still running a moment later: the answer was this
-			// process's, not that of whoever held the port.
-			if resp.StatusCode == 200 && !exitsWithin(p, 100*time.Millisecond) {
-				return p, false
-			}
+		// Still running a moment after it answered: the answer was this
+		// process's, not that of whoever held the port.
+		if testproc.Answers200(p.node.base+"/health") && !exitsWithin(p, 100*time.Millisecond) {
+			return p, false
 		}
 		select {
 		case err := <-p.exit:

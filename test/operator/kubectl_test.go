@@ -125,14 +125,7 @@ func (c *cluster) startOperator(t *testing.T) *operatorProc {
 			t.Logf("operator logs:\n%s", logs.String())
 		}
 	})
-	waitFor(t, "the operator's /readyz", func() bool {
-		resp, err := http.Get("http://" + probe + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	waitFor(t, "the operator's /readyz", func() bool { return testproc.Answers200("http://" + probe + "/readyz") })
 	return p
 }
 

@@ -5,6 +5,7 @@ package testproc
 import (
 	"bytes"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path"
@@ -77,4 +78,15 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Answers200 reports whether a GET of url is answered 200: a process's
+// health or readiness endpoint, polled until it is up.
+func Answers200(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
