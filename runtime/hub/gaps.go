@@ -95,6 +95,7 @@ const gapFillWait = 10 * time.Second
 // watchBroker asks the broker, if it can tell, to report its breaks.
 func (h *Hub) watchBroker() {
 	if w, ok := h.cfg.Broker.(broker.Watcher); ok {
+		h.recent = &recentPublications{}
 		w.Watch(h.brokerLost, h.brokerRestored)
 	}
 }

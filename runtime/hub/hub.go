@@ -124,7 +124,7 @@ type Hub struct {
 	// gaps.go); gap and holding handle a broker subscription's breaks.
 	id      string
 	gap     gapState
-	recent  recentPublications // what this node accepted lately (republish.go)
+	recent  *recentPublications // what this node accepted lately (republish.go); nil when the broker reports no breaks
 	holding atomic.Bool
 	dedup   atomic.Bool // gap.filled is in use
 

@@ -47,8 +47,13 @@ type recentPublications struct {
 	head int
 }
 
-// note remembers a publication, and forgets those that are too old.
+// note remembers a publication, and forgets those that are too old. A
+// nil r (a broker that reports no breaks, so nothing is republished)
+// remembers nothing.
 func (r *recentPublications) note(name string, msg *message.Message) {
+	if r == nil {
+		return
+	}
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -67,6 +72,9 @@ func (r *recentPublications) note(name string, msg *message.Message) {
 // before returns, oldest first, what was accepted within republishWindow
 // before t.
 func (r *recentPublications) before(t time.Time) []recentPublication {
+	if r == nil {
+		return nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []recentPublication
