@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/fleetwire/fleetwire/test/procstat"
 )
 
 // stormScale is the size of the reconnect storm. make test runs the short
@@ -77,7 +79,7 @@ func TestReconnectStormRecovers(t *testing.T) {
 		return time.Since(start)
 	}
 	first := connectAll("first connect")
-	before := rssOf(p.cmd.Process.Pid)
+	before := procstat.RSSKiB(p.cmd.Process.Pid)
 	eventually(t, "every connection registered", func() bool { return activeConnections(t, n) == float64(scale.conns) })
 	firstRefusals := refusals.snapshot()
 
@@ -90,7 +92,7 @@ func TestReconnectStormRecovers(t *testing.T) {
 	stopSampling()
 	storm := refusals.snapshot().minus(firstRefusals)
 	eventually(t, "every connection registered again", func() bool { return activeConnections(t, n) == float64(scale.conns) })
-	after := rssOf(p.cmd.Process.Pid)
+	after := procstat.RSSKiB(p.cmd.Process.Pid)
 	// Full again, the node is alive but not ready: at its cap it asks the
 	// load balancer for no more connections.
 	if r := call(t, "GET", n.base+"/health/live", "", nil); r.Status != http.StatusOK {
@@ -221,7 +223,7 @@ func (p *peakRSS) sample() (stop func()) {
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if v := rssOf(p.pid); v > p.max.Load() {
+			if v := procstat.RSSKiB(p.pid); v > p.max.Load() {
 				p.max.Store(v)
 			}
 			select {
@@ -232,21 +234,6 @@ func (p *peakRSS) sample() (stop func()) {
 		}
 	}()
 	return func() { close(done); wg.Wait() }
-}
-
-// rssOf returns VmRSS of pid in KiB, or 0.
-func rssOf(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kib, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kib
-		}
-	}
-	return 0
 }
 
 // activeConnections reads realtime_active_connections from the node.

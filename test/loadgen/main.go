@@ -31,6 +31,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/test/procstat"
 )
 
 // maxConns stays below this machine's per-process file limit (20000), which
@@ -110,7 +111,7 @@ func run() error {
 	ctx, cancel := context.WithTimeout(context.Background(), o.deadline)
 	defer cancel()
 
-	baseline := rssKiB(o.pid)
+	baseline := procstat.RSSKiB(o.pid)
 	fmt.Printf("runtime RSS before: %d KiB\n", baseline)
 	heapBefore := goMemory(ctx, o.url)
 
@@ -137,7 +138,7 @@ func run() error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	after := rssKiB(o.pid)
+	after := procstat.RSSKiB(o.pid)
 	if o.pid > 0 {
 		per := float64(after-baseline) / float64(len(conns))
 		fmt.Printf("runtime RSS after %s idle: %d KiB; delta %d KiB; %.2f KiB per connection\n", o.hold, after, after-baseline, per)
@@ -340,25 +341,4 @@ func goMemory(ctx context.Context, wsURL string) goStats {
 	}
 	st.ok = found == 3
 	return st
-}
-
-// rssKiB reads VmRSS of pid from /proc, or 0 without a pid.
-func rssKiB(pid int) int64 {
-	if pid <= 0 {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				n, _ := strconv.ParseInt(f[1], 10, 64)
-				return n
-			}
-		}
-	}
-	return 0
 }
