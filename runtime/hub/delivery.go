@@ -58,6 +58,7 @@ func (h *Hub) sendDurable(ctx context.Context, userID string, msg *message.Messa
 	if err := h.enqueueOffline(ctx, userID, msg); err != nil {
 		return Delivery{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	h.recent.noteUser(userID, msg)
 	delivered, _, err := h.publishToUser(ctx, userID, msg)
 	if err != nil {
 		// Stored, so not lost: it waits for the user's next connect.
@@ -253,6 +254,9 @@ func (h *Hub) deliverUser(userID string, out *outbound) {
 	}
 	if len(sessions) == 0 {
 		h.cfg.Metrics.BrokerUnrouted.Inc()
+	}
+	if accepted > 0 {
+		h.delivered.noteUser(userID, out.msg)
 	}
 	if v, ok := h.receipts.Load(out.msg.ID); ok {
 		r := v.(*receipt)

@@ -45,6 +45,9 @@ type gapState struct {
 	holding bool
 	since   time.Time // when the subscription broke
 	held    []heldPublication
+	// epoch is the store's epoch (Config.StoreEpoch) as last read: ""
+	// until then.
+	epoch string
 
 	bmu        sync.Mutex
 	broadcasts channelMark // the broadcasts' mark
@@ -95,8 +98,9 @@ const gapFillWait = 10 * time.Second
 // watchBroker asks the broker, if it can tell, to report its breaks.
 func (h *Hub) watchBroker() {
 	if w, ok := h.cfg.Broker.(broker.Watcher); ok {
-		h.recent = &recentPublications{}
+		h.recent, h.delivered = &recentPublications{}, &recentPublications{}
 		w.Watch(h.brokerLost, h.brokerRestored)
+		h.spawn(h.readEpoch)
 	}
 }
 
@@ -134,11 +138,19 @@ func (h *Hub) fillGaps(ctx context.Context, gen uint64) {
 	if h.gap.gen != gen {
 		return
 	}
+	// The user messages delivered just before the break may come again:
+	// from a queue they had not left yet, or published again after the
+	// store lost its data (republish.go). They are not delivered twice.
 	filled := make(map[string]bool, len(found))
+	for _, p := range h.delivered.before(h.gap.since) {
+		filled[p.msg.ID] = true
+	}
+	missed := 0
 	for _, p := range found {
 		if !filled[p.out.msg.ID] {
 			filled[p.out.msg.ID] = true
 			h.deliverHeld(p)
+			missed++
 		}
 	}
 	held := h.gap.held
@@ -151,8 +163,8 @@ func (h *Hub) fillGaps(ctx context.Context, gen uint64) {
 			h.deliverHeld(p)
 		}
 	}
-	h.cfg.Metrics.GapFilled.Add(float64(len(filled)))
-	h.log.Info("broker subscription back; gaps filled", "missed", len(filled), "held", len(held))
+	h.cfg.Metrics.GapFilled.Add(float64(missed))
+	h.log.Info("broker subscription back; gaps filled", "missed", missed, "held", len(held))
 }
 
 // readGaps reads every local channel's, the broadcasts' and the local
@@ -346,9 +358,9 @@ const userGapMargin = time.Second
 // missedByUsers returns, for this node's users, the messages queued for
 // them since the subscription broke. Those are kept in the queue until a
 // connection has them (Config.DurableUserMessages), so a message sent to a
-// user here while the broker could not carry it is still there. A message
-// already written but not yet taken out of the queue comes twice; clients
-// that care deduplicate by id, as with acks=1.
+// user here while the broker could not carry it is still there. One this
+// node delivered just before the break, not yet taken out of the queue,
+// is skipped by fillGaps.
 func (h *Hub) missedByUsers(ctx context.Context) ([]heldPublication, error) {
 	if !h.cfg.DurableUserMessages {
 		return nil, nil

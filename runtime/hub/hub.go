@@ -62,6 +62,12 @@ type Config struct {
 	// acknowledged by a connection with acks=1. With a durable queue
 	// (Redis) this keeps messages that were in flight on a node that died.
 	DurableUserMessages bool
+	// StoreEpoch, when set, names the data the queue holds, and answers
+	// a new value once the store has lost it (redisconn.Epoch). A node
+	// compares the values from before and after a broker break: if the
+	// store lost its data, the messages it sent to users just before the
+	// break are queued and published again (republish.go).
+	StoreEpoch func(ctx context.Context) (string, error)
 	// History keeps channel history for namespaces that ask for it.
 	// Default: in memory.
 	History history.Store
@@ -125,6 +131,9 @@ type Hub struct {
 	id      string
 	gap     gapState
 	recent  *recentPublications // what this node accepted lately (republish.go); nil when the broker reports no breaks
+	// delivered holds the user messages this node delivered lately, so a
+	// gap fill does not deliver them again (republish.go); nil with recent.
+	delivered *recentPublications
 	holding atomic.Bool
 	dedup   atomic.Bool // gap.filled is in use
 

@@ -21,6 +21,14 @@ import (
 // Being recorded again, it lands in the history after publications made
 // since: the gap fill therefore reads histories by timestamp as well as
 // by position (Hub.missed).
+//
+// Messages sent to users are kept in their queues until a connection has
+// them, so a queue that no longer holds one does not say it was lost: it
+// may have been delivered. The store's epoch (Config.StoreEpoch) says
+// whether the store lost its data during the break. Only then are the
+// messages sent just before the break, and no longer queued, queued and
+// published again. The node that had delivered one before the break
+// remembers it (Hub.delivered) and does not deliver it again.
 
 // republishWindow is how long before a break a publication is looked at
 // again: the broker had it for at most this long without delivering it.
@@ -29,12 +37,13 @@ const republishWindow = 5 * time.Second
 // maxRecent bounds what the node remembers; past it, the oldest go first.
 const maxRecent = 4096
 
-// recentPublication is a channel publication or broadcast (name is
-// broadcastHistory) this node accepted.
+// recentPublication is a channel publication, a broadcast (name is
+// broadcastHistory) or a message to a user (user is set) this node
+// accepted.
 type recentPublication struct {
-	name string
-	msg  *message.Message
-	at   time.Time
+	name, user string
+	msg        *message.Message
+	at         time.Time
 }
 
 // recentPublications remembers what this node accepted within
@@ -47,10 +56,19 @@ type recentPublications struct {
 	head int
 }
 
-// note remembers a publication, and forgets those that are too old. A
-// nil r (a broker that reports no breaks, so nothing is republished)
-// remembers nothing.
+// note remembers a channel publication or a broadcast, and forgets those
+// that are too old. A nil r (a broker that reports no breaks, so nothing
+// is republished) remembers nothing.
 func (r *recentPublications) note(name string, msg *message.Message) {
+	r.add(recentPublication{name: name, msg: msg})
+}
+
+// noteUser remembers a message sent to a user, as note does.
+func (r *recentPublications) noteUser(userID string, msg *message.Message) {
+	r.add(recentPublication{user: userID, msg: msg})
+}
+
+func (r *recentPublications) add(p recentPublication) {
 	if r == nil {
 		return
 	}
@@ -66,7 +84,8 @@ func (r *recentPublications) note(name string, msg *message.Message) {
 		clear(r.pubs[n:])
 		r.pubs, r.head = r.pubs[:n], 0
 	}
-	r.pubs = append(r.pubs, recentPublication{name: name, msg: msg, at: now})
+	p.at = now
+	r.pubs = append(r.pubs, p)
 }
 
 // before returns, oldest first, what was accepted within republishWindow
@@ -86,12 +105,75 @@ func (r *recentPublications) before(t time.Time) []recentPublication {
 	return out
 }
 
+// readEpoch reads the store's epoch once the node starts, so that the
+// first break can be compared with it. A store that does not answer now
+// leaves it unknown: that break then republishes no user messages.
+func (h *Hub) readEpoch(ctx context.Context) {
+	if h.cfg.StoreEpoch == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, gapFillWait)
+	defer cancel()
+	epoch, err := h.cfg.StoreEpoch(ctx)
+	if err != nil {
+		h.log.Error(err, "the store's epoch is unknown until the broker's first break")
+		return
+	}
+	h.gap.mu.Lock()
+	if h.gap.epoch == "" {
+		h.gap.epoch = epoch
+	}
+	h.gap.mu.Unlock()
+}
+
+// storeLostData reads the store's epoch and reports whether it changed
+// since it was last read. The new epoch is for keepEpoch, once what the
+// change calls for is done.
+func (h *Hub) storeLostData(ctx context.Context) (epoch string, lost bool, err error) {
+	if h.cfg.StoreEpoch == nil {
+		return "", false, nil
+	}
+	epoch, err = h.cfg.StoreEpoch(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	h.gap.mu.Lock()
+	defer h.gap.mu.Unlock()
+	return epoch, h.gap.epoch != "" && h.gap.epoch != epoch, nil
+}
+
+func (h *Hub) keepEpoch(epoch string) {
+	if epoch == "" {
+		return
+	}
+	h.gap.mu.Lock()
+	h.gap.epoch = epoch
+	h.gap.mu.Unlock()
+}
+
 // republishLost records and publishes again what this node accepted just
-// before the break at since and the history no longer holds. It returns
-// how many it republished.
+// before the break at since and the store no longer holds. It returns how
+// many it republished.
 func (h *Hub) republishLost(ctx context.Context, since time.Time) (int, error) {
+	epoch, storeLost, err := h.storeLostData(ctx)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
 	for _, p := range h.recent.before(since) {
+		if p.user != "" {
+			if !storeLost {
+				continue
+			}
+			again, err := h.requeueLost(ctx, p.user, p.msg)
+			if err != nil {
+				return n, err
+			}
+			if again {
+				n++
+			}
+			continue
+		}
 		size, ttl, ok := h.historyBounds(p.name)
 		if !ok {
 			continue
@@ -115,7 +197,30 @@ func (h *Hub) republishLost(ctx context.Context, since time.Time) (int, error) {
 		}
 		n++
 	}
+	h.keepEpoch(epoch)
 	return n, nil
+}
+
+// requeueLost queues and publishes again a message sent to a user before
+// the store lost its data, unless the queue holds it (a retried fill
+// queued it already). It reports whether it did.
+func (h *Hub) requeueLost(ctx context.Context, userID string, msg *message.Message) (bool, error) {
+	queued, _, err := h.cfg.Queue.Peek(ctx, userID, replayLimit)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range queued {
+		if m.ID == msg.ID {
+			return false, nil
+		}
+	}
+	if err := h.enqueueOffline(ctx, userID, msg); err != nil {
+		return false, err
+	}
+	if _, _, err := h.publishToUser(ctx, userID, msg); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // staleRepublished reports whether a republished publication is one this

@@ -1,10 +1,14 @@
 package hub
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/fleetwire/fleetwire/runtime/broker"
 	"github.com/fleetwire/fleetwire/runtime/message"
+	"github.com/fleetwire/fleetwire/runtime/queue"
 )
 
 // recentPublications keeps at most maxRecent, forgets the oldest first,
@@ -25,5 +29,87 @@ func TestRecentPublicationsAreBounded(t *testing.T) {
 	}
 	if got := r.before(time.Now().Add(republishWindow + time.Second)); len(got) != 0 {
 		t.Fatalf("before a time more than a window after them: %d, want none", len(got))
+	}
+}
+
+// A message to a user that the node delivered just before its broker
+// broke, and that comes again after the break (still in the queue, or
+// queued again by the node that sent it), is not delivered twice.
+func TestUserMessageDeliveredBeforeABreakIsNotDeliveredAgain(t *testing.T) {
+	b := &watchedBroker{Memory: broker.NewMemory()}
+	q := queue.NewMemory(queue.Config{})
+	h := newTestHub(t, Config{Broker: b, Queue: q, DurableUserMessages: true})
+	ctx := context.Background()
+	_, c := accept(t, h, "alice")
+	msg := message.New("notice", payload("once"), message.PriorityNormal)
+	if _, err := q.Push(ctx, "alice", msg); err != nil {
+		t.Fatal(err)
+	}
+	h.dispatch(topicUserPrefix+"alice", msg)
+	c.waitFor(t, "the message", func(e []event) bool { return countType(e, "notice") == 1 })
+
+	b.lost()
+	if _, err := q.Push(ctx, "alice", msg); err != nil { // queued again
+		t.Fatal(err)
+	}
+	later := message.New("notice", payload("later"), message.PriorityNormal)
+	if _, err := q.Push(ctx, "alice", later); err != nil { // sent during the break
+		t.Fatal(err)
+	}
+	b.restored()
+	c.waitFor(t, "the message sent during the break", func(e []event) bool { return countType(e, "notice") >= 2 })
+	h.dispatch(topicUserPrefix+"alice", msg) // and published again
+	time.Sleep(50 * time.Millisecond)
+	if got := countType(c.events(t), "notice"); got != 2 {
+		t.Fatalf("%d notices delivered, want 2: the first once, and the later one", got)
+	}
+}
+
+// Once the store's epoch changed during a break, the node queues and
+// publishes again the messages to users it sent just before the break
+// that the queue no longer holds; with the same epoch it does not.
+func TestUserMessagesAStoreLostAreQueuedAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after string
+		want  int
+	}{{"store lost its data", "epoch-2", 1}, {"store kept its data", "epoch-1", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &watchedBroker{Memory: broker.NewMemory()}
+			q := queue.NewMemory(queue.Config{})
+			var epoch atomic.Value
+			epoch.Store("epoch-1")
+			h := newTestHub(t, Config{Broker: b, Queue: q, DurableUserMessages: true,
+				StoreEpoch: func(context.Context) (string, error) { return epoch.Load().(string), nil }})
+			ctx := context.Background()
+			waitUntil(t, "the epoch read", func() bool { h.gap.mu.Lock(); defer h.gap.mu.Unlock(); return h.gap.epoch != "" })
+			sent, err := h.SendToUser(ctx, "bob", message.New("notice", payload("x"), message.PriorityNormal))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.lost()
+			if _, err := q.Clear(ctx, "bob"); err != nil { // the store lost it, or it was delivered
+				t.Fatal(err)
+			}
+			epoch.Store(tc.after)
+			b.restored()
+			waitUntil(t, "the gap filled", func() bool { return !h.holding.Load() })
+			msgs, _, err := q.Peek(ctx, "bob", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(msgs) != tc.want || (tc.want == 1 && msgs[0].ID != sent.MessageID) {
+				t.Fatalf("queue of bob: %d messages, want %d", len(msgs), tc.want)
+			}
+		})
+	}
+}
+
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }

@@ -101,8 +101,8 @@ func New() *Metrics {
 			"Publications that reached this node with no local connection to take them."),
 		GapFilled: f.counter("channel_gap_filled_total",
 			"Channel publications this node missed while its broker subscription was down, delivered from history once it was back."),
-		Republished: f.counter("channel_republished_total",
-			"Publications this node accepted just before its broker broke and the history no longer held once it was back (Redis restarted empty), recorded and published again."),
+		Republished: f.counter("republished_total",
+			"Channel publications, broadcasts and messages to users this node accepted just before its broker broke and the store no longer held once it was back (Redis restarted empty), stored and published again."),
 		types: labelSet{max: maxTypeLabels},
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

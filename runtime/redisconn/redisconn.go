@@ -1,7 +1,10 @@
 package redisconn
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -113,4 +116,28 @@ func (cfg Config) Prefix() string {
 		return DefaultKeyPrefix
 	}
 	return cfg.KeyPrefix
+}
+
+// epochKey, after the key prefix, holds the value Epoch returns.
+const epochKey = "epoch"
+
+// Epoch names the data the Redis behind client holds: a random value
+// stored, without an expiry, by the first node to ask, and read by the
+// others. A Redis that lost its data (restarted without persistence, or
+// flushed) answers a new one, so a node that compares the values from
+// before and after a break knows whether what it wrote before is gone.
+// On a Redis Cluster the key lives on one shard, and says nothing of the
+// others.
+func Epoch(ctx context.Context, client redis.UniversalClient, prefix string) (string, error) {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	key := prefix + epochKey
+	if err := client.SetNX(ctx, key, hex.EncodeToString(b[:]), 0).Err(); err != nil {
+		return "", fmt.Errorf("storing the epoch: %w", err)
+	}
+	v, err := client.Get(ctx, key).Result()
+	if err != nil {
+		return "", fmt.Errorf("reading the epoch: %w", err)
+	}
+	return v, nil
 }

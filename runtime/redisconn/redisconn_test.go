@@ -1,10 +1,13 @@
 package redisconn
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/fleetwire/fleetwire/test/redistest"
 )
 
 func TestValidateAndClientKind(t *testing.T) {
@@ -75,5 +78,28 @@ func TestPasswordAndTLSOverrideTheURL(t *testing.T) {
 	defer c2.Close()
 	if sn := c2.(*redis.Client).Options().TLSConfig.ServerName; sn != "127.0.0.1" {
 		t.Fatalf("ServerName = %q", sn)
+	}
+}
+
+// Every node reads the same epoch while Redis keeps its data, and a new
+// one once it lost it.
+func TestEpochChangesWhenRedisLosesItsData(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	a := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	b := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+	first, err := Epoch(ctx, a, "fw:")
+	if err != nil || first == "" {
+		t.Fatalf("first epoch %q: %v", first, err)
+	}
+	if again, err := Epoch(ctx, b, "fw:"); err != nil || again != first {
+		t.Fatalf("another node read %q (%v), want %q", again, err, first)
+	}
+	if err := a.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := Epoch(ctx, b, "fw:"); err != nil || after == first {
+		t.Fatalf("after the data was lost: %q (%v), want a new epoch", after, err)
 	}
 }

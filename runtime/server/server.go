@@ -79,6 +79,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	h, err := hub.New(hub.Config{
 		Forwarder:                fw,
 		DurableUserMessages:      st.kind == "redis",
+		StoreEpoch:               st.epoch,
 		Metrics:                  m,
 		Broker:                   b,
 		Scheduler:                sched,

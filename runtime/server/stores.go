@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -38,6 +39,8 @@ type stores struct {
 	history  history.Store
 	recovery recovery.Store
 	client   redis.UniversalClient
+	// epoch names the data Redis holds (redisconn.Epoch); nil in memory.
+	epoch func(ctx context.Context) (string, error)
 }
 
 func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores, error) {
@@ -60,7 +63,8 @@ func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	prefix := rc.Prefix()
-	s := &stores{kind: "redis", client: client}
+	s := &stores{kind: "redis", client: client,
+		epoch: func(ctx context.Context) (string, error) { return redisconn.Epoch(ctx, client, prefix) }}
 	if s.broker, err = redisbroker.New(redisbroker.Config{Client: client, Prefix: prefix, Logger: log.WithName("broker"),
 		OnReconnect:    m.BrokerReconnects.Inc,
 		HealthInterval: cfg.Health.SubscriptionCheck.Duration,
