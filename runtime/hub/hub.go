@@ -128,14 +128,14 @@ type Hub struct {
 
 	// id names this node in the publications it delivers itself (see
 	// gaps.go); gap and holding handle a broker subscription's breaks.
-	id      string
-	gap     gapState
-	recent  *recentPublications // what this node accepted lately (republish.go); nil when the broker reports no breaks
+	id     string
+	gap    gapState
+	recent *recentPublications // what this node accepted lately (republish.go); nil when the broker reports no breaks
 	// delivered holds the user messages this node delivered lately, so a
 	// gap fill does not deliver them again (republish.go); nil with recent.
 	delivered *recentPublications
-	holding atomic.Bool
-	dedup   atomic.Bool // gap.filled is in use
+	holding   atomic.Bool
+	dedup     atomic.Bool // gap.filled is in use
 
 	count     atomic.Int64
 	closing   atomic.Bool
