@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -37,18 +39,15 @@ const cfChannel = "drops_all"
 // cuts of TestNetworkDropsLoseNothing. It asserts nothing of Centrifugo
 // beyond having run: the figures are for the comparison.
 func TestNetworkDropsCentrifugo(t *testing.T) {
-	bin := os.Getenv("FLEETWIRE_CENTRIFUGO")
-	if bin == "" {
-		t.Skip("FLEETWIRE_CENTRIFUGO is not set (make faults sets it)")
-	}
+	bin := centrifugoBin(t)
 	scale := dropsScaleFromEnv()
 	clients := scale.native + scale.sio
 	rs := redistest.Start(t)
-	var nodes []string
+	var nodes []*cfNode
 	for range 2 {
 		nodes = append(nodes, startCentrifugo(t, bin, rs.Addr()))
 	}
-	proxies := []*faultProxy{startFaultProxy(t, nodes[0]), startFaultProxy(t, nodes[1])}
+	proxies := []*faultProxy{startFaultProxy(t, nodes[0].addr), startFaultProxy(t, nodes[1].addr)}
 
 	ctx, cancel := context.WithTimeout(context.Background(), scale.cutting+3*time.Minute)
 	defer cancel()
@@ -77,7 +76,7 @@ func TestNetworkDropsCentrifugo(t *testing.T) {
 		}
 	}
 
-	pub := &cfPublisher{node: nodes[0]}
+	pub := &cfPublisher{node: nodes[0].addr}
 	publish := pub.publish
 	cutCtx, stopCuts := context.WithTimeout(ctx, scale.cutting)
 	defer stopCuts()
@@ -114,17 +113,14 @@ func TestNetworkDropsCentrifugo(t *testing.T) {
 // at once right then. Printed: what was accepted, refused, delivered and
 // lost.
 func TestRedisRestartCentrifugo(t *testing.T) {
-	bin := os.Getenv("FLEETWIRE_CENTRIFUGO")
-	if bin == "" {
-		t.Skip("FLEETWIRE_CENTRIFUGO is not set (make faults sets it)")
-	}
+	bin := centrifugoBin(t)
 	rs := redistest.Start(t)
-	nodes := []string{startCentrifugo(t, bin, rs.Addr()), startCentrifugo(t, bin, rs.Addr())}
+	nodes := []*cfNode{startCentrifugo(t, bin, rs.Addr()), startCentrifugo(t, bin, rs.Addr())}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var cs []*cfClient
 	for i, n := range nodes {
-		cs = append(cs, &cfClient{url: "ws://" + n + "/connection/websocket", token: centrifugoToken(t, fmt.Sprintf("cf-restart-%d", i)), seen: map[int]int{}})
+		cs = append(cs, &cfClient{url: "ws://" + n.addr + "/connection/websocket", token: centrifugoToken(t, fmt.Sprintf("cf-restart-%d", i)), seen: map[int]int{}})
 	}
 	var wg sync.WaitGroup
 	for _, c := range cs {
@@ -134,7 +130,7 @@ func TestRedisRestartCentrifugo(t *testing.T) {
 	defer func() { cancel(); wg.Wait() }()
 	eventually(t, "both subscribers on the channel", func() bool { return cs[0].subscribed.Load() && cs[1].subscribed.Load() })
 
-	pub := &cfPublisher{node: nodes[0]}
+	pub := &cfPublisher{node: nodes[0].addr}
 	for range 5 {
 		pub.publish(false)
 	}
@@ -163,7 +159,7 @@ func TestRedisRestartCentrifugo(t *testing.T) {
 }
 
 // cfPublisher publishes to cfChannel through a node's HTTP API and
-// records what it accepted, by offset.
+// records what it accepted, by the sequence number it puts in each.
 type cfPublisher struct {
 	node          string
 	accepted      []int // the seq of each accepted publication
@@ -173,23 +169,37 @@ type cfPublisher struct {
 func (p *cfPublisher) publish(end bool) {
 	p.sent++
 	seq := p.sent
-	body := fmt.Sprintf(`{"channel":%q,"data":{"seq":%d,"end":%v}}`, cfChannel, seq, end)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+p.node+"/api/publish", strings.NewReader(body))
-	req.Header.Set("X-API-Key", centrifugoSecret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.refused++
-		return
-	}
-	defer resp.Body.Close()
-	var r struct {
-		Result *struct{} `json:"result"`
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&r) != nil || r.Result == nil {
+	if cfCall(p.node, "publish", map[string]any{"channel": cfChannel, "data": map[string]any{"seq": seq, "end": end}}, nil) != nil {
 		p.refused++
 		return
 	}
 	p.accepted = append(p.accepted, seq)
+}
+
+// cfCall calls a method of a Centrifugo node's HTTP API with body, and
+// decodes its result into result when it is not nil. An error says the
+// call failed, was refused, or answered an error.
+func cfCall(node, method string, body, result any) error {
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+node+"/api/"+method, bytes.NewReader(b))
+	req.Header.Set("X-API-Key", centrifugoSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var r struct {
+		Error  any             `json:"error"`
+		Result json.RawMessage `json:"result"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &r) != nil || r.Error != nil || r.Result == nil {
+		return fmt.Errorf("%s answered %d: %s", method, resp.StatusCode, raw)
+	}
+	if result != nil {
+		return json.Unmarshal(r.Result, result)
+	}
+	return nil
 }
 
 type cfTally struct {
@@ -221,9 +231,25 @@ func (p *cfPublisher) tally(cs []*cfClient) cfTally {
 	return t
 }
 
-// startCentrifugo runs a Centrifugo node on the Redis at redisAddr and
-// returns its host:port.
-func startCentrifugo(t *testing.T, bin, redisAddr string) string {
+// centrifugoBin is the centrifugo binary FLEETWIRE_CENTRIFUGO names; the
+// test is skipped without one.
+func centrifugoBin(t *testing.T) string {
+	bin := os.Getenv("FLEETWIRE_CENTRIFUGO")
+	if bin == "" {
+		t.Skip("FLEETWIRE_CENTRIFUGO is not set (make faults sets it)")
+	}
+	return bin
+}
+
+// cfNode is a running Centrifugo node.
+type cfNode struct {
+	addr string // host:port
+	pid  int
+}
+
+// startCentrifugo runs a Centrifugo node on the Redis at redisAddr ("" for
+// its in-memory engine). Each tune changes the configuration first.
+func startCentrifugo(t *testing.T, bin, redisAddr string, tune ...func(cfg map[string]any)) *cfNode {
 	t.Helper()
 	port := freePort(t)
 	cfg := map[string]any{
@@ -241,6 +267,12 @@ func startCentrifugo(t *testing.T, bin, redisAddr string) string {
 			"allow_subscribe_for_client": true, "history_size": 1000, "history_ttl": "300s", "force_recovery": true,
 		}},
 		"log": map[string]any{"level": "error"},
+	}
+	if redisAddr == "" {
+		delete(cfg, "engine")
+	}
+	for _, f := range tune {
+		f(cfg)
 	}
 	b, _ := json.Marshal(cfg)
 	path := filepath.Join(t.TempDir(), "config.json")
@@ -262,7 +294,13 @@ func startCentrifugo(t *testing.T, bin, redisAddr string) string {
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	eventually(t, "Centrifugo to listen", func() bool { return testproc.Answers200("http://" + addr + "/health") })
-	return addr
+	return &cfNode{addr: addr, pid: cmd.Process.Pid}
+}
+
+// cfSection returns the named section of a Centrifugo configuration,
+// for a tune to change.
+func cfSection(cfg map[string]any, name string) map[string]any {
+	return cfg[name].(map[string]any)
 }
 
 func centrifugoToken(t *testing.T, user string) string {

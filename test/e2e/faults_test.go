@@ -331,13 +331,16 @@ func TestRedisLatencyAndAPartitionedNode(t *testing.T) {
 	// stay open, as behind a firewall that drops packets.
 	reconnects := value(t, scrape(t, b), "realtime_broker_reconnects_total", nil)
 	proxy.blackhole(t)
+	cutAt := time.Now()
 	publishFor(time.Second)
 	// Readiness counts from the first failed probe, as a kubelet's would.
 	eventually(t, "B, cut from Redis, to report not ready", func() bool { return ready() == 503 })
 	eventually(t, "B to replace its silent subscription", func() bool {
 		return value(t, scrape(t, b), "realtime_broker_reconnects_total", nil) > reconnects
 	})
-	publishFor(time.Second)
+	// The cut lasts at least 10s, as Centrifugo's row's does.
+	publishFor(max(time.Second, 10*time.Second-time.Since(cutAt)))
+	cut := time.Since(cutAt)
 	for _, stream := range []string{"upstream", "downstream"} {
 		if err := proxy.p.Toxics.RemoveToxic(context.Background(), "blackhole-"+stream); err != nil {
 			t.Fatal(err)
@@ -348,7 +351,8 @@ func TestRedisLatencyAndAPartitionedNode(t *testing.T) {
 	publishFor(500 * time.Millisecond)
 
 	lost, dup := col.await(accepted, 15*time.Second)
-	t.Logf("%d publications through A; the subscriber on B had them all %s after the cut ended", len(accepted), time.Since(healed).Round(time.Millisecond))
+	t.Logf("%d publications through A; B cut off for %s; the subscriber on B had them all %s after the cut ended",
+		len(accepted), cut.Round(time.Millisecond), time.Since(healed).Round(time.Millisecond))
 	if len(lost) > 0 || len(dup) > 0 {
 		t.Fatalf("subscriber on B: %d of %d lost %v, %d twice %v", len(lost), len(accepted), lost, len(dup), dup)
 	}

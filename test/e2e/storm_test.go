@@ -40,9 +40,17 @@ func stormScaleFromEnv() stormScale {
 // client is back; each one refused on the way (429 for its IP's
 // connection rule, 503 at the cap) was told when to come back with
 // Retry-After and came back then. Printed: how long until all were back,
-// the refusals, and the node's RSS before, at its peak and after.
+// the refusals, and the node's RSS before, at its peak and after. It runs
+// with the per-IP rule, and without it, as Centrifugo has none
+// (TestReconnectStormCentrifugo).
 func TestReconnectStormRecovers(t *testing.T) {
 	scale := stormScaleFromEnv()
+	t.Run("per-IP rule", func(t *testing.T) { reconnectStorm(t, scale) })
+	scale.perIP = "{limit: 0}"
+	t.Run("no per-IP rule", func(t *testing.T) { reconnectStorm(t, scale) })
+}
+
+func reconnectStorm(t *testing.T, scale stormScale) {
 	cfg := writeConfig(t, "rateLimit:\n  connectionsPerIP: "+scale.perIP+"\n  connectionsPerUser: 0\n")
 	// Warnings only: a debug line per connection would fill the test's
 	// memory with logs.
@@ -55,28 +63,18 @@ func TestReconnectStormRecovers(t *testing.T) {
 	clients := make([]*stormClient, scale.conns)
 	for i := range clients {
 		clients[i] = &stormClient{
-			url:   u,
-			token: userToken(t, fmt.Sprintf("storm-%d", i)),
-			local: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(1+i%scale.ips))},
+			url:    u,
+			header: http.Header{"Authorization": {"Bearer " + userToken(t, fmt.Sprintf("storm-%d", i))}},
+			local:  &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(1+i%scale.ips))},
 		}
 	}
 	var refusals stormRefusals
 	connectAll := func(what string) time.Duration {
-		start := time.Now()
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 256) // dials in flight at once
-		for _, c := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c.connect(ctx, sem, &refusals)
-			}()
-		}
-		wg.Wait()
+		took := connectStorm(ctx, clients, &refusals)
 		if ctx.Err() != nil {
 			t.Fatalf("%s: not every client was connected within %s", what, 2*scale.bound)
 		}
-		return time.Since(start)
+		return took
 	}
 	first := connectAll("first connect")
 	before := procstat.RSSKiB(p.cmd.Process.Pid)
@@ -113,12 +111,37 @@ func TestReconnectStormRecovers(t *testing.T) {
 	}
 }
 
+// connectStorm connects every client at once, at most 256 dials in
+// flight, and returns how long it took; ctx ends it early.
+func connectStorm(ctx context.Context, clients []*stormClient, refusals *stormRefusals) time.Duration {
+	start := time.Now()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 256)
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.connect(ctx, sem, refusals)
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
 // stormClient is one client of the storm: it dials from its own source
-// address and, when refused, waits as long as Retry-After says.
+// address and, when refused, waits as long as Retry-After says, or a
+// second without it.
 type stormClient struct {
-	url, token string
-	local      *net.TCPAddr
-	ws         *websocket.Conn
+	url   string
+	local *net.TCPAddr
+	// header goes with the upgrade request.
+	header http.Header
+	// hello completes the session once upgraded; nil reads the runtime's
+	// "connected". keep then reads the connection until it ends,
+	// answering pings; nil is discard.
+	hello func(ws *websocket.Conn) error
+	keep  func(ws *websocket.Conn)
+	ws    *websocket.Conn
 }
 
 func (c *stormClient) connect(ctx context.Context, sem chan struct{}, refusals *stormRefusals) {
@@ -128,15 +151,18 @@ func (c *stormClient) connect(ctx context.Context, sem chan struct{}, refusals *
 	}
 	for ctx.Err() == nil {
 		sem <- struct{}{}
-		ws, resp, err := d.DialContext(ctx, c.url, http.Header{"Authorization": {"Bearer " + c.token}})
+		ws, resp, err := d.DialContext(ctx, c.url, c.header)
 		<-sem
 		if err == nil {
-			// The session is live once "connected" arrives.
 			_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
-			if _, _, err := ws.ReadMessage(); err == nil {
+			if err := c.greet(ws); err == nil {
 				_ = ws.SetReadDeadline(time.Time{})
 				c.ws = ws
-				go discard(ws)
+				if c.keep != nil {
+					go c.keep(ws)
+				} else {
+					go discard(ws)
+				}
 				return
 			}
 			_ = ws.Close()
@@ -154,6 +180,16 @@ func (c *stormClient) connect(ctx context.Context, sem chan struct{}, refusals *
 		}
 		sleepCtx(ctx, wait)
 	}
+}
+
+// greet completes the session: the runtime's is live once "connected"
+// arrives.
+func (c *stormClient) greet(ws *websocket.Conn) error {
+	if c.hello != nil {
+		return c.hello(ws)
+	}
+	_, _, err := ws.ReadMessage()
+	return err
 }
 
 // discard reads until the connection ends, answering pings.

@@ -202,9 +202,13 @@ func writeFile(path, body string) error { return os.WriteFile(path, []byte(body)
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int { return freePort(t) }
 
+// freePort asks the kernel for a port free on every address: a server
+// that listens on all of them (the runtime) needs that, and a port free
+// on 127.0.0.1 alone can still be held there by another address's
+// connection, such as the reconnect storm's, from 127.0.1.x.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}
