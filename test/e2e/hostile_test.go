@@ -189,3 +189,68 @@ func pingP99(t *testing.T, c *client, n int) time.Duration {
 	slices.Sort(rtts)
 	return rtts[len(rtts)*99/100]
 }
+
+// TestSocketIOAttachmentAbuseIsCutOff attacks the runtime's Socket.IO
+// endpoint with binary packets: one announcing more attachments than a
+// packet may have (1,000), one whose attachments add up to more than
+// socketIO.maxHttpBufferSize, and one that sends a text packet while its
+// attachments are still missing. Each session is closed at once, without
+// buffering what was announced; the node and a bystander carry on.
+func TestSocketIOAttachmentAbuseIsCutOff(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.SocketIO.MaxHTTPBufferSize = 100_000 })
+	bystander := dial(t, n, userToken(t, "sio-bystander"))
+	chunk := make([]byte, 60_000) // under the buffer size; two are over it
+	// A well-formed binary packet is taken: the runtime answers that it
+	// does not know the event, which is how the attacks below would show
+	// that they got through.
+	control := dialRawSIO(t, n, userToken(t, "sio-control"))
+	control.write(`451-["upload",{"_placeholder":true,"num":0}]`)
+	if err := control.ws.WriteMessage(websocket.BinaryMessage, []byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	for p := control.read(); !strings.Contains(p, "unknown_event"); p = control.read() {
+	}
+	_ = control.ws.Close()
+	attacks := map[string]func(c *rawSIO){
+		"1,001 attachments announced": func(c *rawSIO) {
+			c.write(`451001-["upload",{"_placeholder":true,"num":0}]`)
+		},
+		"attachments over maxHttpBufferSize": func(c *rawSIO) {
+			c.write(`453-["upload",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1},{"_placeholder":true,"num":2}]`)
+			for range 3 {
+				if c.ws.WriteMessage(websocket.BinaryMessage, chunk) != nil {
+					return // closed already
+				}
+			}
+		},
+		"a text packet before the attachments": func(c *rawSIO) {
+			c.write(`452-["upload",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`)
+			_ = c.ws.WriteMessage(websocket.BinaryMessage, []byte("one"))
+			c.write(`42["ping"]`)
+		},
+	}
+	for name, attack := range attacks {
+		c := dialRawSIO(t, n, userToken(t, "sio-attacker"))
+		attack(c)
+		start := time.Now()
+		for {
+			_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+			_, p, err := c.ws.ReadMessage()
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatalf("%s: the session was not closed within %s", name, wait)
+			}
+			if err != nil {
+				t.Logf("%s: closed after %s (%v)", name, time.Since(start).Round(time.Millisecond), err)
+				break
+			}
+			// The packet is an event the runtime does not know: had it been
+			// taken, unknown_event would come back.
+			if strings.Contains(string(p), "unknown_event") {
+				t.Fatalf("%s: the server took the packet: %s", name, p)
+			}
+		}
+	}
+	eventually(t, "the attackers' sessions to end", func() bool { return n.srv.Hub().Connections() == 1 })
+	bystander.emit("ping", nil)
+	bystander.expect("pong")
+}
