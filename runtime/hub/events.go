@@ -33,6 +33,9 @@ var clientEvents = map[string]eventHandler{
 // and runs the event's handler. A frame with an id gets exactly one reply.
 // The transport calls it for each frame, one at a time and in order.
 func (s *Session) HandleFrame(f Frame) {
+	if s.cutOff {
+		return
+	}
 	s.hub.cfg.Metrics.MessagesReceived.WithLabelValues(eventLabel(f.Event)).Inc()
 	if perr := s.checkRate(f.Event); perr != nil {
 		s.replyError(f, perr)

@@ -58,6 +58,9 @@ func (s *Session) noteBlocked() {
 	if s.abuseCount == rates.AbuseBlocked {
 		s.hub.log.Info("closing an abusive connection", "userId", s.userID, "socketId", s.meta.ConnID,
 			"blocked", s.abuseCount, "window", rates.AbuseWindow.String())
+		// A flood does not stop at the close frame: what is still on its
+		// way until the close grace ends would cost as much as the flood.
+		s.cutOff = true
 		s.close(closePolicyViolation)
 	}
 }

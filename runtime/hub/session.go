@@ -97,6 +97,9 @@ type Session struct {
 	// Rate-limit abuse tracking; only the reader touches these.
 	abuseSince time.Time
 	abuseCount int
+	// cutOff is set once the connection is closed for abuse: the frames
+	// it still sends until the TCP connection ends are dropped undecoded.
+	cutOff bool
 }
 
 // Accept turns an authenticated connection into a session: it registers
@@ -420,6 +423,9 @@ func (s *Session) onHeartbeat() {
 // Receive decodes one client frame with the session's codec and handles
 // it. The transport calls it for each frame, one at a time and in order.
 func (s *Session) Receive(p []byte) {
+	if s.cutOff {
+		return
+	}
 	f, err := s.codec.Decode(p)
 	if err != nil {
 		s.Reject(f, err)

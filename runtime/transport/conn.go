@@ -163,6 +163,7 @@ type Conn struct {
 	silent  bool // the close is for the client's silence: no reply is awaited
 
 	closed   atomic.Bool
+	deaf     atomic.Bool // closed for abuse: nothing more is read (see Close)
 	lastRead atomic.Int64
 }
 
@@ -278,7 +279,12 @@ func (c *Conn) Ping() error {
 // messages still reach the client, then closes the TCP connection once the
 // client replies or CloseGrace passes. A client closed for its silence
 // (protocol.CloseHeartbeatTimeout) is not waited for: the connection is cut
-// once the close frame is written. Close is idempotent.
+// once the close frame is written. From a client closed for abuse
+// (protocol.ClosePolicyViolation) nothing more is read: it would keep
+// sending what it was flooding the connection with, and reading that
+// through the grace would cost as much as the flood. The connection is
+// cut once the grace has passed, which leaves the client time to read
+// the close frame. Close is idempotent.
 func (c *Conn) Close(code int, reason string) {
 	c.mu.Lock()
 	if c.closing {
@@ -287,6 +293,7 @@ func (c *Conn) Close(code int, reason string) {
 	}
 	c.closing = true
 	c.silent = code == protocol.CloseHeartbeatTimeout
+	c.deaf.Store(code == protocol.ClosePolicyViolation)
 	c.mu.Unlock()
 	_ = c.enqueue(item{kind: kindClose, code: code, reason: reason}, false)
 }

@@ -242,3 +242,44 @@ func TestControlFramesBetweenMessages(t *testing.T) {
 		t.Fatal("read a frame after close")
 	}
 }
+
+// TestClosedForAbuseReadsNothingMore floods a connection that the handler
+// closes for abuse at its fifth frame: no later frame reaches the handler,
+// the client gets the 1008 close frame, and the connection ends once the
+// close grace has passed.
+func TestClosedForAbuseReadsNothingMore(t *testing.T) {
+	const grace = 200 * time.Millisecond
+	c, cl := pair(t, Config{CloseGrace: grace})
+	handled := 0
+	ended := make(chan error, 1)
+	c.Serve(func([]byte) {
+		handled++
+		if handled == 5 {
+			c.Close(protocol.ClosePolicyViolation, "rate limit abuse")
+		}
+	}, func(err error) { ended <- err })
+	go func() {
+		for i := 0; i < 5000; i++ {
+			if cl.WriteMessage(websocket.TextMessage, []byte(`{"event":"flood"}`)) != nil {
+				return
+			}
+		}
+	}()
+	_ = cl.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err := cl.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != protocol.ClosePolicyViolation {
+		t.Fatalf("client read %v, want the 1008 close", err)
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection never ended")
+	}
+	if handled != 5 {
+		t.Fatalf("%d frames handled, want 5: nothing after the close", handled)
+	}
+}

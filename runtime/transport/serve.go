@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -30,6 +31,15 @@ func (c *Conn) serve(handle func([]byte), done func(error)) {
 		res := make(chan error)
 		go c.readFrame(handle, res)
 		if err = <-res; err != nil {
+			return
+		}
+		if c.deaf.Load() {
+			// Closed for abuse: read nothing more, and end once the
+			// client has had the grace to read the close frame.
+			c.WaitIdle(c.cfg.WriteTimeout)
+			time.Sleep(c.cfg.CloseGrace)
+			c.Abort()
+			err = fmt.Errorf("closed for abuse: %w", ErrClosed)
 			return
 		}
 	}
