@@ -99,6 +99,9 @@ type Limits struct {
 	// included: a client that sends them slowly (slowloris) is cut off.
 	// Default 10s.
 	HTTPHeaderTimeout Duration `json:"httpHeaderTimeout,omitempty"`
+	// MaxHeaderBytes bounds a request's headers; more is answered 431.
+	// Default 16 KiB, Node.js's default, which the replaced service had.
+	MaxHeaderBytes int `json:"maxHeaderBytes,omitempty"`
 }
 
 // RateLimit holds every rate rule. Window and Max are the default
@@ -236,6 +239,7 @@ func Default() Config {
 			WriteTimeout:             Duration{10 * time.Second},
 			HTTPReadTimeout:          Duration{30 * time.Second},
 			HTTPHeaderTimeout:        Duration{10 * time.Second},
+			MaxHeaderBytes:           16 << 10,
 		},
 		RateLimit: RateLimit{
 			Window:             Duration{time.Minute},
@@ -467,6 +471,9 @@ func (c *Config) validateLimits(bad func(string, ...any)) {
 	}
 	if l.WriteTimeout.Duration < 100*time.Millisecond {
 		bad("limits.writeTimeout: must be at least 100ms, got %s", l.WriteTimeout)
+	}
+	if l.MaxHeaderBytes < 4<<10 || l.MaxHeaderBytes > 1<<20 {
+		bad("limits.maxHeaderBytes: must be from 4096 to 1048576 bytes, got %d", l.MaxHeaderBytes)
 	}
 	if l.HTTPHeaderTimeout.Duration < 100*time.Millisecond || l.HTTPHeaderTimeout.Duration > l.HTTPReadTimeout.Duration {
 		bad("limits.httpHeaderTimeout: must be at least 100ms and at most limits.httpReadTimeout (%s), got %s", l.HTTPReadTimeout, l.HTTPHeaderTimeout)

@@ -146,7 +146,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		ReadHeaderTimeout: cfg.Limits.HTTPHeaderTimeout.Duration,
 		ReadTimeout:       cfg.Limits.HTTPReadTimeout.Duration,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
 		ErrorLog:          nil,
 	}
 	return s, nil

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -63,24 +64,29 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 	}
 }
 
-// TestOversizedHeadersAreRefused sends 100 KiB of headers, past the
-// server's 64 KiB: the answer is 431.
+// TestOversizedHeadersAreRefused sends headers past limits.maxHeaderBytes
+// (16 KiB by default): the answer is 431. 8 KiB of headers, a large
+// token's worth, are served.
 func TestOversizedHeadersAreRefused(t *testing.T) {
 	n := startNode(t, nil)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(wait))
-	req := "GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: " + strings.Repeat("a", 100<<10) + "\r\n\r\n"
-	_, _ = conn.Write([]byte(req))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Fatalf("status %d, want 431", resp.StatusCode)
+	for _, tc := range []struct {
+		size, want int
+	}{{24 << 10, http.StatusRequestHeaderFieldsTooLarge}, {100 << 10, http.StatusRequestHeaderFieldsTooLarge}, {8 << 10, http.StatusOK}} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(wait))
+		req := "GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: " + strings.Repeat("a", tc.size) + "\r\n\r\n"
+		_, _ = conn.Write([]byte(req))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%d bytes of headers: %v", tc.size, err)
+		}
+		_ = conn.Close()
+		if resp.StatusCode != tc.want {
+			t.Fatalf("%d bytes of headers: status %d, want %d", tc.size, resp.StatusCode, tc.want)
+		}
 	}
 }
 
@@ -377,4 +383,47 @@ func pingRTTs(t *testing.T, c *client, d time.Duration) []time.Duration {
 // percentile returns the pth percentile of sorted.
 func percentile(sorted []time.Duration, p int) time.Duration {
 	return sorted[min(len(sorted)-1, len(sorted)*p/100)]
+}
+
+// TestCompressionIsNotNegotiated offers permessage-deflate on the upgrade
+// and gets no extension back, then sends a frame marked compressed (RSV1)
+// anyway: the runtime closes the connection with 1002 instead of
+// inflating it, so no deflate bomb can be inflated.
+func TestCompressionIsNotNegotiated(t *testing.T) {
+	n := startNode(t, nil)
+	d := websocket.Dialer{HandshakeTimeout: wait, EnableCompression: true}
+	ws, resp, err := d.Dial(n.wsURL(""), http.Header{"Authorization": {"Bearer " + userToken(t, "deflater")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
+		t.Fatalf("the upgrade negotiated %q", ext)
+	}
+	if _, p, err := ws.ReadMessage(); err != nil || !strings.Contains(string(p), `"connected"`) {
+		t.Fatalf("first frame %s %v", p, err)
+	}
+	// A masked text frame with RSV1 set, as a compressing client sends.
+	payload := []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}
+	mask := []byte{1, 2, 3, 4}
+	frame := append([]byte{0xC1, 0x80 | byte(len(payload))}, mask...)
+	for i, b := range payload {
+		frame = append(frame, b^mask[i%4])
+	}
+	if _, err := ws.NetConn().Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_ = ws.SetReadDeadline(time.Now().Add(wait))
+		_, _, err := ws.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.CloseProtocolError {
+			t.Fatalf("after a compressed frame: %v, want a 1002 close", err)
+		}
+		t.Logf("a compressed frame without compression: %v", err)
+		return
+	}
 }
