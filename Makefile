@@ -60,8 +60,8 @@ test: test-env vet lint ## Run every test, including the fuzz seed corpora, the 
 	KUBEBUILDER_ASSETS="$$(./hack/setup-envtest.sh 2>/dev/null)" HELM="$$(./hack/setup-helm.sh 2>/dev/null)" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: faults
-faults: test-env ## Run the fault scenarios (docs/reliability.md) at full size where they have one: 1,000 clients for 60s of network drops, a reconnect storm of 19,500, a ten-minute soak, and the network drops and Redis restart against Centrifugo (built once by hack/setup-centrifugo.sh).
-	FLEETWIRE_FAULTS=full FLEETWIRE_CENTRIFUGO="$$(./hack/setup-centrifugo.sh)" $(GO) test -count=1 -timeout 30m -v -run 'NetworkDrops|ReconnectStorm|Soak|Redis|HalfOpen|KilledNode|Slow|Oversized|Floods|Centrifugo' ./test/e2e/
+faults: test-env ## Run the fault scenarios (docs/reliability.md) at full size where they have one: 1,000 clients for 60s of network drops, a reconnect storm of 19,500, a ten-minute soak, each attack from its own process for 10s, and the same scenarios against Centrifugo (built once by hack/setup-centrifugo.sh).
+	FLEETWIRE_FAULTS=full FLEETWIRE_CENTRIFUGO="$$(./hack/setup-centrifugo.sh)" $(GO) test -count=1 -timeout 40m -v -run 'NetworkDrops|ReconnectStorm|Soak|Redis|HalfOpen|KilledNode|Republished|Slow|Oversized|Floods|Attachment|Compression|AttacksInAnotherProcess|Centrifugo' ./test/e2e/
 
 .PHONY: test-race
 test-race: test-env ## Run the tests with the race detector.
