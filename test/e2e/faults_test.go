@@ -463,6 +463,18 @@ func TestPublicationsAnEmptyRedisLostAreRepublished(t *testing.T) {
 	// the store lost, including what B may already have had: that can
 	// come twice, as the protocol allows (deduplicate by id).
 	if len(lost) > 0 {
-		t.Fatalf("client on B: lost %v", lost)
+		kinds := map[string]string{}
+		for _, id := range cut {
+			kinds[id] = "publication"
+		}
+		for _, id := range sent {
+			kinds[id] = "message to the user"
+		}
+		for _, id := range lost {
+			t.Errorf("client on B: lost %s (%s)", id, kinds[id])
+		}
+		t.Fatalf("B filled %v from the store, A republished %v, B's broker reconnected %v times",
+			value(t, scrape(t, b), "realtime_channel_gap_filled_total", nil), value(t, scrape(t, a), "realtime_republished_total", nil),
+			value(t, scrape(t, b), "realtime_broker_reconnects_total", nil))
 	}
 }
