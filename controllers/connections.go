@@ -23,6 +23,8 @@ type connectionCount struct {
 	// stalePods did not answer this time; their last known count (within
 	// the scraper's MaxAge) is included in active.
 	stalePods int32
+	// perPod holds the count of each pod that answered this time.
+	perPod map[types.UID]int64
 }
 
 // ConnectionCounter sums realtime_active_connections over a fleet's pods.
@@ -120,11 +122,12 @@ func (s *MetricsScraper) Count(ctx context.Context, pods []corev1.Pod) connectio
 			delete(s.last, uid)
 		}
 	}
-	var out connectionCount
+	out := connectionCount{perPod: make(map[types.UID]int64, len(results))}
 	for _, r := range results {
 		if r.err == nil {
 			s.last[r.uid] = sample{r.value, now}
 			out.active += r.value
+			out.perPod[r.uid] = r.value
 			continue
 		}
 		out.stalePods++

@@ -182,26 +182,26 @@ func TestScraperForgetsCountsOlderThanMaxAge(t *testing.T) {
 		Status: corev1.PodStatus{PodIP: "127.0.0.1"}}
 	s := &MetricsScraper{MaxAge: 200 * time.Millisecond}
 	ctx := context.Background()
-	if got := s.Count(ctx, []corev1.Pod{pod}); got != (connectionCount{active: 7}) {
-		t.Fatalf("count = %+v, want 7", got)
+	if got := s.Count(ctx, []corev1.Pod{pod}); !countIs(got, 7, 0) || got.perPod["u1"] != 7 {
+		t.Fatalf("count = %+v, want 7, from p", got)
 	}
 	// Another fleet's count in between must not make the scraper forget p.
 	other := pod
 	other.UID, other.Name = "u2", "q"
-	if got := s.Count(ctx, []corev1.Pod{other}); got != (connectionCount{active: 7}) {
+	if got := s.Count(ctx, []corev1.Pod{other}); !countIs(got, 7, 0) {
 		t.Fatalf("other fleet's count = %+v, want 7", got)
 	}
 	mu.Lock()
 	fail = true
 	mu.Unlock()
-	if got := s.Count(ctx, []corev1.Pod{pod}); got != (connectionCount{active: 7, stalePods: 1}) {
+	if got := s.Count(ctx, []corev1.Pod{pod}); !countIs(got, 7, 1) {
 		t.Fatalf("count after a failed read = %+v, want the last 7, stale", got)
 	}
 	time.Sleep(250 * time.Millisecond)
-	if got := s.Count(ctx, []corev1.Pod{pod}); got != (connectionCount{active: 0, stalePods: 1}) {
+	if got := s.Count(ctx, []corev1.Pod{pod}); !countIs(got, 0, 1) {
 		t.Fatalf("count after MaxAge = %+v, want 0, stale", got)
 	}
-	if got := s.Count(ctx, nil); got != (connectionCount{}) {
+	if got := s.Count(ctx, nil); !countIs(got, 0, 0) {
 		t.Fatalf("count of no pods = %+v", got)
 	}
 }
@@ -226,7 +226,7 @@ func TestScraperDeadline(t *testing.T) {
 	}
 	s := &MetricsScraper{Timeout: time.Minute, Deadline: 200 * time.Millisecond, Concurrency: 1}
 	start := time.Now()
-	if got := s.Count(context.Background(), pods); got != (connectionCount{stalePods: 3}) {
+	if got := s.Count(context.Background(), pods); !countIs(got, 0, 3) {
 		t.Fatalf("count = %+v, want all 3 pods stale", got)
 	}
 	// Without the deadline the count would take 3 × the 1m per-pod
@@ -234,4 +234,9 @@ func TestScraperDeadline(t *testing.T) {
 	if took := time.Since(start); took > 30*time.Second {
 		t.Fatalf("count took %s: the 200ms deadline did not stop it", took)
 	}
+}
+
+// countIs compares a count's sum and its stale pods.
+func countIs(got connectionCount, active int64, stale int32) bool {
+	return got.active == active && got.stalePods == stale
 }

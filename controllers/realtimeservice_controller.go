@@ -53,7 +53,7 @@ const (
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=services;configmaps;serviceaccounts,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=pods,verbs=list
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list;patch
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors,verbs=get;create;update;patch;delete
@@ -194,7 +194,9 @@ func (r *RealtimeServiceReconciler) observe(ctx context.Context, rts *v1.Realtim
 		client.MatchingLabels(selectorLabels(rts))); err != nil {
 		return fmt.Errorf("listing pods: %w", err)
 	}
-	obs.connections = r.Connections.Count(ctx, countablePods(pods.Items))
+	countable := countablePods(pods.Items)
+	obs.connections = r.Connections.Count(ctx, countable)
+	r.setDeletionCosts(ctx, countable, obs.connections.perPod)
 	return nil
 }
 
