@@ -32,6 +32,10 @@ type ConnectionCounter interface {
 	Count(ctx context.Context, pods []corev1.Pod) connectionCount
 }
 
+// MaxCountDuration is the longest one count of a fleet takes (the
+// scraper's default Deadline).
+const MaxCountDuration = 10 * time.Second
+
 // MetricsScraper reads each pod's /metrics. The zero value is ready
 // to use with the defaults below.
 type MetricsScraper struct {
@@ -74,7 +78,7 @@ func (s *MetricsScraper) Count(ctx context.Context, pods []corev1.Pod) connectio
 	}
 	deadline := s.Deadline
 	if deadline <= 0 {
-		deadline = 10 * time.Second
+		deadline = MaxCountDuration
 	}
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
@@ -136,6 +140,15 @@ func (s *MetricsScraper) Count(ctx context.Context, pods []corev1.Pod) connectio
 		}
 	}
 	return out
+}
+
+// lastRead returns the pod's last count the scraper read, and when it
+// read it: a pod that stopped answering keeps its last read's time.
+func (s *MetricsScraper) lastRead(uid types.UID) (sample, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.last[uid]
+	return v, ok
 }
 
 // scrapePod reads realtime_active_connections from the pod's http port.

@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -21,82 +19,25 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/fleetwire/fleetwire/api/v1alpha1"
-	"github.com/fleetwire/fleetwire/runtime/auth"
-	"github.com/fleetwire/fleetwire/test/redistest"
-	"github.com/fleetwire/fleetwire/test/testproc"
+	"github.com/fleetwire/fleetwire/test/runtimeproc"
 )
 
-var (
-	testJWTKey  = []byte(strings.Repeat("k", 40))
-	runtimeArgs = []string{"--drain-pre-delay", "0s", "--drain-timeout", "0s"}
-)
+// testJWTKey signs the tokens of the runtimes that stand in for pods.
+var testJWTKey = []byte(strings.Repeat("k", 40))
 
-// runtimeProc is a real runtime process listening on loopback.
-type runtimeProc struct {
-	port int
-	cmd  *exec.Cmd
-}
-
-func startRuntime(t *testing.T) *runtimeProc {
-	t.Helper()
-	port := redistest.FreePort(t)
-	cmd := exec.Command(testproc.Binary(t, "github.com/fleetwire/fleetwire/cmd/runtime"), runtimeArgs...)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "JWT_SECRET="+string(testJWTKey), "LOG_LEVEL=error")
-	logs := &testproc.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &runtimeProc{port: port, cmd: cmd}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("runtime :%d logs:\n%s", port, logs.String())
-		}
-	})
-	eventually(t, "the runtime to listen", func() (bool, string) {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/health/ready", port))
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
-	})
-	return p
-}
-
-// connect opens one authenticated WebSocket to p and waits for the
-// connected event, so the connection is counted when it returns.
-func (p *runtimeProc) connect(t *testing.T, user string) *websocket.Conn {
-	t.Helper()
-	tok, err := auth.SignHS256(testJWTKey, auth.TokenRequest{UserID: user, TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _, err := websocket.DefaultDialer.Dial(fmt.Sprintf("ws://127.0.0.1:%d/ws?token=%s", p.port, tok), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var f struct{ Event string }
-	if err := c.ReadJSON(&f); err != nil || f.Event != "connected" {
-		t.Fatalf("first frame = %q, %v; want connected", f.Event, err)
-	}
-	return c
-}
+// startRuntime runs a real runtime process on loopback.
+func startRuntime(t *testing.T) *runtimeproc.Proc { return runtimeproc.Start(t, testJWTKey) }
 
 // podFor creates a Pod that points at p: loopback IP and p's port as the
 // container's http port, marked running with the container started, and
 // ready or not.
-func podFor(t *testing.T, ns, rtsName, podName string, p *runtimeProc, ready bool) {
+func podFor(t *testing.T, ns, rtsName, podName string, p *runtimeproc.Proc, ready bool) {
 	t.Helper()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: podName, Namespace: ns, Labels: selectorLabels(&v1.RealtimeService{
 			ObjectMeta: metav1.ObjectMeta{Name: rtsName}})},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: containerName, Image: "example/fleetwire:test",
-			Ports: []corev1.ContainerPort{{Name: portName, ContainerPort: int32(p.port)}}}}},
+			Ports: []corev1.ContainerPort{{Name: portName, ContainerPort: int32(p.Port)}}}}},
 	}
 	create(t, pod)
 	readiness := corev1.ConditionTrue
@@ -119,10 +60,10 @@ func TestActiveConnectionsFromRealRuntimes(t *testing.T) {
 	a, b := startRuntime(t), startRuntime(t)
 	var aConns []*websocket.Conn
 	for i := range 2 {
-		aConns = append(aConns, a.connect(t, fmt.Sprintf("alice-%d", i)))
+		aConns = append(aConns, a.Connect(t, fmt.Sprintf("alice-%d", i)))
 	}
 	for i := range 3 {
-		b.connect(t, fmt.Sprintf("bob-%d", i))
+		b.Connect(t, fmt.Sprintf("bob-%d", i))
 	}
 
 	create(t, jwtSecret(ns), newRTS(ns, "chat", func(s *v1.RealtimeServiceSpec) { withRedis(s); s.Replicas = 2 }))
@@ -144,7 +85,7 @@ func TestActiveConnectionsFromRealRuntimes(t *testing.T) {
 	statusIs("5 connections over two pods", 5, 0)
 
 	// b stops answering: its last count stands, and the pod is marked stale.
-	_ = b.cmd.Process.Kill()
+	_ = b.Cmd.Process.Kill()
 	statusIs("b's last count kept and marked stale", 5, 1)
 	r := rtsOf(t, ns, "chat")
 	if c := meta.FindStatusCondition(r.Status.Conditions, ConditionDegraded); c == nil || c.Reason != ReasonConnectionsStale {

@@ -43,10 +43,10 @@ func TestDeletionCostsFollowConnections(t *testing.T) {
 	a, b := startRuntime(t), startRuntime(t)
 	var aConns, bConns []*websocket.Conn
 	for i := range 2 {
-		aConns = append(aConns, a.connect(t, fmt.Sprintf("alice-%d", i)))
+		aConns = append(aConns, a.Connect(t, fmt.Sprintf("alice-%d", i)))
 	}
 	for i := range 3 {
-		bConns = append(bConns, b.connect(t, fmt.Sprintf("bob-%d", i)))
+		bConns = append(bConns, b.Connect(t, fmt.Sprintf("bob-%d", i)))
 	}
 	create(t, jwtSecret(ns), newRTS(ns, "chat", func(s *v1.RealtimeServiceSpec) { withRedis(s); s.Replicas = 2 }))
 	deploymentOf(t, ns, "chat")
@@ -71,7 +71,7 @@ func TestDeletionCostsFollowConnections(t *testing.T) {
 	costs("each pod's count", "2", "3")
 
 	for i := range 12 {
-		aConns = append(aConns, a.connect(t, fmt.Sprintf("alice-more-%d", i)))
+		aConns = append(aConns, a.Connect(t, fmt.Sprintf("alice-more-%d", i)))
 	}
 	bConns[0].Close()
 	// a moved by 12: written. b moved by 1: not.

@@ -59,6 +59,7 @@ type options struct {
 	namespaces         string
 	connectionInterval time.Duration
 	concurrency        int
+	customMetricsPort  int
 	zap                zap.Options
 }
 
@@ -75,6 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.namespaces, "namespaces", "", "comma-separated namespaces to watch; empty watches all")
 	fs.DurationVar(&o.connectionInterval, "connection-interval", controllers.DefaultConnectionInterval, "how often ready pods' connection counts are read")
 	fs.IntVar(&o.concurrency, "max-concurrent-reconciles", 4, "RealtimeServices reconciled at once")
+	fs.IntVar(&o.customMetricsPort, "custom-metrics-port", 6443, "HTTPS port of the custom metrics API (custom.metrics.k8s.io) that serves the HPAs their pods' connections; 0 turns it off")
 	o.zap.Development = false
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -88,6 +90,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.concurrency < 1 {
 		return nil, fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.concurrency)
+	}
+	if o.customMetricsPort < 0 || o.customMetricsPort > 65535 {
+		return nil, fmt.Errorf("--custom-metrics-port must be from 0 to 65535, got %d", o.customMetricsPort)
 	}
 	if o.connectionInterval < time.Second {
 		return nil, fmt.Errorf("--connection-interval must be at least 1s, got %s", o.connectionInterval)
@@ -136,17 +141,26 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
+	counts := &controllers.MetricsScraper{}
 	r := &controllers.RealtimeServiceReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Scheme:                  mgr.GetScheme(),
 		Recorder:                mgr.GetEventRecorder("fleetwire-operator"),
 		DefaultImage:            o.runtimeImage,
+		Connections:             counts,
 		ConnectionInterval:      o.connectionInterval,
 		MaxConcurrentReconciles: o.concurrency,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
+	}
+	if o.customMetricsPort != 0 {
+		cm := &controllers.CustomMetrics{Pods: mgr.GetAPIReader(), Counts: counts,
+			MaxAge: o.connectionInterval + controllers.MaxCountDuration}
+		if err := addCustomMetricsAPI(mgr, cm, o.customMetricsPort); err != nil {
+			return fmt.Errorf("the custom metrics API: %w", err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

@@ -37,8 +37,9 @@ type cluster struct {
 
 // operatorProc is a running operator process.
 type operatorProc struct {
-	cmd     *exec.Cmd
-	metrics string        // its metrics address
+	cmd           *exec.Cmd
+	metrics       string // its metrics address
+	customMetrics int    // the port of its custom metrics API
 	done    chan struct{} // closed once it has exited, with err its exit
 	err     error
 }
@@ -53,7 +54,9 @@ func (p *operatorProc) exited() bool {
 	}
 }
 
-func startCluster(t *testing.T) *cluster {
+// startCluster starts the cluster; each of apiserverFlags ("name=value")
+// is passed to the kube-apiserver.
+func startCluster(t *testing.T, apiserverFlags ...string) *cluster {
 	t.Helper()
 	env, err := k8senv.Environment(filepath.Join("..", "..", "config", "crd", "bases"))
 	if err != nil {
@@ -62,6 +65,10 @@ func startCluster(t *testing.T) *cluster {
 	// Certificates in a folder of the test's own survive a restart of the
 	// kube-apiserver, as a real one's do; envtest would make new ones.
 	env.ControlPlane.APIServer = &envtest.APIServer{CertDir: t.TempDir()}
+	for _, f := range apiserverFlags {
+		name, value, _ := strings.Cut(f, "=")
+		env.ControlPlane.APIServer.Configure().Set(name, value)
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("envtest: %v", err)
@@ -104,10 +111,10 @@ func (c *cluster) startOperator(t *testing.T) *operatorProc {
 	t.Helper()
 	bin := testproc.Binary(t, "github.com/fleetwire/fleetwire/cmd/operator")
 	probe := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
-	p := &operatorProc{metrics: fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t)), done: make(chan struct{})}
+	p := &operatorProc{metrics: fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t)), customMetrics: redistest.FreePort(t), done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "--metrics-bind-address="+p.metrics, "--health-probe-bind-address="+probe,
 		"--leader-elect", "--leader-election-namespace=default", "--namespaces=default",
-		"--runtime-image=example/fleetwire:test", "--connection-interval=1s")
+		"--runtime-image=example/fleetwire:test", "--connection-interval=1s", fmt.Sprintf("--custom-metrics-port=%d", p.customMetrics))
 	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
 	logs := &testproc.Buffer{}
 	p.cmd.Stdout, p.cmd.Stderr = logs, logs

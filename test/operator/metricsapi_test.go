@@ -1,0 +1,212 @@
+package operator
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/fleetwire/fleetwire/test/runtimeproc"
+)
+
+// metricsJWTKey is the HS256 key of the runtimes standing in for pods.
+var metricsJWTKey = []byte(strings.Repeat("m", 40))
+
+// TestBuiltinCustomMetricsServeConnections registers the operator's custom
+// metrics API with a real kube-apiserver, as the install manifests do, and
+// reads a fleet's connections through the aggregator, as the HPA does:
+// each pod's count, read from real runtime processes standing in for the
+// pods; then a pod whose runtime stopped answering is left out, not
+// reported as zero.
+func TestBuiltinCustomMetricsServeConnections(t *testing.T) {
+	c := startCluster(t, frontProxyFlags(t)...)
+	op := c.startOperator(t)
+	c.mustKubectlStdin(t, customMetricsAPIService(op.customMetrics), "apply", "-f", "-")
+
+	a, b := runtimeproc.Start(t, metricsJWTKey), runtimeproc.Start(t, metricsJWTKey)
+	for i := range 3 {
+		a.Connect(t, fmt.Sprintf("alice-%d", i))
+	}
+	b.Connect(t, "bob")
+	c.mustKubectlStdin(t, `apiVersion: v1
+kind: Secret
+metadata: {name: chat-jwt, namespace: default}
+stringData: {secret: `+strings.Repeat("s", 40)+`}
+---
+apiVersion: realtime.fleetwire.io/v1alpha1
+kind: RealtimeService
+metadata: {name: chat, namespace: default}
+spec:
+  replicas: 2
+  redis: {url: "redis://redis.default.svc:6379"}
+  auth: {jwtSecretRef: {name: chat-jwt, key: secret}}
+`, "apply", "-f", "-")
+	var dep appsv1.Deployment
+	waitFor(t, "the chat Deployment", func() bool {
+		return c.client.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "chat"}, &dep) == nil
+	})
+	c.podAt(t, &dep, "chat-a", a.Port)
+	c.podAt(t, &dep, "chat-b", b.Port)
+	dep.Status.Replicas, dep.Status.ReadyReplicas = 2, 2
+	if err := c.client.Status().Update(context.Background(), &dep); err != nil {
+		t.Fatal(err)
+	}
+
+	path := "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/realtime_active_connections"
+	var got map[string]string
+	waitFor(t, "both pods' counts through the aggregator", func() bool {
+		got = c.customMetric(t, path)
+		return got["chat-a"] == "3" && got["chat-b"] == "1"
+	})
+	t.Logf("kubectl get --raw %s: %v", path, got)
+	if one := c.customMetric(t, "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/chat-a/realtime_active_connections"); one["chat-a"] != "3" {
+		t.Errorf("one pod's metric: %v", one)
+	}
+
+	_ = b.Cmd.Process.Kill()
+	waitFor(t, "the silent pod left out", func() bool {
+		got = c.customMetric(t, path)
+		_, hasB := got["chat-b"]
+		return got["chat-a"] == "3" && !hasB
+	})
+	t.Logf("after chat-b's runtime stopped: %v", got)
+}
+
+// customMetric reads a custom metrics API path with kubectl and returns
+// each pod's value; a failed read returns nil.
+func (c *cluster) customMetric(t *testing.T, path string) map[string]string {
+	t.Helper()
+	out, err := c.kubectl(t, "get", "--raw", path)
+	if err != nil {
+		return nil
+	}
+	var v struct {
+		Kind  string `json:"kind"`
+		Items []struct {
+			DescribedObject struct{ Name string } `json:"describedObject"`
+			Value           string                `json:"value"`
+		} `json:"items"`
+		DescribedObject struct{ Name string } `json:"describedObject"`
+		Value           string                `json:"value"`
+	}
+	if json.Unmarshal([]byte(out), &v) != nil {
+		return nil
+	}
+	got := map[string]string{}
+	for _, it := range v.Items {
+		got[it.DescribedObject.Name] = it.Value
+	}
+	if v.Kind == "MetricValue" {
+		got[v.DescribedObject.Name] = v.Value
+	}
+	return got
+}
+
+// podAt creates a pod of dep's template whose http port is a runtime's on
+// loopback, and marks it running with the runtime started, as a kubelet
+// would.
+func (c *cluster) podAt(t *testing.T, dep *appsv1.Deployment, name string, port int) {
+	t.Helper()
+	spec := *dep.Spec.Template.Spec.DeepCopy()
+	spec.Containers[0].Ports[0].ContainerPort = int32(port)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: dep.Namespace, Labels: dep.Spec.Template.Labels}, Spec: spec}
+	if err := c.client.Create(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "127.0.0.1", PodIPs: []corev1.PodIP{{IP: "127.0.0.1"}},
+		Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: spec.Containers[0].Name, Started: ptr.To(true), Ready: true}}}
+	if err := c.client.Status().Update(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// customMetricsAPIService registers the operator's custom metrics API,
+// listening on port on loopback, as config/default does in a cluster. The
+// aggregator reaches it through an ExternalName Service to localhost,
+// which needs --enable-aggregator-routing=false: Endpoints refuse
+// loopback addresses.
+func customMetricsAPIService(port int) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata: {name: fleetwire-custom-metrics, namespace: default}
+spec:
+  type: ExternalName
+  externalName: localhost
+  ports: [{name: https, port: %d}]
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta2.custom.metrics.k8s.io}
+spec:
+  group: custom.metrics.k8s.io
+  version: v1beta2
+  groupPriorityMinimum: 100
+  versionPriority: 200
+  insecureSkipTLSVerify: true
+  service: {name: fleetwire-custom-metrics, namespace: default, port: %d}
+`, port, port)
+}
+
+// frontProxyFlags makes a front-proxy CA and the client certificate the
+// aggregator presents to aggregated APIs, and returns the kube-apiserver
+// flags that use them, as a cluster installer sets them.
+func frontProxyFlags(t *testing.T) []string {
+	t.Helper()
+	dir := t.TempDir()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "front-proxy-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "front-proxy-client"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	files := map[string][]byte{
+		"ca.crt":     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		"client.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		"client.key": pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return []string{
+		"requestheader-client-ca-file=" + filepath.Join(dir, "ca.crt"),
+		"requestheader-allowed-names=front-proxy-client",
+		"requestheader-username-headers=X-Remote-User",
+		"requestheader-group-headers=X-Remote-Group",
+		"requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"proxy-client-cert-file=" + filepath.Join(dir, "client.crt"),
+		"proxy-client-key-file=" + filepath.Join(dir, "client.key"),
+		"enable-aggregator-routing=false",
+	}
+}
