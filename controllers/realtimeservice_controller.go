@@ -13,6 +13,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -56,6 +58,7 @@ const (
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;patch
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apiregistration.k8s.io,resources=apiservices,verbs=get;create;update
 // +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors,verbs=get;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -76,6 +79,9 @@ type RealtimeServiceReconciler struct {
 	// Connections reads the pods' connection counts; default a
 	// MetricsScraper.
 	Connections ConnectionCounter
+	// MetricsAPI says who serves the custom metrics API, when the
+	// operator serves it (MetricsAPIRegistrar); nil when it does not.
+	MetricsAPI interface{ Holder() (holder string, known bool) }
 	// ConnectionInterval is how often counts are refreshed while the
 	// Deployment has pods. Default DefaultConnectionInterval.
 	ConnectionInterval time.Duration
@@ -111,7 +117,13 @@ func (r *RealtimeServiceReconciler) Reconcile(ctx context.Context, req reconcile
 	if err := r.observe(ctx, rts, obs); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.writeStatus(ctx, rts, computeStatus(rts, obs)); err != nil {
+	if rts.Spec.Autoscaling != nil && r.MetricsAPI != nil {
+		holder, known := r.MetricsAPI.Holder()
+		obs.metricsAPI = &metricsAPIState{holder: holder, known: known}
+	}
+	st := computeStatus(rts, obs)
+	r.announceMetricsAPI(rts, st)
+	if err := r.writeStatus(ctx, rts, st); err != nil {
 		return ctrl.Result{}, errors.Join(obs.applyErr, err)
 	}
 	return r.result(obs)
@@ -201,6 +213,19 @@ func (r *RealtimeServiceReconciler) observe(ctx context.Context, rts *v1.Realtim
 }
 
 // writeStatus writes status once, and only when it changed.
+// announceMetricsAPI records a Warning Event when the custom metrics API
+// turns out to be held elsewhere: once, when the condition turns False.
+func (r *RealtimeServiceReconciler) announceMetricsAPI(rts *v1.RealtimeService, st v1.RealtimeServiceStatus) {
+	now := meta.FindStatusCondition(st.Conditions, ConditionMetricsAPIReady)
+	if now == nil || now.Status != metav1.ConditionFalse {
+		return
+	}
+	if was := meta.FindStatusCondition(rts.Status.Conditions, ConditionMetricsAPIReady); was != nil && was.Status == metav1.ConditionFalse {
+		return
+	}
+	r.Recorder.Eventf(rts, nil, corev1.EventTypeWarning, now.Reason, "Autoscaling", "%s", now.Message)
+}
+
 func (r *RealtimeServiceReconciler) writeStatus(ctx context.Context, rts *v1.RealtimeService, st v1.RealtimeServiceStatus) error {
 	if equality.Semantic.DeepEqual(rts.Status, st) {
 		return nil

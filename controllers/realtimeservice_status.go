@@ -22,6 +22,7 @@ const (
 	ConditionStalled         = "Stalled"
 	ConditionDegraded        = "Degraded"
 	ConditionMonitoringReady = "MonitoringReady"
+	ConditionMetricsAPIReady = "MetricsAPIReady"
 )
 
 // Condition reasons.
@@ -36,6 +37,8 @@ const (
 	ReasonCRDNotInstalled  = "ServiceMonitorCRDNotInstalled"
 	ReasonConnectionsStale = "ConnectionCountsStale"
 	ReasonMonitorFailed    = "ServiceMonitorApplyFailed"
+	ReasonMetricsServed    = "MetricsAPIServed"
+	ReasonMetricsElsewhere = "MetricsAPIHeldElsewhere"
 )
 
 // monitoringState is what became of a requested ServiceMonitor.
@@ -60,6 +63,15 @@ type observed struct {
 	applyErr       error
 	monitoring     monitoringState
 	connections    connectionCount
+	// metricsAPI is who serves the custom metrics API, for a fleet that
+	// autoscales while the operator serves it; nil otherwise.
+	metricsAPI *metricsAPIState
+}
+
+// metricsAPIState is what MetricsAPIRegistrar.Holder said.
+type metricsAPIState struct {
+	holder string
+	known  bool
 }
 
 // computeStatus returns rts's new status. Conditions keep their
@@ -150,8 +162,24 @@ func computeStatus(rts *v1.RealtimeService, obs *observed) v1.RealtimeServiceSta
 		set(ConditionMonitoringReady, metav1.ConditionFalse, ReasonCRDNotInstalled,
 			"spec.monitoring.serviceMonitor is set but the cluster has no monitoring.coreos.com/v1 ServiceMonitor CRD; install the Prometheus Operator or turn it off")
 	}
+	switch m := obs.metricsAPI; {
+	case m == nil:
+		meta.RemoveStatusCondition(&st.Conditions, ConditionMetricsAPIReady)
+	case !m.known: // not checked yet: as it was
+	case m.holder == "":
+		set(ConditionMetricsAPIReady, metav1.ConditionTrue, ReasonMetricsServed,
+			"the operator serves realtime_active_connections to the HPA through custom.metrics.k8s.io/v1beta2")
+	default:
+		set(ConditionMetricsAPIReady, metav1.ConditionFalse, ReasonMetricsElsewhere, metricsElsewhereMessage(m.holder))
+	}
 	sort.SliceStable(st.Conditions, func(i, j int) bool { return st.Conditions[i].Type < st.Conditions[j].Type })
 	return st
+}
+
+func metricsElsewhereMessage(holder string) string {
+	return fmt.Sprintf("APIService %s is served by %s, not by the operator, so the HPA reads realtime_active_connections there; "+
+		"serve the metric from it (for prometheus-adapter, the rule in docs/autoscaling.md), or delete that APIService "+
+		"and the operator registers its own within a minute", CustomMetricsAPIService, holder)
 }
 
 // secretProblem names what is wrong with the referenced Secrets; a

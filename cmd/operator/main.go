@@ -60,6 +60,8 @@ type options struct {
 	connectionInterval time.Duration
 	concurrency        int
 	customMetricsPort  int
+	customMetricsSvc   string
+	customMetricsSvcPt int
 	zap                zap.Options
 }
 
@@ -77,6 +79,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.connectionInterval, "connection-interval", controllers.DefaultConnectionInterval, "how often ready pods' connection counts are read")
 	fs.IntVar(&o.concurrency, "max-concurrent-reconciles", 4, "RealtimeServices reconciled at once")
 	fs.IntVar(&o.customMetricsPort, "custom-metrics-port", 6443, "HTTPS port of the custom metrics API (custom.metrics.k8s.io) that serves the HPAs their pods' connections; 0 turns it off")
+	fs.StringVar(&o.customMetricsSvc, "custom-metrics-service", "fleetwire-system/fleetwire-custom-metrics", "namespace/name of the Service in front of the custom metrics API, which its APIService points at")
+	fs.IntVar(&o.customMetricsSvcPt, "custom-metrics-service-port", 443, "that Service's port")
 	o.zap.Development = false
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -93,6 +97,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.customMetricsPort < 0 || o.customMetricsPort > 65535 {
 		return nil, fmt.Errorf("--custom-metrics-port must be from 0 to 65535, got %d", o.customMetricsPort)
+	}
+	if ns, name, ok := strings.Cut(o.customMetricsSvc, "/"); o.customMetricsPort != 0 && (!ok || ns == "" || name == "") {
+		return nil, fmt.Errorf("--custom-metrics-service must be namespace/name, got %q", o.customMetricsSvc)
 	}
 	if o.connectionInterval < time.Second {
 		return nil, fmt.Errorf("--connection-interval must be at least 1s, got %s", o.connectionInterval)
@@ -142,6 +149,11 @@ func run(args []string, stderr io.Writer) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 	counts := &controllers.MetricsScraper{}
+	var registrar *controllers.MetricsAPIRegistrar
+	if o.customMetricsPort != 0 {
+		ns, name, _ := strings.Cut(o.customMetricsSvc, "/")
+		registrar = &controllers.MetricsAPIRegistrar{Client: mgr.GetClient(), Namespace: ns, Name: name, Port: int32(o.customMetricsSvcPt)}
+	}
 	r := &controllers.RealtimeServiceReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
@@ -152,6 +164,9 @@ func run(args []string, stderr io.Writer) error {
 		ConnectionInterval:      o.connectionInterval,
 		MaxConcurrentReconciles: o.concurrency,
 	}
+	if registrar != nil {
+		r.MetricsAPI = registrar
+	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}
@@ -160,6 +175,9 @@ func run(args []string, stderr io.Writer) error {
 			MaxAge: o.connectionInterval + controllers.MaxCountDuration}
 		if err := addCustomMetricsAPI(mgr, cm, o.customMetricsPort); err != nil {
 			return fmt.Errorf("the custom metrics API: %w", err)
+		}
+		if err := mgr.Add(registrar); err != nil {
+			return err
 		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -61,7 +61,8 @@ func TestChartInstallsOnARealAPIServer(t *testing.T) {
 		t.Fatalf("helm template: %v", err)
 	}
 	for _, want := range []string{"--namespaces=apps,chat", "--runtime-image=ghcr.io/fleetwire/fleetwire:latest",
-		"readOnlyRootFilesystem: true", "kind: CustomResourceDefinition"} {
+		"readOnlyRootFilesystem: true", "kind: CustomResourceDefinition",
+		"--custom-metrics-service=fleetwire-system/fw-fleetwire-operator-custom-metrics"} {
 		if !bytes.Contains(rendered, []byte(want)) {
 			t.Errorf("rendered chart lacks %q", want)
 		}
@@ -95,4 +96,5 @@ func TestChartInstallsOnARealAPIServer(t *testing.T) {
 			t.Errorf("can-i %s %s = %q, want %s", check.verb, check.resource, strings.TrimSpace(out), check.want)
 		}
 	}
+	checkCustomMetricsRBAC(t, c, strings.TrimPrefix(as, "--as="))
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -37,9 +38,8 @@ type cluster struct {
 
 // operatorProc is a running operator process.
 type operatorProc struct {
-	cmd           *exec.Cmd
-	metrics       string // its metrics address
-	customMetrics int    // the port of its custom metrics API
+	cmd     *exec.Cmd
+	metrics string        // its metrics address
 	done    chan struct{} // closed once it has exited, with err its exit
 	err     error
 }
@@ -106,15 +106,16 @@ func startCluster(t *testing.T, apiserverFlags ...string) *cluster {
 
 // startOperator builds and runs cmd/operator against the cluster, with
 // leader election, secure metrics on a loopback port and its watches
-// scoped to the default namespace.
-func (c *cluster) startOperator(t *testing.T) *operatorProc {
+// scoped to the default namespace, without its custom metrics API unless
+// extra flags (which come last, and so win) turn it on.
+func (c *cluster) startOperator(t *testing.T, extra ...string) *operatorProc {
 	t.Helper()
 	bin := testproc.Binary(t, "github.com/fleetwire/fleetwire/cmd/operator")
 	probe := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
-	p := &operatorProc{metrics: fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t)), customMetrics: redistest.FreePort(t), done: make(chan struct{})}
-	p.cmd = exec.Command(bin, "--metrics-bind-address="+p.metrics, "--health-probe-bind-address="+probe,
+	p := &operatorProc{metrics: fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t)), done: make(chan struct{})}
+	p.cmd = exec.Command(bin, append([]string{"--metrics-bind-address=" + p.metrics, "--health-probe-bind-address=" + probe,
 		"--leader-elect", "--leader-election-namespace=default", "--namespaces=default",
-		"--runtime-image=example/fleetwire:test", "--connection-interval=1s", fmt.Sprintf("--custom-metrics-port=%d", p.customMetrics))
+		"--runtime-image=example/fleetwire:test", "--connection-interval=1s", "--custom-metrics-port=0"}, extra...)...)
 	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
 	logs := &testproc.Buffer{}
 	p.cmd.Stdout, p.cmd.Stderr = logs, logs
@@ -319,5 +320,44 @@ func TestInstallManifestsApply(t *testing.T) {
 		"--as=system:serviceaccount:fleetwire-system:fleetwire-operator", "-n", "default")
 	if strings.TrimSpace(out) != "no" {
 		t.Errorf("the operator's service account may delete Secrets: %s", out)
+	}
+	checkCustomMetricsRBAC(t, c, "system:serviceaccount:fleetwire-system:fleetwire-operator")
+}
+
+// checkCustomMetricsRBAC checks that the installed RBAC lets the operator
+// (as sa) serve the custom metrics API, and the HPA controller read it.
+func checkCustomMetricsRBAC(t *testing.T, c *cluster, sa string) {
+	t.Helper()
+	for _, check := range []struct{ as, verb, resource, ns string }{
+		{sa, "create", "apiservices.apiregistration.k8s.io", ""},
+		{sa, "update", "apiservices.apiregistration.k8s.io", ""},
+		{sa, "create", "tokenreviews.authentication.k8s.io", ""},
+		{sa, "create", "subjectaccessreviews.authorization.k8s.io", ""},
+		{sa, "get", "configmaps/extension-apiserver-authentication", "kube-system"},
+		{sa, "patch", "pods", "default"},
+	} {
+		args := []string{"auth", "can-i", check.verb, check.resource, "--as=" + check.as}
+		if check.ns != "" {
+			args = append(args, "-n", check.ns)
+		}
+		// kubectl warns first about cluster-scoped resources, and about
+		// the metrics' resources, which no API serves yet.
+		out, _ := c.kubectl(t, args...)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if lines[len(lines)-1] != "yes" {
+			t.Errorf("%s cannot %s %s: %s", check.as, check.verb, check.resource, out)
+		}
+	}
+	// kubectl cannot ask about a group no API serves yet: ask the API
+	// server directly.
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: "system:serviceaccount:kube-system:horizontal-pod-autoscaler",
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Group: "custom.metrics.k8s.io", Resource: "pods", Verb: "get", Namespace: "default", Name: "*"}}}
+	if err := c.client.Create(context.Background(), sar); err != nil {
+		t.Fatal(err)
+	}
+	if !sar.Status.Allowed {
+		t.Errorf("the HPA controller may not read the custom metrics: %+v", sar.Status)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/fleetwire/fleetwire/test/redistest"
 	"github.com/fleetwire/fleetwire/test/runtimeproc"
 )
 
@@ -37,8 +38,9 @@ var metricsJWTKey = []byte(strings.Repeat("m", 40))
 // reported as zero.
 func TestBuiltinCustomMetricsServeConnections(t *testing.T) {
 	c := startCluster(t, frontProxyFlags(t)...)
-	op := c.startOperator(t)
-	c.mustKubectlStdin(t, customMetricsAPIService(op.customMetrics), "apply", "-f", "-")
+	port := redistest.FreePort(t)
+	c.mustKubectlStdin(t, customMetricsService(port), "apply", "-f", "-")
+	c.startOperator(t, customMetricsFlags(port)...)
 
 	a, b := runtimeproc.Start(t, metricsJWTKey), runtimeproc.Start(t, metricsJWTKey)
 	for i := range 3 {
@@ -54,9 +56,9 @@ apiVersion: realtime.fleetwire.io/v1alpha1
 kind: RealtimeService
 metadata: {name: chat, namespace: default}
 spec:
-  replicas: 2
   redis: {url: "redis://redis.default.svc:6379"}
   auth: {jwtSecretRef: {name: chat-jwt, key: secret}}
+  autoscaling: {minReplicas: 2, maxReplicas: 4}
 `, "apply", "-f", "-")
 	var dep appsv1.Deployment
 	waitFor(t, "the chat Deployment", func() bool {
@@ -80,6 +82,10 @@ spec:
 		t.Errorf("one pod's metric: %v", one)
 	}
 
+	if out := c.mustKubectl(t, "get", "rts", "chat", "-o", `jsonpath={.status.conditions[?(@.type=="MetricsAPIReady")].reason}`); out != "MetricsAPIServed" {
+		t.Errorf("MetricsAPIReady reason = %q, want MetricsAPIServed", out)
+	}
+
 	_ = b.Cmd.Process.Kill()
 	waitFor(t, "the silent pod left out", func() bool {
 		got = c.customMetric(t, path)
@@ -87,6 +93,58 @@ spec:
 		return got["chat-a"] == "3" && !hasB
 	})
 	t.Logf("after chat-b's runtime stopped: %v", got)
+}
+
+// TestMetricsAPIHeldElsewhereIsReported starts the operator where another
+// service already holds the custom metrics APIService, as an installed
+// prometheus-adapter would: the operator leaves it alone, and reports it
+// on a RealtimeService that autoscales, with a condition and an Event.
+func TestMetricsAPIHeldElsewhereIsReported(t *testing.T) {
+	c := startCluster(t)
+	held := `apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta2.custom.metrics.k8s.io}
+spec:
+  group: custom.metrics.k8s.io
+  version: v1beta2
+  groupPriorityMinimum: 100
+  versionPriority: 100
+  insecureSkipTLSVerify: true
+  service: {name: prometheus-adapter, namespace: monitoring, port: 443}
+`
+	c.mustKubectlStdin(t, held, "apply", "-f", "-")
+	c.startOperator(t, customMetricsFlags(redistest.FreePort(t))...)
+	c.mustKubectlStdin(t, `apiVersion: v1
+kind: Secret
+metadata: {name: chat-jwt, namespace: default}
+stringData: {secret: `+strings.Repeat("s", 40)+`}
+---
+apiVersion: realtime.fleetwire.io/v1alpha1
+kind: RealtimeService
+metadata: {name: chat, namespace: default}
+spec:
+  redis: {url: "redis://redis.default.svc:6379"}
+  auth: {jwtSecretRef: {name: chat-jwt, key: secret}}
+  autoscaling: {maxReplicas: 4}
+`, "apply", "-f", "-")
+	var msg string
+	waitFor(t, "the MetricsAPIReady condition", func() bool {
+		out, _ := c.kubectl(t, "get", "rts", "chat", "-o", `jsonpath={.status.conditions[?(@.type=="MetricsAPIReady")].reason} {.status.conditions[?(@.type=="MetricsAPIReady")].message}`)
+		reason, m, _ := strings.Cut(out, " ")
+		msg = m
+		return reason == "MetricsAPIHeldElsewhere"
+	})
+	t.Logf("MetricsAPIReady: %s", msg)
+	if !strings.Contains(msg, "monitoring/prometheus-adapter") {
+		t.Errorf("the condition does not name the holder: %s", msg)
+	}
+	waitFor(t, "the Warning Event", func() bool {
+		out, _ := c.kubectl(t, "get", "events", "-n", "default", "--field-selector", "reason=MetricsAPIHeldElsewhere", "-o", "name")
+		return strings.TrimSpace(out) != ""
+	})
+	if out := c.mustKubectl(t, "get", "apiservice", "v1beta2.custom.metrics.k8s.io", "-o", "jsonpath={.spec.service.namespace}/{.spec.service.name}"); out != "monitoring/prometheus-adapter" {
+		t.Errorf("the operator took the APIService over: it points at %s", out)
+	}
 }
 
 // customMetric reads a custom metrics API path with kubectl and returns
@@ -138,12 +196,20 @@ func (c *cluster) podAt(t *testing.T, dep *appsv1.Deployment, name string, port 
 	}
 }
 
-// customMetricsAPIService registers the operator's custom metrics API,
-// listening on port on loopback, as config/default does in a cluster. The
-// aggregator reaches it through an ExternalName Service to localhost,
-// which needs --enable-aggregator-routing=false: Endpoints refuse
-// loopback addresses.
-func customMetricsAPIService(port int) string {
+// customMetricsFlags turn the operator's custom metrics API on, on port
+// on loopback, behind the Service customMetricsService makes.
+func customMetricsFlags(port int) []string {
+	return []string{fmt.Sprintf("--custom-metrics-port=%d", port),
+		"--custom-metrics-service=default/fleetwire-custom-metrics", fmt.Sprintf("--custom-metrics-service-port=%d", port)}
+}
+
+// customMetricsService is the Service the operator's APIService points
+// at. In a cluster it selects the operator's pod (config/default); here
+// the operator runs on loopback, which the aggregator reaches through an
+// ExternalName Service to localhost. That needs the kube-apiserver's
+// --enable-aggregator-routing=false, as Endpoints refuse loopback
+// addresses.
+func customMetricsService(port int) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Service
 metadata: {name: fleetwire-custom-metrics, namespace: default}
@@ -151,18 +217,7 @@ spec:
   type: ExternalName
   externalName: localhost
   ports: [{name: https, port: %d}]
----
-apiVersion: apiregistration.k8s.io/v1
-kind: APIService
-metadata: {name: v1beta2.custom.metrics.k8s.io}
-spec:
-  group: custom.metrics.k8s.io
-  version: v1beta2
-  groupPriorityMinimum: 100
-  versionPriority: 200
-  insecureSkipTLSVerify: true
-  service: {name: fleetwire-custom-metrics, namespace: default, port: %d}
-`, port, port)
+`, port)
 }
 
 // frontProxyFlags makes a front-proxy CA and the client certificate the
