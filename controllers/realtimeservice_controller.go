@@ -81,7 +81,9 @@ type RealtimeServiceReconciler struct {
 	Connections ConnectionCounter
 	// MetricsAPI says who serves the custom metrics API, when the
 	// operator serves it (MetricsAPIRegistrar); nil when it does not.
-	MetricsAPI interface{ Holder() (holder string, known bool) }
+	MetricsAPI interface {
+		Holder() (holder string, known bool)
+	}
 	// ConnectionInterval is how often counts are refreshed while the
 	// Deployment has pods. Default DefaultConnectionInterval.
 	ConnectionInterval time.Duration
