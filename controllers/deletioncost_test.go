@@ -41,9 +41,9 @@ func TestDeletionCostChanged(t *testing.T) {
 func TestDeletionCostsFollowConnections(t *testing.T) {
 	ns := newNamespace(t)
 	a, b := startRuntime(t), startRuntime(t)
-	var aConns, bConns []*websocket.Conn
+	var bConns []*websocket.Conn
 	for i := range 2 {
-		aConns = append(aConns, a.Connect(t, fmt.Sprintf("alice-%d", i)))
+		a.Connect(t, fmt.Sprintf("alice-%d", i))
 	}
 	for i := range 3 {
 		bConns = append(bConns, b.Connect(t, fmt.Sprintf("bob-%d", i)))
@@ -71,7 +71,7 @@ func TestDeletionCostsFollowConnections(t *testing.T) {
 	costs("each pod's count", "2", "3")
 
 	for i := range 12 {
-		aConns = append(aConns, a.Connect(t, fmt.Sprintf("alice-more-%d", i)))
+		a.Connect(t, fmt.Sprintf("alice-more-%d", i))
 	}
 	bConns[0].Close()
 	// a moved by 12: written. b moved by 1: not.
