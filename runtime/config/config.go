@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -18,6 +19,9 @@ import (
 type Config struct {
 	// Port is the HTTP and WebSocket listen port. Env PORT.
 	Port int `json:"port,omitempty"`
+	// Host is the address to listen on; empty listens on every address.
+	// Env HOST.
+	Host string `json:"host,omitempty"`
 	// Production refuses to start without a JWT key. Env NODE_ENV=production.
 	Production bool `json:"production,omitempty"`
 	// RedisURL selects the Redis broker; empty means in-memory. Env REDIS_URL.
@@ -287,6 +291,9 @@ func (c *Config) Validate() error {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.Port < 1 || c.Port > 65535 {
 		bad("port (PORT): must be between 1 and 65535, got %d", c.Port)
+	}
+	if c.Host != "" && net.ParseIP(c.Host) == nil {
+		bad("host (HOST): must be an IP address, or empty for every address, got %q", c.Host)
 	}
 	if c.Production && c.DevMode() {
 		bad("auth: production mode needs JWT_SECRET, auth.secretFile or auth.publicKeyFile")

@@ -114,6 +114,7 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 	}{
 		{"port range", []string{"--port", "0"}, env(), "", "port (PORT)"},
 		{"port not a number", nil, env("PORT", "eighty"), "", "PORT: must be an integer"},
+		{"host not an address", nil, env("HOST", "localhost"), "", `host (HOST): must be an IP address, or empty for every address, got "localhost"`},
 		{"window not a number", nil, env("RATE_LIMIT_WINDOW", "1m"), "", "RATE_LIMIT_WINDOW: must be an integer number of milliseconds"},
 		{"negative max", nil, env("RATE_LIMIT_MAX", "-1"), "", "rateLimit"},
 		{"max connections", nil, env("MAX_CONNECTIONS", "0"), "", "limits.maxConnections (MAX_CONNECTIONS)"},

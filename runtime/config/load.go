@@ -94,6 +94,7 @@ func applyEnv(cfg *Config, env Source) error {
 	if v, ok := env("NODE_ENV"); ok && v == "production" {
 		cfg.Production = true
 	}
+	str("HOST", &cfg.Host)
 	str("REDIS_URL", &cfg.RedisURL)
 	str("REDIS_KEY_PREFIX", &cfg.RedisKeyPrefix)
 	str("REDIS_MODE", &cfg.RedisMode)
