@@ -368,7 +368,7 @@ func buildHPA(d *desired) *autoscalingv2.HorizontalPodAutoscaler {
 					StabilizationWindowSeconds: ptr.To(as.ScaleDownStabilizationSeconds),
 					SelectPolicy:               ptr.To(autoscalingv2.MaxChangePolicySelect),
 					Policies: []autoscalingv2.HPAScalingPolicy{
-						{Type: autoscalingv2.PodsScalingPolicy, Value: 1, PeriodSeconds: 60},
+						{Type: autoscalingv2.PodsScalingPolicy, Value: max(1, as.ScaleDownPodsPerMinute), PeriodSeconds: 60},
 						{Type: autoscalingv2.PercentScalingPolicy, Value: 10, PeriodSeconds: 60},
 					},
 				},

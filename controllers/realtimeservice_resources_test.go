@@ -363,6 +363,14 @@ func TestBuildHPA(t *testing.T) {
 	if *hpa.Spec.Behavior.ScaleDown.StabilizationWindowSeconds != 600 {
 		t.Errorf("scale down = %+v", hpa.Spec.Behavior.ScaleDown)
 	}
+	if p := hpa.Spec.Behavior.ScaleDown.Policies[0]; p.Type != autoscalingv2.PodsScalingPolicy || p.Value != 1 || p.PeriodSeconds != 60 {
+		t.Errorf("scale-down pods policy without scaleDownPodsPerMinute = %+v, want 1 pod a minute", p)
+	}
+	faster := productionRTS()
+	faster.Spec.Autoscaling.ScaleDownPodsPerMinute = 5
+	if p := buildHPA(desiredFor(t, faster)).Spec.Behavior.ScaleDown.Policies[0]; p.Value != 5 || p.PeriodSeconds != 60 {
+		t.Errorf("scale-down pods policy with scaleDownPodsPerMinute 5 = %+v", p)
+	}
 
 	noCPU := productionRTS()
 	noCPU.Spec.Autoscaling.TargetCPUUtilizationPercentage = nil

@@ -118,6 +118,14 @@ type AutoscalingSpec struct {
 	// +kubebuilder:validation:Maximum=3600
 	// +optional
 	ScaleDownStabilizationSeconds int32 `json:"scaleDownStabilizationSeconds,omitempty"`
+	// ScaleDownPodsPerMinute is the most pods removed in a minute (or 10%
+	// of the fleet, if that is more), so that the clients of removed pods
+	// do not all reconnect at once to the survivors.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	ScaleDownPodsPerMinute int32 `json:"scaleDownPodsPerMinute,omitempty"`
 }
 
 // DrainSpec paces the stop of a pod.
