@@ -29,22 +29,38 @@ build_kwok() {
 		GOFLAGS=-mod=mod go get "sigs.k8s.io/kwok/cmd/kwok@v${KWOK_VERSION}" >/dev/null 2>&1
 		CGO_ENABLED=0 GOFLAGS=-mod=mod go build -o "$KWOK_CACHE/kwok.tmp" sigs.k8s.io/kwok/cmd/kwok
 		mv "$KWOK_CACHE/kwok.tmp" "$KWOK_CACHE/kwok"
-		# The stages of kwokctl's default cluster: fast node and pod
-		# lifecycles, and node heartbeats.
-		local src
-		src="$(go env GOMODCACHE)/sigs.k8s.io/kwok@v${KWOK_VERSION}/kustomize/stage"
-		for f in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
-			pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
-			cat "$src/$f"
-			printf '\n---\n'
-		done >"$KWOK_CACHE/stages.yaml.tmp"
-		mv "$KWOK_CACHE/stages.yaml.tmp" "$KWOK_CACHE/stages.yaml"
 	)
+}
+
+# write_stages writes the stages of kwokctl's default cluster (fast node
+# and pod lifecycles, and node heartbeats) into one file for kwok's
+# --config. It runs every time: it is quick, and the file follows this
+# script. A running pod's containers are marked started, as a kubelet
+# marks them once their startup probe passes: the operator counts only
+# started runtimes.
+write_stages() {
+	local src
+	src="$(go env GOMODCACHE)/sigs.k8s.io/kwok@v${KWOK_VERSION}/kustomize/stage"
+	[ -d "$src" ] || (cd "$(mktemp -d)" && go mod download "sigs.k8s.io/kwok@v${KWOK_VERSION}")
+	for f in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
+		pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+		if [ "$f" = pod/fast/pod-ready.yaml ]; then
+			# The first restartCount is the regular containers' (init
+			# containers come after).
+			sed '0,/^        restartCount: 0$/s//        restartCount: 0\n        started: true/' "$src/$f"
+		else
+			cat "$src/$f"
+		fi
+		printf '\n---\n'
+	done >"$KWOK_CACHE/stages.yaml.tmp"
+	grep -q '^        started: true$' "$KWOK_CACHE/stages.yaml.tmp" || { log "pod-ready stage not patched"; exit 1; }
+	mv "$KWOK_CACHE/stages.yaml.tmp" "$KWOK_CACHE/stages.yaml"
 }
 
 mkdir -p "$CACHE" "$KWOK_CACHE"
 [ -x "$CACHE/kube-controller-manager" ] || build_k8s_cmd kube-controller-manager
-{ [ -x "$KWOK_CACHE/kwok" ] && [ -s "$KWOK_CACHE/stages.yaml" ]; } || build_kwok
+[ -x "$KWOK_CACHE/kwok" ] || build_kwok
+write_stages
 ln -sf "$CACHE/kube-controller-manager" "$KWOK_CACHE/kube-controller-manager"
 "$CACHE/kube-controller-manager" --version >&2
 "$KWOK_CACHE/kwok" --version >&2 || true

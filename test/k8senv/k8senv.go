@@ -48,3 +48,31 @@ func Environment(crdDir string) (*envtest.Environment, error) {
 		ErrorIfCRDPathMissing: true,
 	}, nil
 }
+
+// ClusterAssets returns the directory hack/setup-cluster.sh fills, with
+// kube-controller-manager, kwok and kwok's stages.yaml:
+// $FLEETWIRE_CLUSTER_ASSETS when set (make test sets it), else the cache
+// folder.
+func ClusterAssets() (string, error) {
+	if dir := os.Getenv("FLEETWIRE_CLUSTER_ASSETS"); dir != "" {
+		return dir, nil
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		cache = filepath.Join(home, ".cache")
+	}
+	dir := filepath.Join(cache, "fleetwire", "kwok", KwokVersion)
+	for _, f := range []string{"kube-controller-manager", "kwok", "stages.yaml"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return "", fmt.Errorf("no %s in %s: run hack/setup-cluster.sh (make test does)", f, dir)
+		}
+	}
+	return dir, nil
+}
+
+// KwokVersion is the kwok hack/setup-cluster.sh builds by default.
+const KwokVersion = "0.8.0"

@@ -5,8 +5,11 @@ package runtimeproc
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,40 +20,64 @@ import (
 	"github.com/fleetwire/fleetwire/test/testproc"
 )
 
-// Proc is a runtime process listening on 127.0.0.1:Port.
+// Proc is a runtime process listening on Addr.
 type Proc struct {
 	Port   int
+	Addr   string // host:port to reach it on
 	Cmd    *exec.Cmd
 	secret []byte
+	exited chan struct{}
 }
 
-// Start runs a runtime process on a free port with the HS256 key secret,
-// in-memory stores, and no drain delay, and waits until it is ready. It
-// is killed when the test ends.
+// Start runs a runtime process on a free port of every address, with the
+// HS256 key secret, in-memory stores, and no drain delay, and waits until
+// it is ready. It is killed when the test ends.
 func Start(t testing.TB, secret []byte) *Proc {
 	t.Helper()
-	port := redistest.FreePort(t)
+	return StartOn(t, secret, "", redistest.FreePort(t))
+}
+
+// StartOn is Start on host (every address when empty) and port.
+func StartOn(t testing.TB, secret []byte, host string, port int) *Proc {
+	t.Helper()
 	cmd := exec.Command(testproc.Binary(t, "github.com/fleetwire/fleetwire/cmd/runtime"), "--drain-pre-delay", "0s", "--drain-timeout", "0s")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "JWT_SECRET="+string(secret), "LOG_LEVEL=error")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "HOST="+host, "JWT_SECRET="+string(secret), "LOG_LEVEL=error")
 	logs := &testproc.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	p := &Proc{Port: port, Addr: net.JoinHostPort(host, strconv.Itoa(port)), Cmd: cmd, secret: secret, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		<-p.exited
 		if t.Failed() {
-			t.Logf("runtime :%d logs:\n%s", port, logs.String())
+			t.Logf("runtime %s logs:\n%s", p.Addr, logs.String())
 		}
 	})
-	ready := fmt.Sprintf("http://127.0.0.1:%d/health/ready", port)
+	ready := "http://" + p.Addr + "/health/ready"
 	for deadline := time.Now().Add(30 * time.Second); !testproc.Answers200(ready); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the runtime on :%d never became ready", port)
+			t.Fatalf("the runtime on %s never became ready", p.Addr)
 		}
 	}
-	return &Proc{Port: port, Cmd: cmd, secret: secret}
+	return p
+}
+
+// Stop sends SIGTERM, as Kubernetes does to a deleted pod's container, and
+// waits at most 10s for the process to drain and exit.
+func (p *Proc) Stop() {
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.Cmd.Process.Kill()
+		<-p.exited
+	}
 }
 
 // Connect opens one authenticated WebSocket to p as user and waits for
@@ -62,7 +89,7 @@ func (p *Proc) Connect(t testing.TB, user string) *websocket.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := websocket.DefaultDialer.Dial(fmt.Sprintf("ws://127.0.0.1:%d/ws?token=%s", p.Port, tok), nil)
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+p.Addr+"/ws?token="+tok, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
