@@ -158,8 +158,10 @@ func (c *localCluster) waitForPods(t *testing.T, n int) []string {
 		if len(live) != n {
 			return false
 		}
-		sort.Slice(live, func(i, j int) bool { return live[i].CreationTimestamp.Before(&live[j].CreationTimestamp) ||
-			(live[i].CreationTimestamp.Equal(&live[j].CreationTimestamp) && live[i].Name < live[j].Name) })
+		sort.Slice(live, func(i, j int) bool {
+			return live[i].CreationTimestamp.Before(&live[j].CreationTimestamp) ||
+				(live[i].CreationTimestamp.Equal(&live[j].CreationTimestamp) && live[i].Name < live[j].Name)
+		})
 		names = names[:0]
 		for _, p := range live {
 			if c.runtimeOf(p.Name) == nil {

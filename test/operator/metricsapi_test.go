@@ -210,4 +210,3 @@ spec:
   ports: [{name: https, port: %d}]
 `, port)
 }
-
