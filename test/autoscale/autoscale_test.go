@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/fleetwire/fleetwire/api/v1alpha1"
 )
 
 // TestHPAScalesOnConnectionsAndRemovesEmptyPods runs a RealtimeService
@@ -63,6 +65,7 @@ func TestHPAScalesOnConnectionsAndRemovesEmptyPods(t *testing.T) {
 	tl.note("25 connections on " + first)
 	pods := c.waitForPods(t, 3)
 	tl.note("scaled up to 3")
+	c.waitForStatus(t, 3)
 	newest := pods[len(pods)-1]
 	if newest == first {
 		t.Fatalf("the first pod %s is the newest of %v", first, pods)
@@ -79,13 +82,19 @@ func TestHPAScalesOnConnectionsAndRemovesEmptyPods(t *testing.T) {
 	tl.note("the 25 on " + first + " closed")
 	left := c.waitForPods(t, 1)
 	tl.note("scaled down to 1")
+	c.waitForStatus(t, 1)
 	tl.stop()
 	t.Logf("timeline (time, pod:connections/deletion cost, metric values, HPA desired, Deployment replicas):\n%s", tl)
 
 	if left[0] != newest {
-		t.Fatalf("the pod left is %s, want the busy %s; removed %v", left[0], newest, c.removedPods())
+		t.Fatalf("the pod left is %s, want the busy %s", left[0], newest)
 	}
-	removed := c.removedPods()
+	var removed []string // the three pods, but the one left
+	for _, p := range pods {
+		if p != left[0] {
+			removed = append(removed, p)
+		}
+	}
 	sort.Strings(removed)
 	t.Logf("removed: %v, kept: %s", removed, newest)
 	if len(removed) != 2 || contains(removed, newest) {
@@ -174,18 +183,28 @@ func (c *localCluster) waitForPods(t *testing.T, n int) []string {
 	return names
 }
 
+// waitForStatus waits until the RealtimeService's status shows the fleet
+// at n pods, desired and ready, as kubectl get rts prints them.
+func (c *localCluster) waitForStatus(t *testing.T, n int32) {
+	t.Helper()
+	var got string
+	waitFor(t, fmt.Sprintf("status to show %d desired and ready", n), time.Minute, func() bool {
+		rts := &v1.RealtimeService{}
+		if err := c.client.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "chat"}, rts); err != nil {
+			return false
+		}
+		got = fmt.Sprintf("desired %d ready %d", rts.Status.DesiredReplicas, rts.Status.ReadyReplicas)
+		return rts.Status.DesiredReplicas == n && rts.Status.ReadyReplicas == n
+	})
+	t.Logf("RealtimeService status: %s", got)
+}
+
 func (c *localCluster) deletionCost(pod string) string {
 	p := &corev1.Pod{}
 	if err := c.client.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: pod}, p); err != nil {
 		return ""
 	}
 	return p.Annotations["controller.kubernetes.io/pod-deletion-cost"]
-}
-
-func (c *localCluster) removedPods() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.removed...)
 }
 
 // timeline samples the fleet every second.

@@ -50,7 +50,6 @@ type localCluster struct {
 
 	mu       sync.Mutex
 	runtimes map[string]*runtimeproc.Proc // by pod name
-	removed  []string                     // pods deleted, in order
 }
 
 func startLocalCluster(t *testing.T) *localCluster {
@@ -195,7 +194,6 @@ func (c *localCluster) tendPods(ctx context.Context, t *testing.T, pods []corev1
 		if !alive[name] {
 			gone = append(gone, proc)
 			delete(c.runtimes, name)
-			c.removed = append(c.removed, name)
 		}
 	}
 	c.mu.Unlock()
