@@ -282,6 +282,7 @@ func (h *Hub) deliverChannel(name string, out *outbound) int {
 		s.marks[name] = m
 	}
 	s.mu.Unlock()
+	h.delivered.note(name, out.msg)
 	for _, sess := range subs {
 		sess.deliver(out, false)
 	}
@@ -290,6 +291,7 @@ func (h *Hub) deliverChannel(name string, out *outbound) int {
 
 func (h *Hub) deliverAll(out *outbound) {
 	h.gap.markBroadcast(out.msg)
+	h.delivered.note(broadcastHistory, out.msg)
 	h.eachSession(func(s *Session) { s.deliver(out, false) })
 }
 

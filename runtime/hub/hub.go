@@ -131,8 +131,9 @@ type Hub struct {
 	id     string
 	gap    gapState
 	recent *recentPublications // what this node accepted lately (republish.go); nil when the broker reports no breaks
-	// delivered holds the user messages this node delivered lately, so a
-	// gap fill does not deliver them again (republish.go); nil with recent.
+	// delivered holds what this node delivered lately, so that a gap fill
+	// or a republish does not deliver it again (republish.go); nil with
+	// recent.
 	delivered *recentPublications
 	holding   atomic.Bool
 	dedup     atomic.Bool // gap.filled is in use

@@ -223,12 +223,32 @@ func (h *Hub) requeueLost(ctx context.Context, userID string, msg *message.Messa
 	return true, nil
 }
 
+// holds reports whether r remembers the publication id on name.
+func (r *recentPublications) holds(name, id string) bool {
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.pubs[r.head:] {
+		if p.name == name && p.msg.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
 // staleRepublished reports whether a republished publication is one this
-// node delivered before the break: it is no newer than the last one it
-// delivered there.
+// node delivered before the break: it remembers delivering it, or it is
+// older than the last one it delivered there. Two publications can carry
+// the same timestamp (a millisecond's), so one stamped like the last one
+// delivered is stale only if it is that one.
 func (h *Hub) staleRepublished(name string, m *message.Message) bool {
 	if !m.Republished {
 		return false
+	}
+	if h.delivered.holds(name, m.ID) {
+		return true
 	}
 	var mark channelMark
 	if name == broadcastHistory {
@@ -239,5 +259,5 @@ func (h *Hub) staleRepublished(name string, m *message.Message) bool {
 		mark = sh.marks[name]
 		sh.mu.Unlock()
 	}
-	return mark.lastAt != "" && m.Timestamp <= mark.lastAt
+	return mark.lastAt != "" && (m.Timestamp < mark.lastAt || m.ID == mark.last)
 }

@@ -2,12 +2,14 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fleetwire/fleetwire/runtime/broker"
 	"github.com/fleetwire/fleetwire/runtime/message"
+	"github.com/fleetwire/fleetwire/runtime/protocol"
 	"github.com/fleetwire/fleetwire/runtime/queue"
 )
 
@@ -111,5 +113,35 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
+	}
+}
+
+// Republished publications stamped in the same millisecond as one the
+// node delivered before the break are delivered, unless they are that
+// one: a timestamp alone cannot tell them apart.
+func TestRepublishedPublicationsOfOneMillisecond(t *testing.T) {
+	b := &watchedBroker{Memory: broker.NewMemory()}
+	h := newTestHub(t, Config{Broker: b})
+	s, c := accept(t, h, "alice")
+	s.HandleFrame(protocol.Frame{Event: "subscribe", Data: json.RawMessage(`{"channels":["doc:1"]}`)})
+	pub := func(v string) *message.Message {
+		m := message.New("doc_update", payload(v), message.PriorityNormal)
+		m.Channel, m.Timestamp = "doc:1", "2026-12-01T00:00:00.000Z"
+		return m
+	}
+	seen := pub("seen")
+	h.dispatch(topicChannelPrefix+"doc:1", seen)
+	b.lost()
+	b.restored()
+	waitUntil(t, "the gap filled", func() bool { return !h.holding.Load() })
+	for _, m := range []*message.Message{seen, pub("missed-1"), pub("missed-2")} {
+		again := *m
+		again.Republished = true
+		h.dispatch(topicChannelPrefix+"doc:1", &again)
+	}
+	evs := c.waitFor(t, "three publications", func(e []event) bool { return countType(e, "doc_update") >= 3 })
+	time.Sleep(50 * time.Millisecond)
+	if got := countType(c.events(t), "doc_update"); got != 3 {
+		t.Fatalf("%d publications delivered, want 3: the one seen once, and the two missed: %+v", got, evs)
 	}
 }
