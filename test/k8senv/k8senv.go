@@ -20,15 +20,10 @@ func Assets() (string, error) {
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
 		return dir, nil
 	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", err
-		}
-		cache = filepath.Join(home, ".cache")
+	dir, err := cacheDir("k8s", Version)
+	if err != nil {
+		return "", err
 	}
-	dir := filepath.Join(cache, "fleetwire", "k8s", Version)
 	if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil {
 		return "", fmt.Errorf("no kube-apiserver in %s: run hack/setup-envtest.sh (make test does)", dir)
 	}
@@ -57,15 +52,10 @@ func ClusterAssets() (string, error) {
 	if dir := os.Getenv("FLEETWIRE_CLUSTER_ASSETS"); dir != "" {
 		return dir, nil
 	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", err
-		}
-		cache = filepath.Join(home, ".cache")
+	dir, err := cacheDir("kwok", KwokVersion)
+	if err != nil {
+		return "", err
 	}
-	dir := filepath.Join(cache, "fleetwire", "kwok", KwokVersion)
 	for _, f := range []string{"kube-controller-manager", "kwok", "stages.yaml"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			return "", fmt.Errorf("no %s in %s: run hack/setup-cluster.sh (make test does)", f, dir)
@@ -76,3 +66,16 @@ func ClusterAssets() (string, error) {
 
 // KwokVersion is the kwok hack/setup-cluster.sh builds by default.
 const KwokVersion = "0.8.0"
+
+// cacheDir is the hack scripts' cache folder for a tool at a version.
+func cacheDir(tool, version string) (string, error) {
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		cache = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(cache, "fleetwire", tool, version), nil
+}
