@@ -93,13 +93,13 @@ func startLocalCluster(t *testing.T) *localCluster {
 		t.Fatal(err)
 	}
 
-	c.run(t, "kube-controller-manager", filepath.Join(assets, "kube-controller-manager"),
+	c.run(t, "kube-controller-manager", filepath.Join(assets, "kube-controller-manager"), nil,
 		"--kubeconfig="+c.kubeconfig, "--authentication-kubeconfig="+c.kubeconfig, "--authorization-kubeconfig="+c.kubeconfig,
 		"--leader-elect=false", "--use-service-account-credentials=false",
 		"--controllers=deployment-controller,replicaset-controller,horizontal-pod-autoscaler-controller,garbage-collector-controller,serviceaccount-controller,namespace-controller",
 		"--horizontal-pod-autoscaler-sync-period=1s",
 		"--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", redistest.FreePort(t)))
-	c.run(t, "kwok", filepath.Join(assets, "kwok"),
+	c.run(t, "kwok", filepath.Join(assets, "kwok"), nil,
 		"--kubeconfig="+c.kubeconfig, "--config="+filepath.Join(assets, "stages.yaml"),
 		"--manage-all-nodes=true", "--cidr="+podCIDR, "--node-ip=127.77.255.254",
 		fmt.Sprintf("--server-address=127.0.0.1:%d", redistest.FreePort(t)))
@@ -120,10 +120,12 @@ func startLocalCluster(t *testing.T) *localCluster {
 	return c
 }
 
-// run starts a component that lives as long as the test.
-func (c *localCluster) run(t *testing.T, name, bin string, args ...string) {
+// run starts a component that lives as long as the test, with extra
+// environment variables env.
+func (c *localCluster) run(t *testing.T, name, bin string, env []string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	logs := &testproc.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -222,25 +224,11 @@ func (c *localCluster) startOperator(t *testing.T) {
 	}
 	probe := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
 	bin := testproc.Binary(t, "github.com/fleetwire/fleetwire/cmd/operator")
-	cmd := exec.Command(bin, "--metrics-bind-address=0", "--health-probe-bind-address="+probe, "--namespaces=default",
+	c.run(t, "operator", bin, []string{"KUBECONFIG=" + c.kubeconfig},
+		"--metrics-bind-address=0", "--health-probe-bind-address="+probe, "--namespaces=default",
 		"--runtime-image=example/fleetwire:test", "--connection-interval=1s",
 		fmt.Sprintf("--custom-metrics-port=%d", port), "--custom-metrics-service=default/fleetwire-custom-metrics",
 		fmt.Sprintf("--custom-metrics-service-port=%d", port))
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
-	logs := &testproc.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("operator logs:\n%s", tail(logs.String(), 8000))
-		}
-	})
 	waitFor(t, "the operator's /readyz", time.Minute, func() bool { return testproc.Answers200("http://" + probe + "/readyz") })
 }
 

@@ -38,19 +38,7 @@ func TestBuiltinCustomMetricsServeConnections(t *testing.T) {
 		a.Connect(t, fmt.Sprintf("alice-%d", i))
 	}
 	b.Connect(t, "bob")
-	c.mustKubectlStdin(t, `apiVersion: v1
-kind: Secret
-metadata: {name: chat-jwt, namespace: default}
-stringData: {secret: `+strings.Repeat("s", 40)+`}
----
-apiVersion: realtime.fleetwire.io/v1alpha1
-kind: RealtimeService
-metadata: {name: chat, namespace: default}
-spec:
-  redis: {url: "redis://redis.default.svc:6379"}
-  auth: {jwtSecretRef: {name: chat-jwt, key: secret}}
-  autoscaling: {minReplicas: 2, maxReplicas: 4}
-`, "apply", "-f", "-")
+	c.applyAutoscalingChat(t, "{minReplicas: 2, maxReplicas: 4}")
 	var dep appsv1.Deployment
 	waitFor(t, "the chat Deployment", func() bool {
 		return c.client.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "chat"}, &dep) == nil
@@ -105,19 +93,7 @@ spec:
 `
 	c.mustKubectlStdin(t, held, "apply", "-f", "-")
 	c.startOperator(t, customMetricsFlags(redistest.FreePort(t))...)
-	c.mustKubectlStdin(t, `apiVersion: v1
-kind: Secret
-metadata: {name: chat-jwt, namespace: default}
-stringData: {secret: `+strings.Repeat("s", 40)+`}
----
-apiVersion: realtime.fleetwire.io/v1alpha1
-kind: RealtimeService
-metadata: {name: chat, namespace: default}
-spec:
-  redis: {url: "redis://redis.default.svc:6379"}
-  auth: {jwtSecretRef: {name: chat-jwt, key: secret}}
-  autoscaling: {maxReplicas: 4}
-`, "apply", "-f", "-")
+	c.applyAutoscalingChat(t, "{maxReplicas: 4}")
 	var msg string
 	waitFor(t, "the MetricsAPIReady condition", func() bool {
 		out, _ := c.kubectl(t, "get", "rts", "chat", "-o", `jsonpath={.status.conditions[?(@.type=="MetricsAPIReady")].reason} {.status.conditions[?(@.type=="MetricsAPIReady")].message}`)
@@ -136,6 +112,25 @@ spec:
 	if out := c.mustKubectl(t, "get", "apiservice", "v1beta2.custom.metrics.k8s.io", "-o", "jsonpath={.spec.service.namespace}/{.spec.service.name}"); out != "monitoring/prometheus-adapter" {
 		t.Errorf("the operator took the APIService over: it points at %s", out)
 	}
+}
+
+// applyAutoscalingChat applies the RealtimeService chat, autoscaling as
+// the YAML flow map autoscaling says, and its JWT Secret.
+func (c *cluster) applyAutoscalingChat(t *testing.T, autoscaling string) {
+	t.Helper()
+	c.mustKubectlStdin(t, `apiVersion: v1
+kind: Secret
+metadata: {name: chat-jwt, namespace: default}
+stringData: {secret: `+strings.Repeat("s", 40)+`}
+---
+apiVersion: realtime.fleetwire.io/v1alpha1
+kind: RealtimeService
+metadata: {name: chat, namespace: default}
+spec:
+  redis: {url: "redis://redis.default.svc:6379"}
+  auth: {jwtSecretRef: {name: chat-jwt, key: secret}}
+  autoscaling: `+autoscaling+`
+`, "apply", "-f", "-")
 }
 
 // customMetric reads a custom metrics API path with kubectl and returns
