@@ -35,9 +35,10 @@ func (r *RealtimeServiceReconciler) applyAll(ctx context.Context, d *desired, ob
 		errs = append(errs, r.handOffReplicas(ctx, rts))
 	}
 	errs = append(errs, r.apply(ctx, rts, buildDeployment(d)))
-	if rts.Spec.Autoscaling != nil {
+	if as := rts.Spec.Autoscaling; as != nil && as.Provider != v1.ProviderKEDA {
 		errs = append(errs, r.apply(ctx, rts, buildHPA(d)))
 	} else {
+		// KEDA runs its own HPA, named keda-hpa-<name>.
 		errs = append(errs, r.deleteOwned(ctx, rts, &autoscalingv2.HorizontalPodAutoscaler{}))
 	}
 	if pdb := buildPDB(d); pdb != nil {
@@ -45,7 +46,7 @@ func (r *RealtimeServiceReconciler) applyAll(ctx context.Context, d *desired, ob
 	} else {
 		errs = append(errs, r.deleteOwned(ctx, rts, &policyv1.PodDisruptionBudget{}))
 	}
-	errs = append(errs, r.reconcileServiceMonitor(ctx, d, obs))
+	errs = append(errs, r.reconcileScaledObject(ctx, d, obs), r.reconcileServiceMonitor(ctx, d, obs))
 	return errors.Join(errs...)
 }
 
@@ -158,43 +159,70 @@ func (r *RealtimeServiceReconciler) deleteOwned(ctx context.Context, rts *v1.Rea
 	return nil
 }
 
-// reconcileServiceMonitor applies or deletes the ServiceMonitor. A
-// missing Prometheus Operator CRD is reported in status, not as an error.
+// reconcileServiceMonitor applies or deletes the ServiceMonitor.
 func (r *RealtimeServiceReconciler) reconcileServiceMonitor(ctx context.Context, d *desired, obs *observed) error {
 	rts := d.rts
 	want := rts.Spec.Monitoring != nil && rts.Spec.Monitoring.ServiceMonitor
-	if !want && meta.FindStatusCondition(rts.Status.Conditions, ConditionMonitoringReady) == nil {
-		// Never asked for, so there is nothing to delete. Skipping the
-		// lookup spares a discovery call per reconcile in clusters
-		// without the Prometheus Operator.
-		obs.monitoring = monitoringOff
+	seen := meta.FindStatusCondition(rts.Status.Conditions, ConditionMonitoringReady) != nil
+	var err error
+	obs.monitoring, err = r.applyOptional(ctx, rts, schema.GroupVersionKind(serviceMonitorGVK), want, seen,
+		func() (client.Object, error) { return buildServiceMonitor(d), nil })
+	return err
+}
+
+// reconcileScaledObject applies the KEDA ScaledObject for the keda
+// provider, and deletes it for any other.
+func (r *RealtimeServiceReconciler) reconcileScaledObject(ctx context.Context, d *desired, obs *observed) error {
+	rts := d.rts
+	want := rts.Spec.Autoscaling != nil && rts.Spec.Autoscaling.Provider == v1.ProviderKEDA
+	seen := meta.FindStatusCondition(rts.Status.Conditions, ConditionAutoscalerReady) != nil
+	if want && r.FleetTotalsURL == "" {
+		obs.scaledObject = optionalNoTotals
 		return nil
 	}
-	gvk := schema.GroupVersionKind(serviceMonitorGVK)
+	var err error
+	obs.scaledObject, err = r.applyOptional(ctx, rts, schema.GroupVersionKind(scaledObjectGVK), want, seen,
+		func() (client.Object, error) { return buildScaledObject(d, r.FleetTotalsURL) })
+	return err
+}
+
+// applyOptional applies build's object when wanted, and deletes rts's
+// object of that kind when not, for a kind whose CRD a cluster may lack.
+// A missing CRD is a state, not an error. An object never asked for
+// (seen is false: no condition about it) is not looked up at all, which
+// spares a discovery call per reconcile in clusters without the CRD.
+func (r *RealtimeServiceReconciler) applyOptional(ctx context.Context, rts *v1.RealtimeService, gvk schema.GroupVersionKind,
+	want, seen bool, build func() (client.Object, error)) (optionalState, error) {
+	if !want && !seen {
+		return optionalOff, nil
+	}
 	_, err := r.Client.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
 	crdMissing := meta.IsNoMatchError(err)
 	if err != nil && !crdMissing {
-		return fmt.Errorf("looking up the ServiceMonitor kind: %w", err)
+		return optionalUnchanged, fmt.Errorf("looking up the %s kind: %w", gvk.Kind, err)
 	}
 	switch {
 	case want && crdMissing:
-		obs.monitoring = monitoringCRDMissing
-		return nil
+		return optionalCRDMissing, nil
 	case want:
-		if err := r.apply(ctx, rts, buildServiceMonitor(d)); err != nil {
-			obs.monitoring = monitoringFailed
-			return err
+		obj, err := build()
+		if err == nil {
+			err = r.apply(ctx, rts, obj)
 		}
-		obs.monitoring = monitoringApplied
-		return nil
-	}
-	obs.monitoring = monitoringOff
-	if crdMissing {
-		return nil
+		if err != nil {
+			return optionalFailed, err
+		}
+		return optionalApplied, nil
+	case crdMissing:
+		return optionalOff, nil
 	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
 	u.SetName(rts.Name)
 	u.SetNamespace(rts.Namespace)
-	return r.deleteOwned(ctx, rts, u)
+	if err := r.deleteOwned(ctx, rts, u); err != nil {
+		// The condition stays, so the retry looks again.
+		return optionalUnchanged, err
+	}
+	return optionalOff, nil
 }

@@ -45,6 +45,11 @@ const (
 	// missingSecretRetry is a fallback: creating the Secret triggers a
 	// reconcile at once through the Secret watch.
 	missingSecretRetry = 30 * time.Second
+	// missingCRDRetry is how soon a fleet that asked for a kind whose CRD
+	// is missing (KEDA's ScaledObject, the Prometheus Operator's
+	// ServiceMonitor) looks again, so installing it is noticed without a
+	// change to the RealtimeService.
+	missingCRDRetry = time.Minute
 	// DefaultConnectionInterval is how often connection counts are read.
 	DefaultConnectionInterval = 15 * time.Second
 )
@@ -60,6 +65,7 @@ const (
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apiregistration.k8s.io,resources=apiservices,verbs=get;create;update
 // +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors,verbs=get;create;update;patch;delete
+// +kubebuilder:rbac:groups=keda.sh,resources=scaledobjects,verbs=get;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // RealtimeServiceReconciler turns a RealtimeService into a runtime fleet.
@@ -84,6 +90,11 @@ type RealtimeServiceReconciler struct {
 	MetricsAPI interface {
 		Holder() (holder string, known bool)
 	}
+	// FleetTotalsURL is the base URL at which the operator serves each
+	// fleet's total connections (FleetTotals), for the keda provider's
+	// trigger, such as http://fleetwire-custom-metrics.fleetwire-system.svc:8082;
+	// empty when it does not serve them.
+	FleetTotalsURL string
 	// ConnectionInterval is how often counts are refreshed while the
 	// Deployment has pods. Default DefaultConnectionInterval.
 	ConnectionInterval time.Duration
@@ -119,7 +130,7 @@ func (r *RealtimeServiceReconciler) Reconcile(ctx context.Context, req reconcile
 	if err := r.observe(ctx, rts, obs); err != nil {
 		return ctrl.Result{}, err
 	}
-	if rts.Spec.Autoscaling != nil && r.MetricsAPI != nil {
+	if as := rts.Spec.Autoscaling; as != nil && as.Provider != v1.ProviderKEDA && as.Provider != v1.ProviderPrometheus && r.MetricsAPI != nil {
 		holder, known := r.MetricsAPI.Holder()
 		obs.metricsAPI = &metricsAPIState{holder: holder, known: known}
 	}
@@ -143,6 +154,8 @@ func (r *RealtimeServiceReconciler) result(obs *observed) (ctrl.Result, error) {
 			interval = DefaultConnectionInterval
 		}
 		return ctrl.Result{RequeueAfter: interval}, nil
+	case obs.scaledObject == optionalCRDMissing || obs.monitoring == optionalCRDMissing:
+		return ctrl.Result{RequeueAfter: missingCRDRetry}, nil
 	}
 	return ctrl.Result{}, nil
 }

@@ -352,26 +352,32 @@ func buildHPA(d *desired) *autoscalingv2.HorizontalPodAutoscaler {
 			MinReplicas:    ptr.To(as.MinReplicas),
 			MaxReplicas:    as.MaxReplicas,
 			Metrics:        metrics,
-			Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{
-				ScaleUp: &autoscalingv2.HPAScalingRules{
-					StabilizationWindowSeconds: ptr.To[int32](0),
-					SelectPolicy:               ptr.To(autoscalingv2.MaxChangePolicySelect),
-					Policies: []autoscalingv2.HPAScalingPolicy{
-						{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 30},
-						{Type: autoscalingv2.PodsScalingPolicy, Value: 2, PeriodSeconds: 30},
-					},
-				},
-				// Each removed pod hands its clients to the others; one pod
-				// or 10% a minute, whichever is more, keeps reconnects from
-				// piling onto the survivors.
-				ScaleDown: &autoscalingv2.HPAScalingRules{
-					StabilizationWindowSeconds: ptr.To(as.ScaleDownStabilizationSeconds),
-					SelectPolicy:               ptr.To(autoscalingv2.MaxChangePolicySelect),
-					Policies: []autoscalingv2.HPAScalingPolicy{
-						{Type: autoscalingv2.PodsScalingPolicy, Value: max(1, as.ScaleDownPodsPerMinute), PeriodSeconds: 60},
-						{Type: autoscalingv2.PercentScalingPolicy, Value: 10, PeriodSeconds: 60},
-					},
-				},
+			Behavior:       scaleBehavior(as),
+		},
+	}
+}
+
+// scaleBehavior is the same for every provider: quick to scale up,
+// gentle to scale down.
+func scaleBehavior(as *v1.AutoscalingSpec) *autoscalingv2.HorizontalPodAutoscalerBehavior {
+	return &autoscalingv2.HorizontalPodAutoscalerBehavior{
+		ScaleUp: &autoscalingv2.HPAScalingRules{
+			StabilizationWindowSeconds: ptr.To[int32](0),
+			SelectPolicy:               ptr.To(autoscalingv2.MaxChangePolicySelect),
+			Policies: []autoscalingv2.HPAScalingPolicy{
+				{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 30},
+				{Type: autoscalingv2.PodsScalingPolicy, Value: 2, PeriodSeconds: 30},
+			},
+		},
+		// Each removed pod hands its clients to the others; one pod or 10%
+		// a minute, whichever is more, keeps reconnects from piling onto
+		// the survivors.
+		ScaleDown: &autoscalingv2.HPAScalingRules{
+			StabilizationWindowSeconds: ptr.To(as.ScaleDownStabilizationSeconds),
+			SelectPolicy:               ptr.To(autoscalingv2.MaxChangePolicySelect),
+			Policies: []autoscalingv2.HPAScalingPolicy{
+				{Type: autoscalingv2.PodsScalingPolicy, Value: max(1, as.ScaleDownPodsPerMinute), PeriodSeconds: 60},
+				{Type: autoscalingv2.PercentScalingPolicy, Value: 10, PeriodSeconds: 60},
 			},
 		},
 	}

@@ -15,7 +15,9 @@ import (
 
 // Condition types. Ready is the summary; Reconciling, Stalled and Degraded
 // follow the kstatus "abnormal-true" convention and are present only while
-// true. MonitoringReady appears only when a ServiceMonitor is requested.
+// true. MonitoringReady appears only when a ServiceMonitor is requested,
+// MetricsAPIReady only for the builtin autoscaling provider, and
+// AutoscalerReady only for the keda provider.
 const (
 	ConditionReady           = "Ready"
 	ConditionReconciling     = "Reconciling"
@@ -23,35 +25,45 @@ const (
 	ConditionDegraded        = "Degraded"
 	ConditionMonitoringReady = "MonitoringReady"
 	ConditionMetricsAPIReady = "MetricsAPIReady"
+	ConditionAutoscalerReady = "AutoscalerReady"
 )
 
 // Condition reasons.
 const (
-	ReasonAvailable        = "Available"
-	ReasonRollingOut       = "RollingOut"
-	ReasonSecretNotFound   = "SecretNotFound"
-	ReasonSecretInvalid    = "SecretInvalid"
-	ReasonApplyFailed      = "ApplyFailed"
-	ReasonProgressDeadline = "ProgressDeadlineExceeded"
-	ReasonServiceMonitor   = "ServiceMonitorApplied"
-	ReasonCRDNotInstalled  = "ServiceMonitorCRDNotInstalled"
-	ReasonConnectionsStale = "ConnectionCountsStale"
-	ReasonMonitorFailed    = "ServiceMonitorApplyFailed"
-	ReasonMetricsServed    = "MetricsAPIServed"
-	ReasonMetricsElsewhere = "MetricsAPIHeldElsewhere"
+	ReasonAvailable          = "Available"
+	ReasonRollingOut         = "RollingOut"
+	ReasonSecretNotFound     = "SecretNotFound"
+	ReasonSecretInvalid      = "SecretInvalid"
+	ReasonApplyFailed        = "ApplyFailed"
+	ReasonProgressDeadline   = "ProgressDeadlineExceeded"
+	ReasonServiceMonitor     = "ServiceMonitorApplied"
+	ReasonCRDNotInstalled    = "ServiceMonitorCRDNotInstalled"
+	ReasonConnectionsStale   = "ConnectionCountsStale"
+	ReasonMonitorFailed      = "ServiceMonitorApplyFailed"
+	ReasonMetricsServed      = "MetricsAPIServed"
+	ReasonMetricsElsewhere   = "MetricsAPIHeldElsewhere"
+	ReasonScaledObject       = "ScaledObjectApplied"
+	ReasonScaledObjectFailed = "ScaledObjectApplyFailed"
+	ReasonKEDANotInstalled   = "KEDANotInstalled"
+	ReasonFleetTotalsOff     = "FleetTotalsOff"
 )
 
-// monitoringState is what became of a requested ServiceMonitor.
-type monitoringState int
+// optionalState is what became of an object whose kind comes from a CRD
+// the cluster may lack: a ServiceMonitor or a KEDA ScaledObject.
+type optionalState int
 
 const (
-	// monitoringUnchanged: nothing was applied this time (a Secret is
-	// missing), so the condition stays as it was.
-	monitoringUnchanged monitoringState = iota
-	monitoringOff
-	monitoringApplied
-	monitoringFailed
-	monitoringCRDMissing
+	// optionalUnchanged: nothing was applied or deleted this time (a
+	// Secret is missing, or a deletion failed), so the condition stays as
+	// it was.
+	optionalUnchanged optionalState = iota
+	optionalOff
+	optionalApplied
+	optionalFailed
+	optionalCRDMissing
+	// optionalNoTotals: the keda provider was asked for, but the operator
+	// does not serve the fleet totals its trigger reads.
+	optionalNoTotals
 )
 
 // observed is what one reconcile saw and did; status is computed from it
@@ -61,7 +73,8 @@ type observed struct {
 	missingSecrets []string // "name/key" of referenced values that do not exist
 	invalidSecrets []string // referenced values the runtime would refuse, and why
 	applyErr       error
-	monitoring     monitoringState
+	monitoring     optionalState
+	scaledObject   optionalState
 	connections    connectionCount
 	// metricsAPI is who serves the custom metrics API, for a fleet that
 	// autoscales while the operator serves it; nil otherwise.
@@ -151,16 +164,35 @@ func computeStatus(rts *v1.RealtimeService, obs *observed) v1.RealtimeServiceSta
 	}
 
 	switch obs.monitoring {
-	case monitoringUnchanged:
-	case monitoringOff:
+	case optionalUnchanged:
+	case optionalOff:
 		meta.RemoveStatusCondition(&st.Conditions, ConditionMonitoringReady)
-	case monitoringApplied:
+	case optionalApplied:
 		set(ConditionMonitoringReady, metav1.ConditionTrue, ReasonServiceMonitor, "ServiceMonitor "+rts.Name+" is applied")
-	case monitoringFailed:
+	case optionalFailed:
 		set(ConditionMonitoringReady, metav1.ConditionFalse, ReasonMonitorFailed, "applying ServiceMonitor "+rts.Name+" failed; see the Reconciling condition and the operator's log")
-	case monitoringCRDMissing:
+	case optionalCRDMissing:
 		set(ConditionMonitoringReady, metav1.ConditionFalse, ReasonCRDNotInstalled,
 			"spec.monitoring.serviceMonitor is set but the cluster has no monitoring.coreos.com/v1 ServiceMonitor CRD; install the Prometheus Operator or turn it off")
+	}
+	switch obs.scaledObject {
+	case optionalUnchanged:
+	case optionalOff:
+		meta.RemoveStatusCondition(&st.Conditions, ConditionAutoscalerReady)
+	case optionalApplied:
+		set(ConditionAutoscalerReady, metav1.ConditionTrue, ReasonScaledObject,
+			"KEDA ScaledObject "+rts.Name+" is applied; its trigger reads the fleet's connections from the operator")
+	case optionalFailed:
+		set(ConditionAutoscalerReady, metav1.ConditionFalse, ReasonScaledObjectFailed,
+			"applying KEDA ScaledObject "+rts.Name+" failed; see the Reconciling condition and the operator's log")
+	case optionalCRDMissing:
+		set(ConditionAutoscalerReady, metav1.ConditionFalse, ReasonKEDANotInstalled,
+			"spec.autoscaling.provider is keda but the cluster has no keda.sh/v1alpha1 ScaledObject CRD, so nothing scales the fleet; "+
+				"install KEDA, or set the provider to builtin")
+	case optionalNoTotals:
+		set(ConditionAutoscalerReady, metav1.ConditionFalse, ReasonFleetTotalsOff,
+			"spec.autoscaling.provider is keda but the operator does not serve fleet totals (--fleet-totals-port=0), "+
+				"which its trigger reads; turn them on, or set the provider to builtin")
 	}
 	switch m := obs.metricsAPI; {
 	case m == nil:
@@ -178,8 +210,8 @@ func computeStatus(rts *v1.RealtimeService, obs *observed) v1.RealtimeServiceSta
 
 func metricsElsewhereMessage(holder string) string {
 	return fmt.Sprintf("APIService %s is served by %s, not by the operator, so the HPA reads realtime_active_connections there; "+
-		"serve the metric from it (for prometheus-adapter, the rule in docs/autoscaling.md), or delete that APIService "+
-		"and the operator registers its own within a minute", CustomMetricsAPIService, holder)
+		"serve the metric from it (for prometheus-adapter, the rule in docs/autoscaling.md) and set spec.autoscaling.provider to prometheus, "+
+		"or delete that APIService and the operator registers its own within a minute", CustomMetricsAPIService, holder)
 }
 
 // secretProblem names what is wrong with the referenced Secrets; a

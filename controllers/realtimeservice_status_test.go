@@ -103,7 +103,7 @@ func TestComputeStatusIsStableAndClearsAbnormalConditions(t *testing.T) {
 
 func TestMonitoringCondition(t *testing.T) {
 	rts := minimalRTS()
-	st := computeStatus(rts, &observed{monitoring: monitoringCRDMissing, deployment: deployment(1, 1, 1, 1, 1, 1, 1)})
+	st := computeStatus(rts, &observed{monitoring: optionalCRDMissing, deployment: deployment(1, 1, 1, 1, 1, 1, 1)})
 	c := meta.FindStatusCondition(st.Conditions, ConditionMonitoringReady)
 	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonCRDNotInstalled {
 		t.Fatalf("MonitoringReady = %+v", c)
@@ -118,12 +118,43 @@ func TestMonitoringCondition(t *testing.T) {
 		t.Errorf("MonitoringReady = %+v after a reconcile that applied nothing, want it kept", c)
 	}
 	rts.Status = st
-	st = computeStatus(rts, &observed{monitoring: monitoringOff, deployment: deployment(1, 1, 1, 1, 1, 1, 1)})
+	st = computeStatus(rts, &observed{monitoring: optionalOff, deployment: deployment(1, 1, 1, 1, 1, 1, 1)})
 	if meta.FindStatusCondition(st.Conditions, ConditionMonitoringReady) != nil {
 		t.Error("MonitoringReady stayed after monitoring was turned off")
 	}
-	st = computeStatus(rts, &observed{monitoring: monitoringFailed, deployment: deployment(1, 1, 1, 1, 1, 1, 1)})
+	st = computeStatus(rts, &observed{monitoring: optionalFailed, deployment: deployment(1, 1, 1, 1, 1, 1, 1)})
 	if c := meta.FindStatusCondition(st.Conditions, ConditionMonitoringReady); c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonMonitorFailed {
 		t.Errorf("MonitoringReady after a failed apply = %+v", c)
+	}
+}
+
+func TestAutoscalerCondition(t *testing.T) {
+	rts := minimalRTS()
+	for state, want := range map[optionalState]struct {
+		status metav1.ConditionStatus
+		reason string
+	}{
+		optionalApplied:    {metav1.ConditionTrue, ReasonScaledObject},
+		optionalFailed:     {metav1.ConditionFalse, ReasonScaledObjectFailed},
+		optionalCRDMissing: {metav1.ConditionFalse, ReasonKEDANotInstalled},
+		optionalNoTotals:   {metav1.ConditionFalse, ReasonFleetTotalsOff},
+	} {
+		st := computeStatus(rts, &observed{scaledObject: state, deployment: deployment(1, 1, 1, 1, 1, 1, 1)})
+		c := meta.FindStatusCondition(st.Conditions, ConditionAutoscalerReady)
+		if c == nil || c.Status != want.status || c.Reason != want.reason {
+			t.Errorf("state %d: AutoscalerReady = %+v, want %s %s", state, c, want.status, want.reason)
+			continue
+		}
+		if !meta.IsStatusConditionTrue(st.Conditions, ConditionReady) {
+			t.Errorf("state %d: the autoscaler's state made the fleet unready", state)
+		}
+		kept := *rts.DeepCopy()
+		kept.Status = st
+		if c := meta.FindStatusCondition(computeStatus(&kept, &observed{deployment: deployment(1, 1, 1, 1, 1, 1, 1)}).Conditions, ConditionAutoscalerReady); c == nil || c.Reason != want.reason {
+			t.Errorf("state %d: a reconcile that applied nothing dropped the condition: %+v", state, c)
+		}
+		if meta.FindStatusCondition(computeStatus(&kept, &observed{scaledObject: optionalOff, deployment: deployment(1, 1, 1, 1, 1, 1, 1)}).Conditions, ConditionAutoscalerReady) != nil {
+			t.Errorf("state %d: AutoscalerReady stayed after the provider changed", state)
+		}
 	}
 }

@@ -92,6 +92,15 @@ type LimitsSpec struct {
 // AutoscalingSpec scales the fleet on active connections.
 // +kubebuilder:validation:XValidation:rule="self.minReplicas <= self.maxReplicas",message="autoscaling.minReplicas must not exceed autoscaling.maxReplicas"
 type AutoscalingSpec struct {
+	// Provider is what serves the HPA its connection counts: builtin (the
+	// operator's own custom metrics API), prometheus (an existing
+	// prometheus-adapter with the rule in docs/autoscaling.md), or keda (a
+	// KEDA ScaledObject instead of an HPA, reading the fleet's total from
+	// the operator).
+	// +kubebuilder:default=builtin
+	// +kubebuilder:validation:Enum=builtin;prometheus;keda
+	// +optional
+	Provider AutoscalingProvider `json:"provider,omitempty"`
 	// MinReplicas is the fewest pods.
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=1
@@ -127,6 +136,17 @@ type AutoscalingSpec struct {
 	// +optional
 	ScaleDownPodsPerMinute int32 `json:"scaleDownPodsPerMinute,omitempty"`
 }
+
+// AutoscalingProvider names what serves the connection counts the fleet
+// scales on.
+type AutoscalingProvider string
+
+// The autoscaling providers.
+const (
+	ProviderBuiltin    AutoscalingProvider = "builtin"
+	ProviderPrometheus AutoscalingProvider = "prometheus"
+	ProviderKEDA       AutoscalingProvider = "keda"
+)
 
 // DrainSpec paces the stop of a pod.
 // +kubebuilder:validation:XValidation:rule="!has(self.preDrainDelay) || (duration(self.preDrainDelay) >= duration('0s') && duration(self.preDrainDelay) <= duration('5m'))",message="drain.preDrainDelay must be between 0s and 5m"

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"net/http"
 	"os"
+	"strconv"
+	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
@@ -43,4 +47,23 @@ func addCustomMetricsAPI(mgr manager.Manager, p *controllers.CustomMetrics, port
 		return err
 	}
 	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return ab.Run(ctx) }))
+}
+
+// leaderHTTPServer serves h over plain HTTP on port while the replica
+// leads: the leader is the replica that holds the counts.
+func leaderHTTPServer(h http.Handler, port int) manager.Runnable {
+	return manager.RunnableFunc(func(ctx context.Context) error {
+		srv := &http.Server{Addr: ":" + strconv.Itoa(port), Handler: h,
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
+		errc := make(chan error, 1)
+		go func() { errc <- srv.ListenAndServe() }()
+		select {
+		case err := <-errc:
+			return fmt.Errorf("serving fleet totals on :%d: %w", port, err)
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		}
+	})
 }

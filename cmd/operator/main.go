@@ -62,6 +62,7 @@ type options struct {
 	customMetricsPort  int
 	customMetricsSvc   string
 	customMetricsSvcPt int
+	fleetTotalsPort    int
 	zap                zap.Options
 }
 
@@ -81,6 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.customMetricsPort, "custom-metrics-port", 6443, "HTTPS port of the custom metrics API (custom.metrics.k8s.io) that serves the HPAs their pods' connections; 0 turns it off")
 	fs.StringVar(&o.customMetricsSvc, "custom-metrics-service", "fleetwire-system/fleetwire-custom-metrics", "namespace/name of the Service in front of the custom metrics API, which its APIService points at")
 	fs.IntVar(&o.customMetricsSvcPt, "custom-metrics-service-port", 443, "that Service's port")
+	fs.IntVar(&o.fleetTotalsPort, "fleet-totals-port", 8082, "HTTP port, on the same Service, of each fleet's total connections, which the keda provider's trigger reads; 0 turns it off")
 	o.zap.Development = false
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -98,7 +100,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.customMetricsPort < 0 || o.customMetricsPort > 65535 {
 		return nil, fmt.Errorf("--custom-metrics-port must be from 0 to 65535, got %d", o.customMetricsPort)
 	}
-	if ns, name, ok := strings.Cut(o.customMetricsSvc, "/"); o.customMetricsPort != 0 && (!ok || ns == "" || name == "") {
+	if o.fleetTotalsPort < 0 || o.fleetTotalsPort > 65535 {
+		return nil, fmt.Errorf("--fleet-totals-port must be from 0 to 65535, got %d", o.fleetTotalsPort)
+	}
+	if ns, name, ok := strings.Cut(o.customMetricsSvc, "/"); (o.customMetricsPort != 0 || o.fleetTotalsPort != 0) && (!ok || ns == "" || name == "") {
 		return nil, fmt.Errorf("--custom-metrics-service must be namespace/name, got %q", o.customMetricsSvc)
 	}
 	if o.connectionInterval < time.Second {
@@ -167,6 +172,10 @@ func run(args []string, stderr io.Writer) error {
 	if registrar != nil {
 		r.MetricsAPI = registrar
 	}
+	if o.fleetTotalsPort != 0 {
+		ns, name, _ := strings.Cut(o.customMetricsSvc, "/")
+		r.FleetTotalsURL = fmt.Sprintf("http://%s.%s.svc:%d", name, ns, o.fleetTotalsPort)
+	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}
@@ -177,6 +186,13 @@ func run(args []string, stderr io.Writer) error {
 			return fmt.Errorf("the custom metrics API: %w", err)
 		}
 		if err := mgr.Add(registrar); err != nil {
+			return err
+		}
+	}
+	if o.fleetTotalsPort != 0 {
+		ft := &controllers.FleetTotals{Client: mgr.GetAPIReader(), Counts: counts,
+			MaxAge: o.connectionInterval + controllers.MaxCountDuration}
+		if err := mgr.Add(leaderHTTPServer(ft, o.fleetTotalsPort)); err != nil {
 			return err
 		}
 	}

@@ -228,7 +228,7 @@ func (c *localCluster) startOperator(t *testing.T) {
 		"--metrics-bind-address=0", "--health-probe-bind-address="+probe, "--namespaces=default",
 		"--runtime-image=example/fleetwire:test", "--connection-interval=1s",
 		fmt.Sprintf("--custom-metrics-port=%d", port), "--custom-metrics-service=default/fleetwire-custom-metrics",
-		fmt.Sprintf("--custom-metrics-service-port=%d", port))
+		fmt.Sprintf("--custom-metrics-service-port=%d", port), "--fleet-totals-port=0")
 	waitFor(t, "the operator's /readyz", time.Minute, func() bool { return testproc.Answers200("http://" + probe + "/readyz") })
 }
 

@@ -67,6 +67,26 @@ func ClusterAssets() (string, error) {
 // KwokVersion is the kwok hack/setup-cluster.sh builds by default.
 const KwokVersion = "0.8.0"
 
+// KEDACRDs returns the directory hack/setup-keda.sh fills with KEDA's
+// CRDs: $FLEETWIRE_KEDA_CRDS when set (make test sets it), else the cache
+// folder.
+func KEDACRDs() (string, error) {
+	if dir := os.Getenv("FLEETWIRE_KEDA_CRDS"); dir != "" {
+		return dir, nil
+	}
+	dir, err := cacheDir("keda", KEDAVersion)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keda.sh_scaledobjects.yaml")); err != nil {
+		return "", fmt.Errorf("no KEDA CRDs in %s: run hack/setup-keda.sh (make test does)", dir)
+	}
+	return dir, nil
+}
+
+// KEDAVersion is the KEDA whose CRDs hack/setup-keda.sh copies by default.
+const KEDAVersion = "2.18.1"
+
 // cacheDir is the hack scripts' cache folder for a tool at a version.
 func cacheDir(tool, version string) (string, error) {
 	cache := os.Getenv("XDG_CACHE_HOME")

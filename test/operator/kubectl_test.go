@@ -115,7 +115,7 @@ func (c *cluster) startOperator(t *testing.T, extra ...string) *operatorProc {
 	p := &operatorProc{metrics: fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t)), done: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"--metrics-bind-address=" + p.metrics, "--health-probe-bind-address=" + probe,
 		"--leader-elect", "--leader-election-namespace=default", "--namespaces=default",
-		"--runtime-image=example/fleetwire:test", "--connection-interval=1s", "--custom-metrics-port=0"}, extra...)...)
+		"--runtime-image=example/fleetwire:test", "--connection-interval=1s", "--custom-metrics-port=0", "--fleet-totals-port=0"}, extra...)...)
 	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
 	logs := &testproc.Buffer{}
 	p.cmd.Stdout, p.cmd.Stderr = logs, logs

@@ -102,8 +102,8 @@ spec:
 		return reason == "MetricsAPIHeldElsewhere"
 	})
 	t.Logf("MetricsAPIReady: %s", msg)
-	if !strings.Contains(msg, "monitoring/prometheus-adapter") {
-		t.Errorf("the condition does not name the holder: %s", msg)
+	if !strings.Contains(msg, "monitoring/prometheus-adapter") || !strings.Contains(msg, "spec.autoscaling.provider to prometheus") {
+		t.Errorf("the condition does not name the holder and the way to switch to the prometheus provider: %s", msg)
 	}
 	waitFor(t, "the Warning Event", func() bool {
 		out, _ := c.kubectl(t, "get", "events", "-n", "default", "--field-selector", "reason=MetricsAPIHeldElsewhere", "-o", "name")
