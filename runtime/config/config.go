@@ -51,6 +51,7 @@ type Config struct {
 	Queue     Queue          `json:"queue,omitempty"`
 	Heartbeat Heartbeat      `json:"heartbeat,omitempty"`
 	Drain     Drain          `json:"drain,omitempty"`
+	Rebalance Rebalance      `json:"rebalance,omitempty"`
 	Security  Security       `json:"security,omitempty"`
 	RPCProxy  RPCProxy       `json:"rpcProxy,omitempty"`
 	Health    Health         `json:"health,omitempty"`
@@ -196,6 +197,16 @@ type Drain struct {
 	// ReconnectDelayMax bounds the jittered reconnect delay suggested to
 	// each client.
 	ReconnectDelayMax Duration `json:"reconnectDelayMax,omitempty"`
+}
+
+// Rebalance is where the node reads the rebalance orders the operator
+// writes on its pod (docs/autoscaling.md).
+type Rebalance struct {
+	// AnnotationsFile is the pod's annotations as a downward API volume
+	// presents them; the order is the annotation
+	// realtime.fleetwire.io/rebalance. Empty: orders come only from
+	// POST /admin/rebalance. Env REBALANCE_ANNOTATIONS_FILE.
+	AnnotationsFile string `json:"annotationsFile,omitempty"`
 }
 
 // ExitBudget is the longest a SIGTERM can take: the pre-drain delay, the

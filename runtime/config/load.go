@@ -95,6 +95,7 @@ func applyEnv(cfg *Config, env Source) error {
 		cfg.Production = true
 	}
 	str("HOST", &cfg.Host)
+	str("REBALANCE_ANNOTATIONS_FILE", &cfg.Rebalance.AnnotationsFile)
 	str("REDIS_URL", &cfg.RedisURL)
 	str("REDIS_KEY_PREFIX", &cfg.RedisKeyPrefix)
 	str("REDIS_MODE", &cfg.RedisMode)

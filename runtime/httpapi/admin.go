@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -21,6 +22,9 @@ func (a *API) adminRoutes() {
 	m.Handle("POST /admin/alert", a.admin(a.handleAlert))
 	m.Handle("POST /admin/disconnect/{userId}", a.admin(a.handleDisconnect))
 	m.Handle("POST /admin/tokens/revoke", a.admin(a.handleRevoke))
+	m.Handle("POST /admin/rebalance", a.admin(a.handleRebalance))
+	m.Handle("GET /admin/rebalance", a.admin(a.handleRebalanceState))
+	m.Handle("DELETE /admin/rebalance", a.admin(a.handleStopRebalance))
 }
 
 // maxTop bounds ?top=N on the admin listings.
@@ -169,4 +173,56 @@ func (a *API) handleTest(_ http.ResponseWriter, r *http.Request, _ *auth.Claims)
 	}
 	reply.Timestamp = time.Now().UTC().Format(message.TimestampFormat)
 	return reply, nil
+}
+
+// RebalanceRequest is the body of POST /admin/rebalance.
+type RebalanceRequest struct {
+	// Target is how many connections this node keeps.
+	Target *int64 `json:"target"`
+	// PerSecond is how many clients at most are asked to reconnect each
+	// second. Default 5.
+	PerSecond float64 `json:"perSecond"`
+	// DurationSeconds is how long the order stands. Default 60.
+	DurationSeconds int `json:"durationSeconds"`
+}
+
+// handleRebalance puts a rebalance order in force on this node
+// (docs/autoscaling.md). It acts on the node that answers, not the fleet.
+func (a *API) handleRebalance(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
+	var req RebalanceRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return nil, err
+	}
+	if req.Target == nil {
+		return nil, fieldError("target", `"target" is required: the connections this node keeps`)
+	}
+	if req.PerSecond == 0 {
+		req.PerSecond = 5
+	}
+	if req.DurationSeconds == 0 {
+		req.DurationSeconds = 60
+	}
+	if req.DurationSeconds < 0 {
+		return nil, fieldError("durationSeconds", `"durationSeconds" must be positive`)
+	}
+	order := hub.RebalanceOrder{Target: *req.Target, PerSecond: req.PerSecond,
+		Until: time.Now().Add(time.Duration(req.DurationSeconds) * time.Second)}
+	if err := a.cfg.Hub.Rebalance(order); err != nil {
+		if errors.Is(err, hub.ErrClosing) {
+			return nil, newError(http.StatusServiceUnavailable, CodeShuttingDown, "this node is draining")
+		}
+		return nil, newError(http.StatusBadRequest, CodeValidation, err.Error())
+	}
+	a.cfg.Logger.Info("rebalance ordered by an administrator", "target", order.Target, "perSecond", order.PerSecond,
+		"until", order.Until, "requestId", requestID(r.Context()))
+	return a.cfg.Hub.RebalanceState(), nil
+}
+
+func (a *API) handleRebalanceState(_ http.ResponseWriter, _ *http.Request, _ *auth.Claims) (any, error) {
+	return a.cfg.Hub.RebalanceState(), nil
+}
+
+func (a *API) handleStopRebalance(_ http.ResponseWriter, _ *http.Request, _ *auth.Claims) (any, error) {
+	a.cfg.Hub.StopRebalance()
+	return a.cfg.Hub.RebalanceState(), nil
 }

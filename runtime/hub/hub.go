@@ -34,6 +34,10 @@ type Config struct {
 	// pong) for this long. It must exceed HeartbeatInterval so that one
 	// lost pong is not fatal. Default 60s.
 	HeartbeatTimeout time.Duration
+	// RebalanceDelayMax bounds the random reconnect delay suggested to a
+	// client a rebalance order moves (rebalance.go); the server gives it
+	// the drain's bound.
+	RebalanceDelayMax time.Duration
 	// MaxChannelsPerConnection caps subscriptions per connection. Default 100.
 	MaxChannelsPerConnection int
 	// ExpiryGrace is added to a token's exp before its connection is
@@ -140,6 +144,7 @@ type Hub struct {
 
 	count     atomic.Int64
 	closing   atomic.Bool
+	rebalance rebalancer // see rebalance.go
 	ownsSched bool
 	emptied   chan struct{} // closed by the last session to leave while closing
 	emptyOnce sync.Once

@@ -19,6 +19,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/httpapi"
 	"github.com/fleetwire/fleetwire/runtime/hub"
 	"github.com/fleetwire/fleetwire/runtime/metrics"
+	"github.com/fleetwire/fleetwire/runtime/podinfo"
 	"github.com/fleetwire/fleetwire/runtime/queue"
 	"github.com/fleetwire/fleetwire/runtime/rpcproxy"
 	"github.com/fleetwire/fleetwire/runtime/schedule"
@@ -36,6 +37,8 @@ type Server struct {
 	sched    *schedule.Scheduler
 	verifier *auth.Verifier
 	stores   *stores
+	// stopOrders ends the reading of rebalance orders.
+	stopOrders context.CancelFunc
 }
 
 // Options are what the caller decides beyond the Config.
@@ -94,6 +97,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Recovery:                 st.recovery,
 		RecoveryOutlivesNode:     st.kind == "redis",
 		RecoveryWindow:           cfg.SocketIO.RecoveryWindow.Duration,
+		RebalanceDelayMax:        cfg.Drain.ReconnectDelayMax.Duration,
 		Limiter:                  st.limiter,
 		Policy:                   policy,
 		Logger:                   log.WithName("hub"),
@@ -141,6 +145,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, hub: h, api: api, health: checker, sched: sched, verifier: verifier, stores: st}
+	ordersCtx, stopOrders := context.WithCancel(context.Background())
+	s.stopOrders = stopOrders
+	if f := cfg.Rebalance.AnnotationsFile; f != "" {
+		go podinfo.FollowOrders(ordersCtx, f, ordersInterval, h, log.WithName("rebalance"))
+	}
 	s.http = &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: cfg.Limits.HTTPHeaderTimeout.Duration,
@@ -176,6 +185,10 @@ func newVerifier(cfg *config.Config, devSecret []byte, d auth.Denylist) (*auth.V
 	}
 	return v, nil
 }
+
+// ordersInterval is how often the pod's annotations file is read for a
+// rebalance order. The kubelet refreshes that file far less often.
+const ordersInterval = 2 * time.Second
 
 // beatInterval is how often the scheduler proves the process alive to the
 // liveness probe; far below health.DefaultLiveWithin.
@@ -294,6 +307,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) stop(ctx context.Context, dc hub.DrainConfig) error {
+	s.stopOrders()
 	hubErr := s.hub.Drain(ctx, dc)
 	apiErr := s.api.Shutdown(ctx)
 	httpErr := s.http.Shutdown(ctx)

@@ -1,0 +1,210 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/fleetwire/fleetwire/runtime/protocol"
+)
+
+// Rebalancing moves connections off a node that holds more than its share,
+// after a fleet scaled up: new pods take only new connections, so without
+// it the old pods stay hot for hours. An order names how many connections
+// the node should keep; the node asks clients to reconnect, one at a time,
+// at a capped rate, with the drain's jittered "reconnect" event and a 1012
+// close, and the load balancer sends them to other pods.
+//
+// It is safe by construction:
+//   - the rate is capped (MaxRebalancePerSecond), so an order can never
+//     become a reconnect storm;
+//   - the node never sheds below the order's target, and stops when the
+//     order expires, so a stale order from an operator that went away
+//     does nothing;
+//   - a user asked to reconnect is not asked again within RebalanceWindow,
+//     on this node, even if the balancer sends them straight back;
+//   - a draining node ignores orders: the drain closes everything anyway.
+
+// RebalanceOrder asks a node to shed connections down to Target.
+type RebalanceOrder struct {
+	// Target is how many connections the node keeps.
+	Target int64 `json:"target"`
+	// PerSecond is how many clients at most are asked to reconnect each
+	// second; at most MaxRebalancePerSecond.
+	PerSecond float64 `json:"perSecond"`
+	// Until is when the order lapses.
+	Until time.Time `json:"until"`
+}
+
+// Limits of a rebalance order.
+const (
+	// MaxRebalancePerSecond caps an order's rate.
+	MaxRebalancePerSecond = 100
+	// MaxRebalanceDuration caps how long an order lasts.
+	MaxRebalanceDuration = 10 * time.Minute
+	// RebalanceWindow is how long a user asked to reconnect is not asked
+	// again by the same node.
+	RebalanceWindow = 10 * time.Minute
+)
+
+// Validate reports what is wrong with an order.
+func (o RebalanceOrder) Validate(now time.Time) error {
+	switch {
+	case o.Target < 0:
+		return fmt.Errorf("target must not be negative, got %d", o.Target)
+	case o.PerSecond <= 0 || o.PerSecond > MaxRebalancePerSecond:
+		return fmt.Errorf("perSecond must be above 0 and at most %d, got %g", MaxRebalancePerSecond, o.PerSecond)
+	case !o.Until.After(now):
+		return fmt.Errorf("until (%s) has passed", o.Until.Format(time.RFC3339))
+	case o.Until.Sub(now) > MaxRebalanceDuration:
+		return fmt.Errorf("until must be within %s, got %s from now", MaxRebalanceDuration, o.Until.Sub(now).Round(time.Second))
+	}
+	return nil
+}
+
+// RebalanceStatus is what a node did with its orders.
+type RebalanceStatus struct {
+	// Order is the current order, if one is in force.
+	Order *RebalanceOrder `json:"order,omitempty"`
+	// Connections is the node's count now.
+	Connections int64 `json:"connections"`
+	// Asked is how many clients this node asked to reconnect, ever.
+	Asked int64 `json:"asked"`
+}
+
+type rebalancer struct {
+	mu      sync.Mutex
+	order   *RebalanceOrder
+	wake    chan struct{} // a new order for the running loop
+	running bool
+	asked   map[string]time.Time // user -> when asked, within RebalanceWindow
+	total   int64
+}
+
+// Rebalance puts order in force, replacing any earlier one; an order with
+// a target at or above the node's count does nothing until the count
+// rises past it. It returns an error for an invalid order, and
+// ErrClosing while the node drains.
+func (h *Hub) Rebalance(order RebalanceOrder) error {
+	if err := order.Validate(time.Now()); err != nil {
+		return err
+	}
+	if h.closing.Load() {
+		return ErrClosing
+	}
+	r := &h.rebalance
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.order = &order
+	if r.wake == nil {
+		r.wake = make(chan struct{}, 1)
+	}
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	if !r.running && h.spawn(h.rebalanceLoop) {
+		r.running = true
+	}
+	h.log.Info("rebalance order", "target", order.Target, "perSecond", order.PerSecond,
+		"until", order.Until.Format(time.RFC3339), "connections", h.count.Load())
+	return nil
+}
+
+// StopRebalance withdraws the order in force, if any.
+func (h *Hub) StopRebalance() {
+	r := &h.rebalance
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.order = nil
+}
+
+// RebalanceState reports the order in force and what the node did.
+func (h *Hub) RebalanceState() RebalanceStatus {
+	r := &h.rebalance
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := RebalanceStatus{Connections: h.count.Load(), Asked: r.total}
+	if r.order != nil && time.Now().Before(r.order.Until) {
+		o := *r.order
+		st.Order = &o
+	}
+	return st
+}
+
+// rebalanceLoop carries out orders until none is left in force.
+func (h *Hub) rebalanceLoop(ctx context.Context) {
+	r := &h.rebalance
+	for {
+		r.mu.Lock()
+		o := r.order
+		if o == nil || !time.Now().Before(o.Until) || h.closing.Load() {
+			r.order, r.running = nil, false
+			r.mu.Unlock()
+			return
+		}
+		order := *o
+		r.mu.Unlock()
+
+		pause := time.Duration(float64(time.Second) / order.PerSecond)
+		if h.count.Load() > order.Target && !h.shedOne(order) {
+			// Everyone here was asked lately: wait for the window to
+			// let some go, or for a new order.
+			pause = time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		case <-time.After(pause):
+		}
+	}
+}
+
+// closeRebalance is the close after a rebalance's "reconnect" event: the
+// 1012 "service restart" of a drain, which clients already answer by
+// reconnecting, with a reason of its own.
+var closeRebalance = closeReason{protocol.CloseServiceRestart, "rebalance", "rebalance"}
+
+// shedOne asks one client not asked within RebalanceWindow to reconnect,
+// and reports whether it found one.
+func (h *Hub) shedOne(order RebalanceOrder) bool {
+	r := &h.rebalance
+	now := time.Now()
+	r.mu.Lock()
+	if r.asked == nil {
+		r.asked = map[string]time.Time{}
+	}
+	for u, at := range r.asked {
+		if now.Sub(at) >= RebalanceWindow {
+			delete(r.asked, u)
+		}
+	}
+	r.mu.Unlock()
+	var pick *Session
+	h.eachSession(func(s *Session) {
+		if pick != nil {
+			return
+		}
+		r.mu.Lock()
+		_, asked := r.asked[s.userID]
+		r.mu.Unlock()
+		if !asked {
+			pick = s
+		}
+	})
+	if pick == nil {
+		return false
+	}
+	r.mu.Lock()
+	r.asked[pick.userID] = now
+	r.total++
+	r.mu.Unlock()
+	delay := jitter(h.cfg.RebalanceDelayMax)
+	h.log.Info("asking a client to reconnect elsewhere", "userId", pick.userID, "socketId", pick.meta.ConnID,
+		"delayMs", delay.Milliseconds(), "connections", h.count.Load(), "target", order.Target)
+	pick.sendEvent("reconnect", ReconnectData{DelayMs: delay.Milliseconds(), Reason: closeRebalance.reason})
+	pick.close(closeRebalance)
+	return true
+}
