@@ -70,6 +70,7 @@ func runtimeConfig(rts *v1.RealtimeService) config.Config {
 	}
 	setDuration(&cfg.Drain.PreDelay, spec.Drain.PreDrainDelay)
 	setDuration(&cfg.Drain.Timeout, spec.Drain.Timeout)
+	cfg.Rebalance.AnnotationsFile = podInfoDir + "/annotations"
 	applySocketIO(&cfg.SocketIO, spec.SocketIO)
 	return cfg
 }

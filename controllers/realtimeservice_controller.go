@@ -224,6 +224,7 @@ func (r *RealtimeServiceReconciler) observe(ctx context.Context, rts *v1.Realtim
 	countable := countablePods(pods.Items)
 	obs.connections = r.Connections.Count(ctx, countable)
 	r.setDeletionCosts(ctx, countable, obs.connections.perPod)
+	r.setRebalanceOrders(ctx, rts, countable, obs.connections.perPod)
 	return nil
 }
 

@@ -40,6 +40,10 @@ const (
 	configVolume    = "config"
 	publicKeyVolume = "jwt-public-key"
 	tmpVolume       = "tmp"
+	podInfoVolume   = "podinfo"
+	// podInfoDir holds the pod's annotations, where the runtime reads
+	// its rebalance orders (rebalance.go).
+	podInfoDir = "/etc/fleetwire/podinfo"
 )
 
 // desired is everything a builder needs: the object, its resolved inputs
@@ -243,6 +247,7 @@ func buildContainer(d *desired) corev1.Container {
 	mounts := []corev1.VolumeMount{
 		{Name: configVolume, MountPath: configDir, ReadOnly: true},
 		{Name: tmpVolume, MountPath: "/tmp"},
+		{Name: podInfoVolume, MountPath: podInfoDir, ReadOnly: true},
 	}
 	if rts.Spec.Auth.PublicKeySecretRef != nil {
 		mounts = append(mounts, corev1.VolumeMount{Name: publicKeyVolume, MountPath: publicKeyDir, ReadOnly: true})
@@ -286,6 +291,11 @@ func buildVolumes(rts *v1.RealtimeService) []corev1.Volume {
 			LocalObjectReference: corev1.LocalObjectReference{Name: rts.Name}}}},
 		{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
 			SizeLimit: ptr.To(resource.MustParse("64Mi"))}}},
+		// Always there, so that turning rebalancing on or off does not
+		// roll the pods.
+		{Name: podInfoVolume, VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+			Items: []corev1.DownwardAPIVolumeFile{{Path: "annotations",
+				FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.annotations"}}}}}},
 	}
 	if ref := rts.Spec.Auth.PublicKeySecretRef; ref != nil {
 		vols = append(vols, corev1.Volume{Name: publicKeyVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{

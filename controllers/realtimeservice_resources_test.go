@@ -218,8 +218,11 @@ func TestBuildDeployment(t *testing.T) {
 			if len(c.Env) != 2 || c.Env[0].Name != "JWT_SECRET" || c.Env[0].ValueFrom.SecretKeyRef.Name != "jwt" || c.Env[1].Name != "GOMEMLIMIT" {
 				t.Errorf("env = %+v", c.Env)
 			}
-			if len(pod.Volumes) != 2 {
-				t.Errorf("volumes = %+v, want config and tmp", pod.Volumes)
+			if len(pod.Volumes) != 3 || pod.Volumes[2].DownwardAPI == nil || pod.Volumes[2].DownwardAPI.Items[0].FieldRef.FieldPath != "metadata.annotations" {
+				t.Errorf("volumes = %+v, want config, tmp and the pod's annotations", pod.Volumes)
+			}
+			if m := c.VolumeMounts[2]; m.Name != podInfoVolume || m.MountPath != podInfoDir || !m.ReadOnly {
+				t.Errorf("mounts = %+v, want the pod's annotations read-only at %s", c.VolumeMounts, podInfoDir)
 			}
 		}},
 		{"production", productionRTS(), func(t *testing.T, dep *appsv1.Deployment) {
@@ -250,7 +253,7 @@ func TestBuildDeployment(t *testing.T) {
 			rts.Spec.Auth = v1.AuthSpec{PublicKeySecretRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "pk"}, Key: "pem"}}
 			return rts
 		}(), func(t *testing.T, dep *appsv1.Deployment) {
-			v := dep.Spec.Template.Spec.Volumes[2]
+			v := dep.Spec.Template.Spec.Volumes[3]
 			if v.Secret == nil || v.Secret.SecretName != "pk" || v.Secret.Items[0].Key != "pem" || v.Secret.Items[0].Path != publicKeyFile {
 				t.Errorf("volume = %+v", v)
 			}

@@ -135,6 +135,32 @@ type AutoscalingSpec struct {
 	// +kubebuilder:validation:Maximum=1000
 	// +optional
 	ScaleDownPodsPerMinute int32 `json:"scaleDownPodsPerMinute,omitempty"`
+	// Rebalance moves connections off pods that hold more than their
+	// share, as after a scale-up. Off by default.
+	// +optional
+	Rebalance *RebalanceSpec `json:"rebalance,omitempty"`
+}
+
+// RebalanceSpec asks pods that hold more than the fleet's average by a
+// margin to shed clients, at a capped pace, until they are within it.
+type RebalanceSpec struct {
+	// Enabled turns rebalancing on.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+	// MarginPercent is how far above the fleet's average connections per
+	// pod a pod may be before it sheds; it sheds down to that line.
+	// +kubebuilder:default=25
+	// +kubebuilder:validation:Minimum=5
+	// +kubebuilder:validation:Maximum=500
+	// +optional
+	MarginPercent int32 `json:"marginPercent,omitempty"`
+	// ConnectionsPerSecond is the most clients one pod asks to reconnect
+	// each second.
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	ConnectionsPerSecond int32 `json:"connectionsPerSecond,omitempty"`
 }
 
 // AutoscalingProvider names what serves the connection counts the fleet

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fleetwire/fleetwire/runtime/protocol"
@@ -80,6 +81,9 @@ type rebalancer struct {
 	running bool
 	asked   map[string]time.Time // user -> when asked, within RebalanceWindow
 	total   int64
+	// leaving counts the sessions asked to go that have not left yet, so
+	// the loop does not shed past the target while closes are in flight.
+	leaving atomic.Int64
 }
 
 // Rebalance puts order in force, replacing any earlier one; an order with
@@ -148,7 +152,7 @@ func (h *Hub) rebalanceLoop(ctx context.Context) {
 		r.mu.Unlock()
 
 		pause := time.Duration(float64(time.Second) / order.PerSecond)
-		if h.count.Load() > order.Target && !h.shedOne(order) {
+		if h.count.Load()-r.leaving.Load() > order.Target && !h.shedOne(order) {
 			// Everyone here was asked lately: wait for the window to
 			// let some go, or for a new order.
 			pause = time.Second
@@ -205,6 +209,11 @@ func (h *Hub) shedOne(order RebalanceOrder) bool {
 	h.log.Info("asking a client to reconnect elsewhere", "userId", pick.userID, "socketId", pick.meta.ConnID,
 		"delayMs", delay.Milliseconds(), "connections", h.count.Load(), "target", order.Target)
 	pick.sendEvent("reconnect", ReconnectData{DelayMs: delay.Milliseconds(), Reason: closeRebalance.reason})
-	pick.close(closeRebalance)
+	pick.mu.Lock()
+	if !pick.closed { // else it goes anyway, for another reason
+		r.leaving.Add(1)
+		pick.closeLocked(closeRebalance)
+	}
+	pick.mu.Unlock()
 	return true
 }

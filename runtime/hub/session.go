@@ -487,6 +487,9 @@ func (s *Session) remove() {
 		h.announcePresence(s.userID, "offline")
 	}
 	h.log.Info("client disconnected", "userId", s.userID, "socketId", s.meta.ConnID, "ip", s.meta.IP, "reason", reason)
+	if reason == closeRebalance.label {
+		h.rebalance.leaving.Add(-1)
+	}
 	if h.count.Add(-1) == 0 && h.closing.Load() {
 		h.emptyOnce.Do(func() { close(h.emptied) })
 	}

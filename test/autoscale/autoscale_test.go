@@ -84,7 +84,7 @@ func TestHPAScalesOnConnectionsAndRemovesEmptyPods(t *testing.T) {
 	tl.note("scaled down to 1")
 	c.waitForStatus(t, 1)
 	tl.stop()
-	t.Logf("timeline (time, pod:connections/deletion cost, metric values, HPA desired, Deployment replicas):\n%s", tl)
+	t.Logf("timeline (time, pod:connections/deletion cost[>rebalance target], metric values, HPA desired, Deployment replicas):\n%s", tl)
 
 	if left[0] != newest {
 		t.Fatalf("the pod left is %s, want the busy %s", left[0], newest)
@@ -277,7 +277,12 @@ func (c *localCluster) sample(dc *discovery.DiscoveryClient) string {
 			conns = activeConnections(proc.Addr)
 		}
 		cost := p.Annotations["controller.kubernetes.io/pod-deletion-cost"]
-		parts = append(parts, fmt.Sprintf("%s:%s/%s", shortName(p.Name), conns, orDash(cost)))
+		part := fmt.Sprintf("%s:%s/%s", shortName(p.Name), conns, orDash(cost))
+		var order struct{ Target *int64 }
+		if json.Unmarshal([]byte(p.Annotations["realtime.fleetwire.io/rebalance"]), &order) == nil && order.Target != nil {
+			part += fmt.Sprintf(">%d", *order.Target)
+		}
+		parts = append(parts, part)
 	}
 	sort.Strings(parts)
 	metric := "-"

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +51,10 @@ type localCluster struct {
 
 	mu       sync.Mutex
 	runtimes map[string]*runtimeproc.Proc // by pod name
+	// podInfo holds each pod's downward API annotations file, as the
+	// kubelet keeps it, by pod name; annotations is what it last wrote.
+	podInfo     string
+	annotations map[string]string
 }
 
 func startLocalCluster(t *testing.T) *localCluster {
@@ -82,7 +87,8 @@ func startLocalCluster(t *testing.T) *localCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &localCluster{env: env, kubeconfig: filepath.Join(t.TempDir(), "kubeconfig"), runtimes: map[string]*runtimeproc.Proc{}}
+	c := &localCluster{env: env, kubeconfig: filepath.Join(t.TempDir(), "kubeconfig"), runtimes: map[string]*runtimeproc.Proc{},
+		podInfo: t.TempDir(), annotations: map[string]string{}}
 	if err := os.WriteFile(c.kubeconfig, kc, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -183,8 +189,9 @@ func (c *localCluster) tendPods(ctx context.Context, t *testing.T, pods []corev1
 		c.mu.Lock()
 		_, started := c.runtimes[p.Name]
 		c.mu.Unlock()
+		file := c.writeAnnotations(t, p)
 		if !started && p.Status.PodIP != "" {
-			proc := runtimeproc.StartOn(t, jwtKey, p.Status.PodIP, 8080)
+			proc := runtimeproc.StartOn(t, jwtKey, p.Status.PodIP, 8080, "REBALANCE_ANNOTATIONS_FILE="+file)
 			c.mu.Lock()
 			c.runtimes[p.Name] = proc
 			c.mu.Unlock()
@@ -202,6 +209,44 @@ func (c *localCluster) tendPods(ctx context.Context, t *testing.T, pods []corev1
 	for _, proc := range gone {
 		proc.Stop()
 	}
+}
+
+// writeAnnotations keeps the pod's annotations file as a kubelet keeps a
+// downward API volume's (key="value" lines, sorted, the value quoted as
+// Go quotes it; the file swapped in whole), and returns its path. The
+// kubelet refreshes it on its periodic sync, about a minute; here it is
+// every tend.
+func (c *localCluster) writeAnnotations(t *testing.T, p *corev1.Pod) string {
+	dir := filepath.Join(c.podInfo, p.Name)
+	file := filepath.Join(dir, "annotations")
+	keys := make([]string, 0, len(p.Annotations))
+	for k := range p.Annotations {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%q\n", k, p.Annotations[k])
+	}
+	c.mu.Lock()
+	same := c.annotations[p.Name] == b.String()
+	c.annotations[p.Name] = b.String()
+	c.mu.Unlock()
+	if same {
+		return file
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Error(err)
+		return file
+	}
+	if err := os.WriteFile(file+".tmp", []byte(b.String()), 0o600); err != nil {
+		t.Error(err)
+		return file
+	}
+	if err := os.Rename(file+".tmp", file); err != nil {
+		t.Error(err)
+	}
+	return file
 }
 
 // runtimeOf returns the runtime process standing in for a pod.

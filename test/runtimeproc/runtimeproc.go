@@ -37,11 +37,12 @@ func Start(t testing.TB, secret []byte) *Proc {
 	return StartOn(t, secret, "", redistest.FreePort(t))
 }
 
-// StartOn is Start on host (every address when empty) and port.
-func StartOn(t testing.TB, secret []byte, host string, port int) *Proc {
+// StartOn is Start on host (every address when empty) and port, with
+// extra environment variables env.
+func StartOn(t testing.TB, secret []byte, host string, port int, env ...string) *Proc {
 	t.Helper()
 	cmd := exec.Command(testproc.Binary(t, "github.com/fleetwire/fleetwire/cmd/runtime"), "--drain-pre-delay", "0s", "--drain-timeout", "0s")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "HOST="+host, "JWT_SECRET="+string(secret), "LOG_LEVEL=error")
+	cmd.Env = append(append(os.Environ(), fmt.Sprintf("PORT=%d", port), "HOST="+host, "JWT_SECRET="+string(secret), "LOG_LEVEL=error"), env...)
 	logs := &testproc.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

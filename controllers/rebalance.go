@@ -1,0 +1,145 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1 "github.com/fleetwire/fleetwire/api/v1alpha1"
+)
+
+// Rebalancing after a scale-up. New pods take only new connections, so
+// after a scale-up the old pods stay as busy as before. With
+// spec.autoscaling.rebalance on, each time the operator counts the
+// connections it compares every pod with the fleet's average. A pod above
+// the average by more than the margin gets an order, in the annotation
+// realtime.fleetwire.io/rebalance: the number of connections to keep (the
+// margin's line), a pace, and an expiry. The runtime reads its pod's
+// annotations from a downward API volume and asks clients over the line
+// to reconnect, at that pace, never the same user twice within 10
+// minutes; the Service sends them on to other pods. A standing order's
+// target is never lowered, only raised or removed. An order lapses two
+// minutes after the operator last wrote it, so a stopped operator leaves
+// nothing running. A pod back within the margin has its order removed.
+
+// rebalanceAnnotation carries a pod's order; the runtime's podinfo
+// package reads it.
+const rebalanceAnnotation = "realtime.fleetwire.io/rebalance"
+
+// rebalanceOrderTTL is how long a written order stands; it is written
+// again when less than half of it is left.
+const rebalanceOrderTTL = 2 * time.Minute
+
+// rebalanceOrder is the annotation's JSON, as the runtime's
+// hub.RebalanceOrder reads it.
+type rebalanceOrder struct {
+	Target    int64     `json:"target"`
+	PerSecond float64   `json:"perSecond"`
+	Until     time.Time `json:"until"`
+}
+
+// rebalanceTargets returns, for each pod above the fleet's average by
+// more than marginPercent, the connections it should keep: the margin's
+// line. Only pods counted this time take part; with fewer than two there
+// is nothing to balance.
+func rebalanceTargets(counts map[types.UID]int64, marginPercent int32) map[types.UID]int64 {
+	if len(counts) < 2 {
+		return nil
+	}
+	var total int64
+	for _, n := range counts {
+		total += n
+	}
+	line := int64(math.Ceil(float64(total) / float64(len(counts)) * (1 + float64(marginPercent)/100)))
+	out := map[types.UID]int64{}
+	for uid, n := range counts {
+		if n > line {
+			out[uid] = line
+		}
+	}
+	return out
+}
+
+// setRebalanceOrders writes, refreshes or removes each counted pod's
+// order, and returns how many pods it wrote. A failed write is logged;
+// the next count tries again.
+func (r *RealtimeServiceReconciler) setRebalanceOrders(ctx context.Context, rts *v1.RealtimeService, pods []corev1.Pod, counts map[types.UID]int64) int {
+	var spec *v1.RebalanceSpec
+	if as := rts.Spec.Autoscaling; as != nil && as.Rebalance != nil && as.Rebalance.Enabled {
+		spec = as.Rebalance
+	}
+	var targets map[types.UID]int64
+	if spec != nil {
+		targets = rebalanceTargets(counts, max(spec.MarginPercent, 5))
+	}
+	now := time.Now()
+	written := 0
+	for i := range pods {
+		p := &pods[i]
+		current, has := p.Annotations[rebalanceAnnotation]
+		target, hot := targets[p.UID]
+		var value any // nil removes the annotation
+		switch {
+		case hot:
+			// A standing order's target is never lowered. Clients on their
+			// way between pods are counted nowhere, so while a pod sheds,
+			// the average falls for a moment; chasing it would shed more
+			// than needed, and move clients twice.
+			if o, ok := standingOrder(current, now); ok && o.Target > target {
+				target = o.Target
+			}
+			if !orderStale(current, target, now) {
+				continue
+			}
+			b, _ := json.Marshal(rebalanceOrder{Target: target, PerSecond: float64(max(spec.ConnectionsPerSecond, 1)),
+				Until: now.Add(rebalanceOrderTTL).UTC().Truncate(time.Second)})
+			value = string(b)
+		case !has:
+			continue
+		case spec != nil:
+			if _, counted := counts[p.UID]; !counted {
+				continue // not counted this time: its order stands until it lapses
+			}
+		}
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+			"annotations": map[string]any{rebalanceAnnotation: value},
+		}})
+		if err := r.Client.Patch(ctx, p, client.RawPatch(types.MergePatchType, patch)); err != nil {
+			log.FromContext(ctx).Error(fmt.Errorf("pod %s: %w", p.Name, err), "rebalance order not written; the next count tries again")
+			continue
+		}
+		if hot {
+			log.FromContext(ctx).Info("rebalance order", "pod", p.Name, "connections", counts[p.UID], "target", target)
+		}
+		written++
+	}
+	return written
+}
+
+// standingOrder parses a pod's current order, if it has one that has not
+// lapsed.
+func standingOrder(current string, now time.Time) (rebalanceOrder, bool) {
+	var o rebalanceOrder
+	if current == "" || json.Unmarshal([]byte(current), &o) != nil || !o.Until.After(now) {
+		return o, false
+	}
+	return o, true
+}
+
+// orderStale reports whether a pod's current order must be written again
+// to say target: it has none, another target, or less than half its time
+// left.
+func orderStale(current string, target int64, now time.Time) bool {
+	var o rebalanceOrder
+	if current == "" || json.Unmarshal([]byte(current), &o) != nil {
+		return true
+	}
+	return o.Target != target || o.Until.Sub(now) < rebalanceOrderTTL/2
+}

@@ -1,0 +1,58 @@
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func TestRebalanceTargets(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		counts map[types.UID]int64
+		margin int32
+		want   map[types.UID]int64
+	}{
+		{"one pod", map[types.UID]int64{"a": 30}, 25, nil},
+		// After a scale-up from 1 to 3: the average is 10, the line 13.
+		{"after a scale-up", map[types.UID]int64{"a": 30, "b": 0, "c": 0}, 25, map[types.UID]int64{"a": 13}},
+		{"within the margin", map[types.UID]int64{"a": 12, "b": 9, "c": 9}, 25, map[types.UID]int64{}},
+		{"two hot pods", map[types.UID]int64{"a": 40, "b": 40, "c": 0, "d": 0}, 10, map[types.UID]int64{"a": 22, "b": 22}},
+		{"an empty fleet", map[types.UID]int64{"a": 0, "b": 0}, 25, map[types.UID]int64{}},
+	} {
+		got := rebalanceTargets(tc.counts, tc.margin)
+		if len(got) != len(tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+			continue
+		}
+		for uid, n := range tc.want {
+			if got[uid] != n {
+				t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+			}
+		}
+	}
+}
+
+func TestOrderStale(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	order := func(target int, until time.Duration) string {
+		return `{"target":` + string(rune('0'+target)) + `,"perSecond":5,"until":"` + now.Add(until).Format(time.RFC3339) + `"}`
+	}
+	for _, tc := range []struct {
+		current string
+		target  int64
+		want    bool
+	}{
+		{"", 5, true},
+		{"not json", 5, true},
+		{order(5, 2*time.Minute), 5, false},
+		{order(5, 61*time.Second), 5, false},
+		{order(5, 59*time.Second), 5, true}, // less than half left
+		{order(6, 2*time.Minute), 5, true},  // another target
+	} {
+		if got := orderStale(tc.current, tc.target, now); got != tc.want {
+			t.Errorf("%q for target %d: %v, want %v", tc.current, tc.target, got, tc.want)
+		}
+	}
+}
