@@ -102,7 +102,7 @@ func startLocalCluster(t *testing.T) *localCluster {
 	c.run(t, "kube-controller-manager", filepath.Join(assets, "kube-controller-manager"), nil,
 		"--kubeconfig="+c.kubeconfig, "--authentication-kubeconfig="+c.kubeconfig, "--authorization-kubeconfig="+c.kubeconfig,
 		"--leader-elect=false", "--use-service-account-credentials=false",
-		"--controllers=deployment-controller,replicaset-controller,horizontal-pod-autoscaler-controller,garbage-collector-controller,serviceaccount-controller,namespace-controller",
+		"--controllers=deployment-controller,replicaset-controller,horizontal-pod-autoscaler-controller,garbage-collector-controller,endpoints-controller,endpointslice-controller,serviceaccount-controller,namespace-controller",
 		"--horizontal-pod-autoscaler-sync-period=1s",
 		"--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", redistest.FreePort(t)))
 	c.run(t, "kwok", filepath.Join(assets, "kwok"), nil,
