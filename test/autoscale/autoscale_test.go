@@ -40,21 +40,8 @@ import (
 func TestHPAScalesOnConnectionsAndRemovesEmptyPods(t *testing.T) {
 	c := startLocalCluster(t)
 	c.startOperator(t)
-	ctx := context.Background()
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "chat-jwt", Namespace: "default"},
-		StringData: map[string]string{"secret": string(jwtKey)}}
-	if err := c.client.Create(ctx, secret); err != nil {
-		t.Fatal(err)
-	}
-	rts := `{"apiVersion":"realtime.fleetwire.io/v1alpha1","kind":"RealtimeService",
-		"metadata":{"name":"chat","namespace":"default"},
-		"spec":{"redis":{"url":"redis://redis.default.svc:6379"},
-		"auth":{"jwtSecretRef":{"name":"chat-jwt","key":"secret"}},
-		"autoscaling":{"minReplicas":1,"maxReplicas":3,"targetConnectionsPerPod":10,
-		"scaleDownStabilizationSeconds":3,"scaleDownPodsPerMinute":10}}}`
-	if err := c.client.Create(ctx, fromJSON(t, rts)); err != nil {
-		t.Fatal(err)
-	}
+	c.createChat(t, `{"minReplicas":1,"maxReplicas":3,"targetConnectionsPerPod":10,
+		"scaleDownStabilizationSeconds":3,"scaleDownPodsPerMinute":10}`)
 	tl := c.recordTimeline(t)
 
 	first := c.waitForPods(t, 1)[0]
@@ -109,6 +96,25 @@ func TestHPAScalesOnConnectionsAndRemovesEmptyPods(t *testing.T) {
 		if _, _, err := ws.ReadMessage(); err != nil {
 			t.Fatalf("client %d of the kept pod: %v", i, err)
 		}
+	}
+}
+
+// createChat creates the RealtimeService chat, autoscaling as the JSON
+// object autoscaling says, and its JWT Secret.
+func (c *localCluster) createChat(t *testing.T, autoscaling string) {
+	t.Helper()
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "chat-jwt", Namespace: "default"},
+		StringData: map[string]string{"secret": string(jwtKey)}}
+	if err := c.client.Create(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	rts := `{"apiVersion":"realtime.fleetwire.io/v1alpha1","kind":"RealtimeService",
+		"metadata":{"name":"chat","namespace":"default"},
+		"spec":{"redis":{"url":"redis://redis.default.svc:6379"},
+		"auth":{"jwtSecretRef":{"name":"chat-jwt","key":"secret"}},
+		"autoscaling":` + autoscaling + `}}`
+	if err := c.client.Create(context.Background(), fromJSON(t, rts)); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
@@ -37,21 +36,8 @@ import (
 func TestRebalanceSpreadsConnectionsAfterScaleUp(t *testing.T) {
 	c := startLocalCluster(t)
 	c.startOperator(t)
-	ctx := context.Background()
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "chat-jwt", Namespace: "default"},
-		StringData: map[string]string{"secret": string(jwtKey)}}
-	if err := c.client.Create(ctx, secret); err != nil {
-		t.Fatal(err)
-	}
-	rts := `{"apiVersion":"realtime.fleetwire.io/v1alpha1","kind":"RealtimeService",
-		"metadata":{"name":"chat","namespace":"default"},
-		"spec":{"redis":{"url":"redis://redis.default.svc:6379"},
-		"auth":{"jwtSecretRef":{"name":"chat-jwt","key":"secret"}},
-		"autoscaling":{"minReplicas":1,"maxReplicas":3,"targetConnectionsPerPod":10,
-		"rebalance":{"enabled":true,"marginPercent":25,"connectionsPerSecond":10}}}}`
-	if err := c.client.Create(ctx, fromJSON(t, rts)); err != nil {
-		t.Fatal(err)
-	}
+	c.createChat(t, `{"minReplicas":1,"maxReplicas":3,"targetConnectionsPerPod":10,
+		"rebalance":{"enabled":true,"marginPercent":25,"connectionsPerSecond":10}}`)
 	tl := c.recordTimeline(t)
 	first := c.waitForPods(t, 1)[0]
 

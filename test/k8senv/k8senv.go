@@ -17,17 +17,7 @@ const Version = "1.37.2"
 // Assets returns the directory for envtest's BinaryAssetsDirectory:
 // $KUBEBUILDER_ASSETS when set (make test sets it), else the cache folder.
 func Assets() (string, error) {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir, nil
-	}
-	dir, err := cacheDir("k8s", Version)
-	if err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil {
-		return "", fmt.Errorf("no kube-apiserver in %s: run hack/setup-envtest.sh (make test does)", dir)
-	}
-	return dir, nil
+	return cached("KUBEBUILDER_ASSETS", "k8s", Version, "hack/setup-envtest.sh", "kube-apiserver")
 }
 
 // Environment is an envtest control plane from the cached binaries, with
@@ -49,19 +39,7 @@ func Environment(crdDir string) (*envtest.Environment, error) {
 // $FLEETWIRE_CLUSTER_ASSETS when set (make test sets it), else the cache
 // folder.
 func ClusterAssets() (string, error) {
-	if dir := os.Getenv("FLEETWIRE_CLUSTER_ASSETS"); dir != "" {
-		return dir, nil
-	}
-	dir, err := cacheDir("kwok", KwokVersion)
-	if err != nil {
-		return "", err
-	}
-	for _, f := range []string{"kube-controller-manager", "kwok", "stages.yaml"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			return "", fmt.Errorf("no %s in %s: run hack/setup-cluster.sh (make test does)", f, dir)
-		}
-	}
-	return dir, nil
+	return cached("FLEETWIRE_CLUSTER_ASSETS", "kwok", KwokVersion, "hack/setup-cluster.sh", "kube-controller-manager", "kwok", "stages.yaml")
 }
 
 // KwokVersion is the kwok hack/setup-cluster.sh builds by default.
@@ -71,21 +49,29 @@ const KwokVersion = "0.8.0"
 // CRDs: $FLEETWIRE_KEDA_CRDS when set (make test sets it), else the cache
 // folder.
 func KEDACRDs() (string, error) {
-	if dir := os.Getenv("FLEETWIRE_KEDA_CRDS"); dir != "" {
-		return dir, nil
-	}
-	dir, err := cacheDir("keda", KEDAVersion)
-	if err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(filepath.Join(dir, "keda.sh_scaledobjects.yaml")); err != nil {
-		return "", fmt.Errorf("no KEDA CRDs in %s: run hack/setup-keda.sh (make test does)", dir)
-	}
-	return dir, nil
+	return cached("FLEETWIRE_KEDA_CRDS", "keda", KEDAVersion, "hack/setup-keda.sh", "keda.sh_scaledobjects.yaml")
 }
 
 // KEDAVersion is the KEDA whose CRDs hack/setup-keda.sh copies by default.
 const KEDAVersion = "2.18.1"
+
+// cached returns $envVar when set (make test sets it), else the hack
+// script's cache folder for tool at version, once it holds files.
+func cached(envVar, tool, version, script string, files ...string) (string, error) {
+	if dir := os.Getenv(envVar); dir != "" {
+		return dir, nil
+	}
+	dir, err := cacheDir(tool, version)
+	if err != nil {
+		return "", err
+	}
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return "", fmt.Errorf("no %s in %s: run %s (make test does)", f, dir, script)
+		}
+	}
+	return dir, nil
+}
 
 // cacheDir is the hack scripts' cache folder for a tool at a version.
 func cacheDir(tool, version string) (string, error) {
