@@ -180,9 +180,10 @@ type RebalanceRequest struct {
 	// Target is how many connections this node keeps.
 	Target *int64 `json:"target"`
 	// PerSecond is how many clients at most are asked to reconnect each
-	// second. Default 5.
+	// second. Default hub.DefaultRebalancePerSecond.
 	PerSecond float64 `json:"perSecond"`
-	// DurationSeconds is how long the order stands. Default 60.
+	// DurationSeconds is how long the order stands. Default
+	// hub.DefaultRebalanceDuration.
 	DurationSeconds int `json:"durationSeconds"`
 }
 
@@ -197,10 +198,10 @@ func (a *API) handleRebalance(_ http.ResponseWriter, r *http.Request, _ *auth.Cl
 		return nil, fieldError("target", `"target" is required: the connections this node keeps`)
 	}
 	if req.PerSecond == 0 {
-		req.PerSecond = 5
+		req.PerSecond = hub.DefaultRebalancePerSecond
 	}
 	if req.DurationSeconds == 0 {
-		req.DurationSeconds = 60
+		req.DurationSeconds = int(hub.DefaultRebalanceDuration / time.Second)
 	}
 	if req.DurationSeconds < 0 {
 		return nil, fieldError("durationSeconds", `"durationSeconds" must be positive`)

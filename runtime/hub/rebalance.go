@@ -44,6 +44,11 @@ const (
 	MaxRebalancePerSecond = 100
 	// MaxRebalanceDuration caps how long an order lasts.
 	MaxRebalanceDuration = 10 * time.Minute
+	// DefaultRebalancePerSecond is an order's pace when none is given.
+	DefaultRebalancePerSecond = 5
+	// DefaultRebalanceDuration is how long an order stands when no
+	// expiry is given.
+	DefaultRebalanceDuration = time.Minute
 	// RebalanceWindow is how long a user asked to reconnect is not asked
 	// again by the same node.
 	RebalanceWindow = 10 * time.Minute

@@ -37,8 +37,10 @@ type Server struct {
 	sched    *schedule.Scheduler
 	verifier *auth.Verifier
 	stores   *stores
-	// stopOrders ends the reading of rebalance orders.
+	// stopOrders ends the reading of rebalance orders; ordersDone closes
+	// once it has ended.
 	stopOrders context.CancelFunc
+	ordersDone chan struct{}
 }
 
 // Options are what the caller decides beyond the Config.
@@ -146,9 +148,14 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, hub: h, api: api, health: checker, sched: sched, verifier: verifier, stores: st}
 	ordersCtx, stopOrders := context.WithCancel(context.Background())
-	s.stopOrders = stopOrders
+	s.stopOrders, s.ordersDone = stopOrders, make(chan struct{})
 	if f := cfg.Rebalance.AnnotationsFile; f != "" {
-		go podinfo.FollowOrders(ordersCtx, f, ordersInterval, h, log.WithName("rebalance"))
+		go func() {
+			defer close(s.ordersDone)
+			podinfo.FollowOrders(ordersCtx, f, ordersInterval, h, log.WithName("rebalance"))
+		}()
+	} else {
+		close(s.ordersDone)
 	}
 	s.http = &http.Server{
 		Handler:           api.Handler(),
@@ -308,6 +315,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) stop(ctx context.Context, dc hub.DrainConfig) error {
 	s.stopOrders()
+	<-s.ordersDone
 	hubErr := s.hub.Drain(ctx, dc)
 	apiErr := s.api.Shutdown(ctx)
 	httpErr := s.http.Shutdown(ctx)
