@@ -124,6 +124,7 @@ func (a *API) routes() {
 	m.Handle("POST /ws/publish", a.service(a.handlePublish))
 	m.Handle("GET /ws/status/{userId}", a.service(a.handleStatus))
 	m.Handle("GET /ws/queue/{userId}", a.service(a.handleQueue))
+	m.Handle("GET /ws/channels/{channel}/history", a.service(a.handleHistory))
 	m.Handle("POST /ws/test", a.service(a.handleTest))
 	a.adminRoutes()
 	a.healthRoutes()

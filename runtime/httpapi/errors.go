@@ -22,6 +22,7 @@ const (
 	CodeShuttingDown     = "shutting_down"
 	CodeStoreUnavailable = "store_unavailable"
 	CodeInternal         = "internal"
+	CodeHistoryDisabled  = "history_disabled"
 )
 
 // ErrorBody is the JSON shape of every error response.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -222,4 +223,26 @@ func (a *API) handleRevoke(_ http.ResponseWriter, r *http.Request, _ *auth.Claim
 	n := a.cfg.Hub.RevokeToken(req.JTI)
 	a.cfg.Logger.Info("token revoked", "jti", req.JTI, "until", until, "disconnected", n, "requestId", requestID(r.Context()))
 	return RevokeReply{JTI: req.JTI, RevokedUntil: until.UTC(), Disconnected: n}, nil
+}
+
+// handleHistory answers GET /ws/channels/:channel/history?since=<id>&limit=N.
+func (a *API) handleHistory(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
+	ch := r.PathValue("channel")
+	if err := channel.ValidateName(ch); err != nil {
+		return nil, fieldError("channel", err.Error())
+	}
+	limit, aerr := queryInt(r, "limit", hub.DefaultHistoryLimit, 1, hub.MaxHistoryLimit)
+	if aerr != nil {
+		return nil, aerr
+	}
+	q := hub.HistoryQuery{Channel: ch, Limit: limit}
+	if r.URL.Query().Has("since") {
+		since := r.URL.Query().Get("since")
+		q.Since = &since
+	}
+	page, err := a.cfg.Hub.History(r.Context(), q)
+	if errors.Is(err, hub.ErrNoHistory) {
+		return nil, newError(http.StatusNotFound, CodeHistoryDisabled, "channel "+ch+" keeps no history: its namespace has none (channels.history)")
+	}
+	return page, err
 }

@@ -27,6 +27,7 @@ var clientEvents = map[string]eventHandler{
 	"unsubscribe":         (*Session).handleUnsubscribe,
 	"request_queue_stats": (*Session).handleQueueStats,
 	"ack_messages":        (*Session).handleAckMessages,
+	"history":             (*Session).handleHistory,
 }
 
 // HandleFrame applies the event rate limit to one decoded client frame

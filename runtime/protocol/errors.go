@@ -17,6 +17,8 @@ const (
 	CodeRateLimited      Code = "rate_limited"      // the user's event rate is over the limit
 	CodeForbidden        Code = "forbidden"         // the event needs a role the token lacks
 	CodeInternal         Code = "internal"          // a server-side failure; details are only logged
+	CodeHistoryDisabled  Code = "history_disabled"  // the channel's namespace keeps no history
+	CodeStoreUnavailable Code = "store_unavailable" // a store (Redis) did not answer; retry
 )
 
 // Error is a typed error that may be shown to a client. Its Message is
