@@ -23,6 +23,7 @@ const (
 	CodeStoreUnavailable = "store_unavailable"
 	CodeInternal         = "internal"
 	CodeHistoryDisabled  = "history_disabled"
+	CodeNotAttempted     = "not_attempted"
 )
 
 // ErrorBody is the JSON shape of every error response.

@@ -120,10 +120,31 @@ func (a *API) handleBroadcast(_ http.ResponseWriter, r *http.Request, _ *auth.Cl
 	return a.cfg.Hub.Broadcast(r.Context(), msg)
 }
 
-// PublishRequest is the body of POST /ws/publish.
+// PublishRequest is the body of POST /ws/publish: one channel, or up to
+// MaxPublishChannels of them.
 type PublishRequest struct {
-	Channel string `json:"channel"`
+	Channel  string   `json:"channel"`
+	Channels []string `json:"channels"`
 	SendRequest
+}
+
+// MaxPublishChannels bounds "channels" in one publish.
+const MaxPublishChannels = 100
+
+// PublishResult is one channel's outcome in a PublishManyReply: its
+// delivery, or the error that kept it from being published.
+type PublishResult struct {
+	Channel   string       `json:"channel"`
+	MessageID string       `json:"messageId,omitempty"`
+	Status    string       `json:"status,omitempty"`
+	Error     *ErrorDetail `json:"error,omitempty"`
+}
+
+// PublishManyReply answers a publish to "channels".
+type PublishManyReply struct {
+	Results   []PublishResult `json:"results"`
+	Published int             `json:"published"`
+	Failed    int             `json:"failed"`
 }
 
 func (a *API) handlePublish(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
@@ -131,8 +152,13 @@ func (a *API) handlePublish(_ http.ResponseWriter, r *http.Request, _ *auth.Clai
 	if err := decodeJSON(r, &req); err != nil {
 		return nil, err
 	}
-	if req.Channel == "" {
-		return nil, fieldError("channel", `"channel" is required`)
+	switch {
+	case req.Channel != "" && len(req.Channels) > 0:
+		return nil, fieldError("channels", `give "channel" or "channels", not both`)
+	case len(req.Channels) > 0:
+		return a.publishMany(r, req)
+	case req.Channel == "":
+		return nil, fieldError("channel", `"channel" (or "channels") is required`)
 	}
 	if err := channel.ValidateName(req.Channel); err != nil {
 		return nil, fieldError("channel", err.Error())
@@ -142,6 +168,58 @@ func (a *API) handlePublish(_ http.ResponseWriter, r *http.Request, _ *auth.Clai
 		return nil, aerr
 	}
 	return a.cfg.Hub.Publish(r.Context(), req.Channel, msg)
+}
+
+// publishMany checks every channel before publishing anything, then
+// publishes one message, with its own id, to each in turn. When a store
+// refuses one, the rest are not tried: the reply says which were
+// published, so a retry can skip them. If the first is refused, nothing
+// was published and the answer is the usual 503.
+func (a *API) publishMany(r *http.Request, req PublishRequest) (any, error) {
+	if len(req.Channels) > MaxPublishChannels {
+		return nil, fieldError("channels", fmt.Sprintf(`"channels" may list at most %d channels, got %d`, MaxPublishChannels, len(req.Channels)))
+	}
+	seen := make(map[string]bool, len(req.Channels))
+	for i, ch := range req.Channels {
+		field := fmt.Sprintf("channels[%d]", i)
+		if err := channel.ValidateName(ch); err != nil {
+			return nil, fieldError(field, err.Error())
+		}
+		if seen[ch] {
+			return nil, fieldError(field, fmt.Sprintf("channel %s is listed twice", ch))
+		}
+		seen[ch] = true
+	}
+	if _, aerr := a.newMessage(req.SendRequest); aerr != nil {
+		return nil, aerr
+	}
+	reply := PublishManyReply{Results: make([]PublishResult, 0, len(req.Channels))}
+	var failure error
+	for _, ch := range req.Channels {
+		res := PublishResult{Channel: ch}
+		if failure != nil {
+			res.Error = &ErrorDetail{Code: CodeNotAttempted, Message: "not published: an earlier channel was refused; retry this one"}
+			reply.Failed++
+			reply.Results = append(reply.Results, res)
+			continue
+		}
+		msg, _ := a.newMessage(req.SendRequest)
+		d, err := a.cfg.Hub.Publish(r.Context(), ch, msg)
+		if err != nil {
+			if reply.Published == 0 {
+				return nil, err
+			}
+			failure = err
+			a.cfg.Logger.Error(err, "publish refused part-way", "channel", ch, "requestId", requestID(r.Context()))
+			res.Error = &ErrorDetail{Code: CodeStoreUnavailable, Message: "a store this node needs (Redis) did not take the publication; retry this one"}
+			reply.Failed++
+		} else {
+			res.MessageID, res.Status = d.MessageID, d.Status
+			reply.Published++
+		}
+		reply.Results = append(reply.Results, res)
+	}
+	return reply, nil
 }
 
 func (a *API) handleStatus(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
