@@ -74,6 +74,10 @@ type Auth struct {
 	Audience string `json:"audience,omitempty"`
 	// Leeway is the allowed clock skew on exp and nbf.
 	Leeway Duration `json:"leeway,omitempty"`
+	// ExpiryWarning is how long before a token's exp the connection gets
+	// a token_expiring event, so the client can send a refresh; 0 sends
+	// none.
+	ExpiryWarning Duration `json:"expiryWarning,omitempty"`
 	// RequireExpiry refuses tokens without exp.
 	RequireExpiry bool `json:"requireExpiry,omitempty"`
 }
@@ -243,7 +247,7 @@ type Log struct {
 func Default() Config {
 	return Config{
 		Port: 8080,
-		Auth: Auth{Leeway: Duration{30 * time.Second}},
+		Auth: Auth{Leeway: Duration{30 * time.Second}, ExpiryWarning: Duration{time.Minute}},
 		Limits: Limits{
 			MaxConnections:           10000,
 			MaxMessageBytes:          64 << 10,
@@ -314,6 +318,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Auth.Leeway.Duration < 0 || c.Auth.Leeway.Duration > 5*time.Minute {
 		bad("auth.leeway: must be between 0s and 5m, got %s", c.Auth.Leeway)
+	}
+	if c.Auth.ExpiryWarning.Duration < 0 || c.Auth.ExpiryWarning.Duration > time.Hour {
+		bad("auth.expiryWarning: must be between 0s and 1h, got %s", c.Auth.ExpiryWarning)
 	}
 	if c.RedisURL != "" {
 		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {

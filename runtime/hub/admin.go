@@ -64,10 +64,10 @@ func (s *Session) presenceID() string {
 
 // tier is the token's tier, or defaultTier.
 func (s *Session) tier() string {
-	if s.claims.Tier == "" {
+	if s.Claims().Tier == "" {
 		return defaultTier
 	}
-	return s.claims.Tier
+	return s.Claims().Tier
 }
 
 // ConnectionStats counts sessions by tier and transport and lists the top

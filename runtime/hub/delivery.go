@@ -329,7 +329,7 @@ func (h *Hub) Status(ctx context.Context, userID string) (UserStatus, error) {
 func (h *Hub) RevokeToken(jti string) int {
 	n := 0
 	h.eachSession(func(s *Session) {
-		if s.claims.ID == jti {
+		if s.Claims().ID == jti {
 			s.close(closeTokenRevoked)
 			n++
 		}

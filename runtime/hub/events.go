@@ -28,6 +28,7 @@ var clientEvents = map[string]eventHandler{
 	"request_queue_stats": (*Session).handleQueueStats,
 	"ack_messages":        (*Session).handleAckMessages,
 	"history":             (*Session).handleHistory,
+	"refresh":             (*Session).handleRefresh,
 }
 
 // HandleFrame applies the event rate limit to one decoded client frame
@@ -159,7 +160,7 @@ const queueStatsTop = 10
 // the frame has an id, else as a "queue_stats" message, the event the
 // replaced service sent.
 func (s *Session) handleQueueStats(f Frame) (any, *protocol.Error) {
-	if !s.claims.HasRole(auth.RoleAdmin) {
+	if !s.Claims().HasRole(auth.RoleAdmin) {
 		return nil, protocol.Errorf(protocol.CodeForbidden, "request_queue_stats needs the admin role")
 	}
 	rep, err := s.hub.QueueReport(s.hub.ctx, queueStatsTop)

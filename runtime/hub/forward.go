@@ -29,8 +29,8 @@ func (s *Session) forward(f Frame) bool {
 		return true
 	}
 	call := rpcproxy.Call{Event: f.Event, Data: f.Data, User: rpcproxy.Caller{
-		UserID: s.userID, Email: s.claims.Email, Roles: s.claims.Roles, Teams: s.claims.Teams,
-		Tier: s.claims.Tier, ConnectionID: s.meta.ConnID,
+		UserID: s.userID, Email: s.Claims().Email, Roles: s.Claims().Roles, Teams: s.Claims().Teams,
+		Tier: s.Claims().Tier, ConnectionID: s.meta.ConnID,
 	}}
 	started := s.hub.spawn(func(ctx context.Context) {
 		defer fw.Release()

@@ -91,7 +91,7 @@ func (s *Session) handleHistory(f Frame) (any, *protocol.Error) {
 	if q.Limit < 0 || q.Limit > MaxHistoryLimit {
 		return nil, protocol.Errorf(protocol.CodeInvalidData, "history's limit must be from 1 to %d", MaxHistoryLimit)
 	}
-	if err := s.hub.cfg.Policy.Authorize(s.claims, q.Channel); err != nil {
+	if err := s.hub.cfg.Policy.Authorize(s.Claims(), q.Channel); err != nil {
 		return nil, asProtocolError(err)
 	}
 	page, err := s.hub.History(s.hub.ctx, q)

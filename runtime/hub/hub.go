@@ -40,6 +40,12 @@ type Config struct {
 	RebalanceDelayMax time.Duration
 	// MaxChannelsPerConnection caps subscriptions per connection. Default 100.
 	MaxChannelsPerConnection int
+	// Tokens verifies the tokens of refresh events; without it, refresh
+	// is refused.
+	Tokens TokenVerifier
+	// ExpiryWarning is how long before a token's exp its connection gets
+	// a token_expiring event; 0 sends none.
+	ExpiryWarning time.Duration
 	// ExpiryGrace is added to a token's exp before its connection is
 	// closed; it equals the verifier's leeway so both agree on expiry.
 	ExpiryGrace time.Duration

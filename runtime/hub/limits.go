@@ -11,7 +11,7 @@ import (
 // event name if there is one, both chosen by the token's tier.
 func (s *Session) checkRate(event string) *protocol.Error {
 	rates := s.hub.cfg.Rates
-	tier := s.claims.Tier
+	tier := s.Claims().Tier
 	if perr := s.allow(ratelimit.RuleMessages, "msg:"+s.userID, rates.MessagesFor(tier), "events"); perr != nil {
 		return perr
 	}

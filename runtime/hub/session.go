@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
@@ -71,10 +72,11 @@ const closedByClient = "client"
 
 // Session is one authenticated connection on this node.
 type Session struct {
-	hub    *Hub
-	conn   Conn
-	codec  protocol.Codec
-	claims *auth.Claims
+	hub   *Hub
+	conn  Conn
+	codec protocol.Codec
+	// claims are the token's; a refresh replaces them (refresh.go).
+	claims atomic.Pointer[auth.Claims]
 	userID string
 	meta   Meta
 
@@ -92,7 +94,8 @@ type Session struct {
 	sent *sentState
 
 	heartbeat *schedule.Entry
-	expiry    *schedule.Entry
+	expiry    *schedule.Entry // the close at the token's exp
+	expiring  *schedule.Entry // the token_expiring warning before it
 
 	// Rate-limit abuse tracking; only the reader touches these.
 	abuseSince time.Time
@@ -112,7 +115,8 @@ func (h *Hub) Accept(conn Conn, codec protocol.Codec, claims *auth.Claims, meta 
 		conn.Close(closeServiceRestart.code, closeServiceRestart.reason)
 		return nil, ErrClosing
 	}
-	s := &Session{hub: h, conn: conn, codec: codec, claims: claims, userID: claims.UserID(), meta: meta, replaying: true}
+	s := &Session{hub: h, conn: conn, codec: codec, userID: claims.UserID(), meta: meta, replaying: true}
+	s.claims.Store(claims)
 	h.count.Add(1)
 	h.cfg.Metrics.ActiveConnections.Inc()
 	h.cfg.Metrics.ConnectionsOpened.Inc()
@@ -400,9 +404,7 @@ func (s *Session) startTimers() {
 	if _, ok := s.conn.(Heartbeater); ok {
 		s.heartbeat = sched.At(time.Now().Add(s.hub.cfg.HeartbeatInterval), s.onHeartbeat)
 	}
-	if exp := s.claims.Expiry(); !exp.IsZero() {
-		s.expiry = sched.At(exp.Add(s.hub.cfg.ExpiryGrace), func() { s.close(closeTokenExpired) })
-	}
+	s.scheduleExpiry(s.Claims().Expiry())
 }
 
 // onHeartbeat runs on the scheduler goroutine: it only checks a timestamp
@@ -457,6 +459,7 @@ func (s *Session) remove() {
 	h := s.hub
 	h.cfg.Scheduler.Cancel(s.heartbeat)
 	h.cfg.Scheduler.Cancel(s.expiry)
+	h.cfg.Scheduler.Cancel(s.expiring)
 	s.mu.Lock()
 	s.closed = true
 	// Cut the socket and let the writer finish failing, so that what it

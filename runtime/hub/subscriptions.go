@@ -160,7 +160,7 @@ func (s *Session) recoverChannel(ctx context.Context, ch, lastID string) bool {
 }
 
 func (s *Session) subscribe(ch string) *protocol.Error {
-	if err := s.hub.cfg.Policy.Authorize(s.claims, ch); err != nil {
+	if err := s.hub.cfg.Policy.Authorize(s.Claims(), ch); err != nil {
 		return asProtocolError(err)
 	}
 	s.mu.Lock()

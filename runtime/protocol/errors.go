@@ -19,6 +19,7 @@ const (
 	CodeInternal         Code = "internal"          // a server-side failure; details are only logged
 	CodeHistoryDisabled  Code = "history_disabled"  // the channel's namespace keeps no history
 	CodeStoreUnavailable Code = "store_unavailable" // a store (Redis) did not answer; retry
+	CodeTokenRefused     Code = "token_refused"     // a refresh's token names another user, or could not be read
 )
 
 // Error is a typed error that may be shown to a client. Its Message is

@@ -92,6 +92,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		HeartbeatTimeout:         cfg.Heartbeat.Timeout.Duration,
 		MaxChannelsPerConnection: cfg.Limits.MaxChannelsPerConnection,
 		ExpiryGrace:              verifier.Leeway(),
+		ExpiryWarning:            cfg.Auth.ExpiryWarning.Duration,
+		Tokens:                   verifier,
 		Rates:                    rates,
 		Queue:                    q,
 		Presence:                 st.presence,
