@@ -179,14 +179,16 @@ func applyChannels(dst *channel.Config, ch *v1.ChannelsSpec) {
 	if ch == nil {
 		return
 	}
-	if ch.Default != nil {
-		dst.Default = channel.Rule{Allow: channel.Access(ch.Default.Allow), Roles: ch.Default.Roles}
+	if d := ch.Default; d != nil {
+		dst.Default = channel.Rule{Allow: channel.Access(d.Allow), Roles: d.Roles,
+			Publish: channel.PublishAccess(d.Publish), PublishRoles: d.PublishRoles, PublishProxy: d.PublishProxy}
 	}
 	if len(ch.Namespaces) > 0 {
 		dst.Namespaces = make(map[string]channel.Rule, len(ch.Namespaces))
 	}
 	for _, ns := range ch.Namespaces {
-		dst.Namespaces[ns.Name] = channel.Rule{Allow: channel.Access(ns.Allow), Roles: ns.Roles}
+		dst.Namespaces[ns.Name] = channel.Rule{Allow: channel.Access(ns.Allow), Roles: ns.Roles,
+			Publish: channel.PublishAccess(ns.Publish), PublishRoles: ns.PublishRoles, PublishProxy: ns.PublishProxy}
 	}
 	if len(ch.History) > 0 {
 		dst.History = make(map[string]channel.HistoryRule, len(ch.History))

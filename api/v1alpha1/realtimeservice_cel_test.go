@@ -138,6 +138,18 @@ func TestSchemaRules(t *testing.T) {
 		{"roles on a namespace that does not use them", func(s *v1.RealtimeServiceSpec) {
 			s.Channels = &v1.ChannelsSpec{Namespaces: []v1.ChannelNamespace{{Name: "ops", Allow: "deny", Roles: []string{"admin"}}}}
 		}, "roles are only used with allow: roles"},
+		{"client publishing by roles without roles", func(s *v1.RealtimeServiceSpec) {
+			s.Channels = &v1.ChannelsSpec{Namespaces: []v1.ChannelNamespace{{Name: "ops", Publish: "roles"}}}
+		}, "publish: roles needs at least one role in publishRoles"},
+		{"publish roles without publish: roles", func(s *v1.RealtimeServiceSpec) {
+			s.Channels = &v1.ChannelsSpec{Default: &v1.ChannelRule{Publish: "subscribers", PublishRoles: []string{"x"}}}
+		}, "publishRoles are only used with publish: roles"},
+		{"publish proxy without client publishing", func(s *v1.RealtimeServiceSpec) {
+			s.Channels = &v1.ChannelsSpec{Namespaces: []v1.ChannelNamespace{{Name: "chat", PublishProxy: true}}}
+		}, "publishProxy needs publish: subscribers or roles"},
+		{"an unknown publish rule", func(s *v1.RealtimeServiceSpec) {
+			s.Channels = &v1.ChannelsSpec{Namespaces: []v1.ChannelNamespace{{Name: "chat", Publish: "everyone"}}}
+		}, "spec.channels.namespaces[0].publish"},
 		{"redis URL without a host", func(s *v1.RealtimeServiceSpec) {
 			s.Redis = &v1.RedisSpec{URL: "redis://"}
 		}, "spec.redis.url"},

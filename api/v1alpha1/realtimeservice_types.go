@@ -305,9 +305,18 @@ type RateLimitsSpec struct {
 // +kubebuilder:validation:Enum=authenticated;roles;deny
 type ChannelAccess string
 
-// ChannelRule says who may subscribe to a namespace's channels.
+// ChannelPublish says which clients may publish into a namespace's
+// channels.
+// +kubebuilder:validation:Enum=none;subscribers;roles
+type ChannelPublish string
+
+// ChannelRule says who may subscribe to a namespace's channels, and who
+// may publish into them from a client.
 // +kubebuilder:validation:XValidation:rule="self.allow != 'roles' || (has(self.roles) && size(self.roles) > 0)",message="a channel rule with allow: roles needs at least one role"
 // +kubebuilder:validation:XValidation:rule="self.allow == 'roles' || !has(self.roles) || size(self.roles) == 0",message="roles are only used with allow: roles; set allow: roles or remove roles"
+// +kubebuilder:validation:XValidation:rule="!has(self.publish) || self.publish != 'roles' || (has(self.publishRoles) && size(self.publishRoles) > 0)",message="publish: roles needs at least one role in publishRoles"
+// +kubebuilder:validation:XValidation:rule="(has(self.publish) && self.publish == 'roles') || !has(self.publishRoles) || size(self.publishRoles) == 0",message="publishRoles are only used with publish: roles; set publish: roles or remove publishRoles"
+// +kubebuilder:validation:XValidation:rule="!has(self.publishProxy) || !self.publishProxy || (has(self.publish) && self.publish != 'none')",message="publishProxy needs publish: subscribers or roles"
 type ChannelRule struct {
 	// Allow is authenticated (every authenticated user), roles (at least
 	// one of Roles) or deny.
@@ -320,11 +329,32 @@ type ChannelRule struct {
 	// +kubebuilder:validation:MaxItems=20
 	// +kubebuilder:validation:items:MaxLength=64
 	Roles []string `json:"roles,omitempty"`
+	// Publish is who may publish into these channels from a client with
+	// the publish event: none, subscribers (a connection subscribed to the
+	// channel) or roles (a connection with one of PublishRoles).
+	// +kubebuilder:default=none
+	// +optional
+	Publish ChannelPublish `json:"publish,omitempty"`
+	// PublishRoles are the token roles that may publish when Publish is
+	// roles.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MaxLength=64
+	PublishRoles []string `json:"publishRoles,omitempty"`
+	// PublishProxy sends each client publish to spec.rpcProxy first, as
+	// the event "publish"; it is published only if the backend accepts
+	// it.
+	// +optional
+	PublishProxy bool `json:"publishProxy,omitempty"`
 }
 
 // ChannelNamespace applies a rule to channels named "<name>:...".
 // +kubebuilder:validation:XValidation:rule="self.allow != 'roles' || (has(self.roles) && size(self.roles) > 0)",message="a channel namespace with allow: roles needs at least one role"
 // +kubebuilder:validation:XValidation:rule="self.allow == 'roles' || !has(self.roles) || size(self.roles) == 0",message="roles are only used with allow: roles; set allow: roles or remove roles"
+// +kubebuilder:validation:XValidation:rule="!has(self.publish) || self.publish != 'roles' || (has(self.publishRoles) && size(self.publishRoles) > 0)",message="publish: roles needs at least one role in publishRoles"
+// +kubebuilder:validation:XValidation:rule="(has(self.publish) && self.publish == 'roles') || !has(self.publishRoles) || size(self.publishRoles) == 0",message="publishRoles are only used with publish: roles; set publish: roles or remove publishRoles"
+// +kubebuilder:validation:XValidation:rule="!has(self.publishProxy) || !self.publishProxy || (has(self.publish) && self.publish != 'none')",message="publishProxy needs publish: subscribers or roles"
 type ChannelNamespace struct {
 	// Name is the namespace, the part of a channel name before the first
 	// colon. user, team and admin are built in and cannot be changed.
@@ -341,6 +371,24 @@ type ChannelNamespace struct {
 	// +kubebuilder:validation:MaxItems=20
 	// +kubebuilder:validation:items:MaxLength=64
 	Roles []string `json:"roles,omitempty"`
+	// Publish is who may publish into these channels from a client with
+	// the publish event: none, subscribers (a connection subscribed to the
+	// channel) or roles (a connection with one of PublishRoles).
+	// +kubebuilder:default=none
+	// +optional
+	Publish ChannelPublish `json:"publish,omitempty"`
+	// PublishRoles are the token roles that may publish when Publish is
+	// roles.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MaxLength=64
+	PublishRoles []string `json:"publishRoles,omitempty"`
+	// PublishProxy sends each client publish to spec.rpcProxy first, as
+	// the event "publish"; it is published only if the backend accepts
+	// it.
+	// +optional
+	PublishProxy bool `json:"publishProxy,omitempty"`
 }
 
 // ChannelHistory keeps recent messages of a namespace's channels so

@@ -24,12 +24,39 @@ const (
 	Deny Access = "deny"
 )
 
-// Rule decides who may subscribe to the channels of one namespace.
+// PublishAccess says which clients may publish into a namespace's
+// channels with the publish event. The HTTP API may always publish.
+type PublishAccess string
+
+// Client publishing rules.
+const (
+	// PublishNone refuses every client publish (default).
+	PublishNone PublishAccess = "none"
+	// PublishSubscribers lets a connection publish into a channel it is
+	// subscribed to.
+	PublishSubscribers PublishAccess = "subscribers"
+	// PublishRoles lets a connection whose token has one of PublishRoles
+	// publish, subscribed or not.
+	PublishRoles PublishAccess = "roles"
+)
+
+// Rule decides who may subscribe to the channels of one namespace, and
+// who may publish into them from a client.
 type Rule struct {
 	// Allow is the rule kind: authenticated (default), roles or deny.
 	Allow Access `json:"allow,omitempty"`
 	// Roles lists the roles of which a subscriber needs one, for allow: roles.
 	Roles []string `json:"roles,omitempty"`
+	// Publish is who may publish from a client: none (default),
+	// subscribers or roles.
+	Publish PublishAccess `json:"publish,omitempty"`
+	// PublishRoles lists the roles of which a publisher needs one, for
+	// publish: roles.
+	PublishRoles []string `json:"publishRoles,omitempty"`
+	// PublishProxy passes each client publish to the RPC proxy first, as
+	// the event "publish"; it is published only if the backend accepts
+	// it.
+	PublishProxy bool `json:"publishProxy,omitempty"`
 }
 
 // Config holds the channel rules. Zero values are the defaults.
@@ -152,6 +179,21 @@ func (c Config) Validate() error {
 }
 
 func (r Rule) validate() error {
+	switch r.Publish {
+	case "", PublishNone, PublishSubscribers:
+		if len(r.PublishRoles) > 0 {
+			return fmt.Errorf("publishRoles are only used with publish: roles")
+		}
+		if r.PublishProxy && r.publish() == PublishNone {
+			return fmt.Errorf("publishProxy needs publish: subscribers or roles")
+		}
+	case PublishRoles:
+		if len(r.PublishRoles) == 0 {
+			return fmt.Errorf("publish: roles needs at least one role in publishRoles")
+		}
+	default:
+		return fmt.Errorf("publish must be one of none, subscribers, roles; got %q", r.Publish)
+	}
 	switch r.Allow {
 	case "", AllowAuthenticated, Deny:
 		if len(r.Roles) > 0 {
@@ -239,10 +281,7 @@ func (p *Policy) Authorize(c *auth.Claims, name string) error {
 		}
 		return protocol.Errorf(protocol.CodeChannelForbidden, "channel %s needs the admin role", name)
 	}
-	rule, ok := p.cfg.Namespaces[ns]
-	if !ok {
-		rule = p.cfg.Default
-	}
+	rule := p.ruleFor(ns)
 	switch rule.Allow {
 	case Deny:
 		return protocol.Errorf(protocol.CodeChannelForbidden, "clients may not subscribe to channel %s", name)
@@ -253,4 +292,48 @@ func (p *Policy) Authorize(c *auth.Claims, name string) error {
 		return protocol.Errorf(protocol.CodeChannelForbidden, "channel %s needs one of the roles %s", name, strings.Join(rule.Roles, ", "))
 	}
 	return nil
+}
+
+func (r Rule) publish() PublishAccess {
+	if r.Publish == "" {
+		return PublishNone
+	}
+	return r.Publish
+}
+
+// ruleFor is the rule of a configurable namespace.
+func (p *Policy) ruleFor(ns string) Rule {
+	if rule, ok := p.cfg.Namespaces[ns]; ok {
+		return rule
+	}
+	return p.cfg.Default
+}
+
+// AuthorizePublish returns nil when a client connection may publish into
+// name, and whether the publish goes to the RPC proxy first; subscribed
+// says whether the connection is subscribed to name. The built-in
+// namespaces (user, team, admin) take no client publishes.
+func (p *Policy) AuthorizePublish(c *auth.Claims, name string, subscribed bool) (proxy bool, err error) {
+	if err := ValidateName(name); err != nil {
+		return false, err
+	}
+	ns := Namespace(name)
+	switch ns {
+	case NamespaceUser, NamespaceTeam, NamespaceAdmin, NamespacePresence:
+		return false, protocol.Errorf(protocol.CodeChannelForbidden, "clients may not publish into the built-in namespace %q", ns)
+	}
+	rule := p.ruleFor(ns)
+	switch rule.publish() {
+	case PublishSubscribers:
+		if !subscribed {
+			return false, protocol.Errorf(protocol.CodeChannelForbidden, "subscribe to channel %s before publishing into it", name)
+		}
+	case PublishRoles:
+		if !slices.ContainsFunc(rule.PublishRoles, c.HasRole) {
+			return false, protocol.Errorf(protocol.CodeChannelForbidden, "publishing into channel %s needs one of the roles %s", name, strings.Join(rule.PublishRoles, ", "))
+		}
+	default:
+		return false, protocol.Errorf(protocol.CodeChannelForbidden, "clients may not publish into channel %s", name)
+	}
+	return rule.PublishProxy, nil
 }

@@ -84,3 +84,52 @@ func TestHistoryByDefault(t *testing.T) {
 		t.Error("defaultHistory size 0 still keeps history")
 	}
 }
+
+func TestAuthorizePublish(t *testing.T) {
+	p, err := NewPolicy(Config{
+		Default: Rule{Publish: PublishSubscribers},
+		Namespaces: map[string]Rule{
+			"ops":    {Publish: PublishRoles, PublishRoles: []string{"operator"}},
+			"quiet":  {Publish: PublishNone},
+			"vetted": {Publish: PublishSubscribers, PublishProxy: true},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := &auth.Claims{}
+	user.Subject = "alice"
+	operator := &auth.Claims{Roles: []string{"operator"}}
+	operator.Subject = "carol"
+	for _, tc := range []struct {
+		claims     *auth.Claims
+		ch         string
+		subscribed bool
+		ok, proxy  bool
+	}{
+		{user, "chat:1", true, true, false},
+		{user, "chat:1", false, false, false},
+		{user, "ops:1", true, false, false},
+		{operator, "ops:1", false, true, false},
+		{user, "quiet:1", true, false, false},
+		{user, "vetted:1", true, true, true},
+		{user, "user:alice", true, false, false},
+		{user, "presence:alice", true, false, false},
+		{user, "bad name", true, false, false},
+	} {
+		proxy, err := p.AuthorizePublish(tc.claims, tc.ch, tc.subscribed)
+		if (err == nil) != tc.ok || proxy != tc.proxy {
+			t.Errorf("%s on %s (subscribed %v): proxy %v, err %v", tc.claims.Subject, tc.ch, tc.subscribed, proxy, err)
+		}
+	}
+	for _, bad := range []Rule{
+		{Publish: "everyone"},
+		{Publish: PublishRoles},
+		{Publish: PublishSubscribers, PublishRoles: []string{"x"}},
+		{PublishProxy: true},
+	} {
+		if _, err := NewPolicy(Config{Namespaces: map[string]Rule{"x": bad}}); err == nil {
+			t.Errorf("rule %+v accepted", bad)
+		}
+	}
+}

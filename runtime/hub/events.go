@@ -29,6 +29,7 @@ var clientEvents = map[string]eventHandler{
 	"ack_messages":        (*Session).handleAckMessages,
 	"history":             (*Session).handleHistory,
 	"refresh":             (*Session).handleRefresh,
+	"publish":             (*Session).handlePublish,
 }
 
 // HandleFrame applies the event rate limit to one decoded client frame
@@ -53,6 +54,9 @@ func (s *Session) HandleFrame(f Frame) {
 		return
 	}
 	reply, perr := handle(s, f)
+	if perr == errAnswered {
+		return // the handler answers later
+	}
 	if perr != nil {
 		s.replyError(f, perr)
 		return

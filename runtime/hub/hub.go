@@ -40,6 +40,9 @@ type Config struct {
 	RebalanceDelayMax time.Duration
 	// MaxChannelsPerConnection caps subscriptions per connection. Default 100.
 	MaxChannelsPerConnection int
+	// AllowedTypes, when not empty, lists the message types a client's
+	// publish event may carry, as for the HTTP API.
+	AllowedTypes map[string]bool
 	// Tokens verifies the tokens of refresh events; without it, refresh
 	// is refused.
 	Tokens TokenVerifier

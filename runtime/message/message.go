@@ -42,6 +42,9 @@ type Message struct {
 	Priority  Priority        `json:"priority"`
 	Timestamp string          `json:"timestamp"`
 	Channel   string          `json:"channel,omitempty"`
+	// Publisher is the user whose connection published the message with
+	// the publish event; empty for what the HTTP API sent.
+	Publisher string `json:"publisher,omitempty"`
 	// Queued marks a message delivered from the offline queue, which a
 	// client that connected with acks=1 must acknowledge.
 	Queued bool `json:"queued,omitempty"`

@@ -81,7 +81,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		fw = p
 	}
 	rates := cfg.RatePolicy()
+	allowed := map[string]bool{}
+	for _, t := range cfg.Messages.AllowedTypes {
+		allowed[t] = true
+	}
 	h, err := hub.New(hub.Config{
+		AllowedTypes:             allowed,
 		Forwarder:                fw,
 		DurableUserMessages:      st.kind == "redis",
 		StoreEpoch:               st.epoch,
@@ -118,10 +123,6 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		BrokerGrace: cfg.Health.BrokerGrace.Duration,
 	})
 	scheduleBeat(sched, checker)
-	allowed := map[string]bool{}
-	for _, t := range cfg.Messages.AllowedTypes {
-		allowed[t] = true
-	}
 	api, err := httpapi.New(httpapi.Config{
 		Hub:        h,
 		Verifier:   verifier,
