@@ -52,11 +52,13 @@ type Config struct {
 	Heartbeat Heartbeat      `json:"heartbeat,omitempty"`
 	Drain     Drain          `json:"drain,omitempty"`
 	Rebalance Rebalance      `json:"rebalance,omitempty"`
-	Security  Security       `json:"security,omitempty"`
-	RPCProxy  RPCProxy       `json:"rpcProxy,omitempty"`
-	Health    Health         `json:"health,omitempty"`
-	Log       Log            `json:"log,omitempty"`
-	SocketIO  SocketIO       `json:"socketIO"`
+	// ServerSubscriptions are the channels a backend subscribes users to.
+	ServerSubscriptions ServerSubscriptions `json:"serverSubscriptions,omitempty"`
+	Security            Security            `json:"security,omitempty"`
+	RPCProxy            RPCProxy            `json:"rpcProxy,omitempty"`
+	Health              Health              `json:"health,omitempty"`
+	Log                 Log                 `json:"log,omitempty"`
+	SocketIO            SocketIO            `json:"socketIO"`
 }
 
 // Auth configures token verification.
@@ -203,6 +205,13 @@ type Drain struct {
 	ReconnectDelayMax Duration `json:"reconnectDelayMax,omitempty"`
 }
 
+// ServerSubscriptions configures POST /ws/subscribe/:userId.
+type ServerSubscriptions struct {
+	// TTL is how long a server-side subscription is remembered for the
+	// user's next connections (1s to 30 days).
+	TTL Duration `json:"ttl,omitempty"`
+}
+
 // Rebalance is where the node reads the rebalance orders the operator
 // writes on its pod (docs/autoscaling.md).
 type Rebalance struct {
@@ -246,8 +255,9 @@ type Log struct {
 // documented example configuration where it had one.
 func Default() Config {
 	return Config{
-		Port: 8080,
-		Auth: Auth{Leeway: Duration{30 * time.Second}, ExpiryWarning: Duration{time.Minute}},
+		Port:                8080,
+		Auth:                Auth{Leeway: Duration{30 * time.Second}, ExpiryWarning: Duration{time.Minute}},
+		ServerSubscriptions: ServerSubscriptions{TTL: Duration{time.Hour}},
 		Limits: Limits{
 			MaxConnections:           10000,
 			MaxMessageBytes:          64 << 10,
@@ -318,6 +328,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Auth.Leeway.Duration < 0 || c.Auth.Leeway.Duration > 5*time.Minute {
 		bad("auth.leeway: must be between 0s and 5m, got %s", c.Auth.Leeway)
+	}
+	if d := c.ServerSubscriptions.TTL.Duration; d < time.Second || d > 30*24*time.Hour {
+		bad("serverSubscriptions.ttl: must be between 1s and 720h, got %s", c.ServerSubscriptions.TTL)
 	}
 	if c.Auth.ExpiryWarning.Duration < 0 || c.Auth.ExpiryWarning.Duration > time.Hour {
 		bad("auth.expiryWarning: must be between 0s and 1h, got %s", c.Auth.ExpiryWarning)

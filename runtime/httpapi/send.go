@@ -324,3 +324,64 @@ func (a *API) handleHistory(_ http.ResponseWriter, r *http.Request, _ *auth.Clai
 	}
 	return page, err
 }
+
+// SubscribeUserRequest is the body of POST /ws/subscribe/:userId and
+// /ws/unsubscribe/:userId.
+type SubscribeUserRequest struct {
+	Channels []string `json:"channels"`
+}
+
+// SubscribeUserReply answers them; RememberedUntil only for subscribe.
+type SubscribeUserReply struct {
+	UserID          string    `json:"userId"`
+	Channels        []string  `json:"channels"`
+	RememberedUntil time.Time `json:"rememberedUntil,omitzero"`
+}
+
+// parseUserChannels reads and checks the user id and the channels.
+func parseUserChannels(r *http.Request) (string, []string, error) {
+	userID := r.PathValue("userId")
+	if err := validateUserID("userId", userID); err != nil {
+		return "", nil, err
+	}
+	var req SubscribeUserRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return "", nil, err
+	}
+	if len(req.Channels) == 0 || len(req.Channels) > MaxPublishChannels {
+		return "", nil, fieldError("channels", fmt.Sprintf(`"channels" must list 1 to %d channels`, MaxPublishChannels))
+	}
+	for i, ch := range req.Channels {
+		if err := channel.ValidateName(ch); err != nil {
+			return "", nil, fieldError(fmt.Sprintf("channels[%d]", i), err.Error())
+		}
+	}
+	return userID, req.Channels, nil
+}
+
+// handleSubscribeUser subscribes every live connection of the user, on
+// every node, and remembers the channels for the user's next connections.
+// The channel rules are applied by each connection; refusals reach the
+// client in its subscribed event.
+func (a *API) handleSubscribeUser(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
+	userID, channels, err := parseUserChannels(r)
+	if err != nil {
+		return nil, err
+	}
+	until, err := a.cfg.Hub.SubscribeUser(r.Context(), userID, channels)
+	if err != nil {
+		return nil, err
+	}
+	return SubscribeUserReply{UserID: userID, Channels: channels, RememberedUntil: until.UTC()}, nil
+}
+
+func (a *API) handleUnsubscribeUser(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
+	userID, channels, err := parseUserChannels(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.cfg.Hub.UnsubscribeUser(r.Context(), userID, channels); err != nil {
+		return nil, err
+	}
+	return SubscribeUserReply{UserID: userID, Channels: channels}, nil
+}

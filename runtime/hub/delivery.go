@@ -211,6 +211,10 @@ func (h *Hub) requeue(userID string, msg *message.Message) {
 // dispatch is the broker handler: it delivers a publication to the local
 // sessions interested in its topic.
 func (h *Hub) dispatch(topic string, msg *message.Message) {
+	if topic == topicControl {
+		h.applyControl(msg)
+		return
+	}
 	if h.alreadyFilled(msg) {
 		return // a gap fill delivered it from history or the queue
 	}

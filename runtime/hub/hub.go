@@ -22,6 +22,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/recovery"
 	"github.com/fleetwire/fleetwire/runtime/rpcproxy"
 	"github.com/fleetwire/fleetwire/runtime/schedule"
+	"github.com/fleetwire/fleetwire/runtime/serversub"
 )
 
 // Config configures a Hub. Zero values mean the documented defaults; nil
@@ -40,6 +41,12 @@ type Config struct {
 	RebalanceDelayMax time.Duration
 	// MaxChannelsPerConnection caps subscriptions per connection. Default 100.
 	MaxChannelsPerConnection int
+	// ServerSubs remembers server-side subscriptions for the users' next
+	// connections; default in memory.
+	ServerSubs serversub.Store
+	// ServerSubTTL is how long they are remembered. Default
+	// DefaultServerSubTTL.
+	ServerSubTTL time.Duration
 	// AllowedTypes, when not empty, lists the message types a client's
 	// publish event may carry, as for the HTTP API.
 	AllowedTypes map[string]bool
@@ -202,6 +209,12 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Presence == nil {
 		cfg.Presence = presence.NewMemory()
 	}
+	if cfg.ServerSubs == nil {
+		cfg.ServerSubs = serversub.NewMemory()
+	}
+	if cfg.ServerSubTTL <= 0 {
+		cfg.ServerSubTTL = DefaultServerSubTTL
+	}
 	if cfg.Queue == nil {
 		cfg.Queue = queue.NewMemory(queue.Config{})
 	}
@@ -241,7 +254,7 @@ func New(cfg Config) (*Hub, error) {
 		h.cancel()
 		return nil, fmt.Errorf("while starting the broker: %w", err)
 	}
-	if err := cfg.Broker.Subscribe(h.ctx, topicBroadcast); err != nil {
+	if err := cfg.Broker.Subscribe(h.ctx, topicBroadcast, topicControl); err != nil {
 		h.cancel()
 		return nil, fmt.Errorf("while subscribing to broadcasts: %w", err)
 	}

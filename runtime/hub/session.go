@@ -152,6 +152,7 @@ func (h *Hub) Accept(conn Conn, codec protocol.Codec, claims *auth.Claims, meta 
 		s.meta.Recover = nil
 		s.recoverChannels(ctx, plan)
 	}
+	s.subscribeRemembered(ctx)
 	s.saveRecovery(ctx)
 	s.startTimers()
 	return s, nil

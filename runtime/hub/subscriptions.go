@@ -190,17 +190,7 @@ func (s *Session) handleUnsubscribe(f Frame) (any, *protocol.Error) {
 	}
 	reply := ChannelsReply{Results: make([]ChannelResult, 0, len(req.Channels))}
 	for _, ch := range req.Channels {
-		s.mu.Lock()
-		i := slices.Index(s.channels, ch)
-		had := i >= 0
-		if had {
-			s.channels = slices.Delete(s.channels, i, i+1)
-		}
-		s.mu.Unlock()
-		if had {
-			s.hub.cfg.Metrics.Subscriptions.Dec()
-			s.hub.unsubscribeChannel(s, ch)
-		}
+		s.unsubscribe(ch)
 		reply.Results = append(reply.Results, ChannelResult{Channel: ch, OK: true})
 	}
 	s.saveRecovery(s.hub.ctx)

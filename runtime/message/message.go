@@ -93,6 +93,7 @@ var reservedTypes = map[string]bool{
 	"ack": true, "error": true, "connected": true, "pong": true, "ping": true,
 	"subscribe": true, "unsubscribe": true, "reconnect": true,
 	"connect": true, "disconnect": true, "connect_error": true,
+	"subscribed": true, "unsubscribed": true, "token_expiring": true,
 }
 
 // ValidateType checks a message type against the pattern, the reserved

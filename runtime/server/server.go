@@ -107,6 +107,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		RecoveryOutlivesNode:     st.kind == "redis",
 		RecoveryWindow:           cfg.SocketIO.RecoveryWindow.Duration,
 		RebalanceDelayMax:        cfg.Drain.ReconnectDelayMax.Duration,
+		ServerSubs:               st.subs,
+		ServerSubTTL:             cfg.ServerSubscriptions.TTL.Duration,
 		Limiter:                  st.limiter,
 		Policy:                   policy,
 		Logger:                   log.WithName("hub"),

@@ -25,6 +25,8 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/recovery"
 	redisrecovery "github.com/fleetwire/fleetwire/runtime/recovery/redis"
 	"github.com/fleetwire/fleetwire/runtime/redisconn"
+	"github.com/fleetwire/fleetwire/runtime/serversub"
+	redisserversub "github.com/fleetwire/fleetwire/runtime/serversub/redis"
 )
 
 // stores are the node's shared-state backends: all in memory, or all in
@@ -38,6 +40,7 @@ type stores struct {
 	denylist auth.Denylist
 	history  history.Store
 	recovery recovery.Store
+	subs     serversub.Store
 	client   redis.UniversalClient
 	// epoch names the data Redis holds (redisconn.Epoch); nil in memory.
 	epoch func(ctx context.Context) (string, error)
@@ -55,6 +58,7 @@ func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores
 			denylist: auth.NewMemoryDenylist(),
 			history:  history.NewMemory(),
 			recovery: recovery.NewMemory(),
+			subs:     serversub.NewMemory(),
 		}, nil
 	}
 	rc := cfg.Redis()
@@ -87,6 +91,9 @@ func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores
 		return nil, err
 	}
 	if s.recovery, err = redisrecovery.New(redisrecovery.Config{Client: client, Prefix: prefix}); err != nil {
+		return nil, err
+	}
+	if s.subs, err = redisserversub.New(redisserversub.Config{Client: client, Prefix: prefix}); err != nil {
 		return nil, err
 	}
 	return s, nil
