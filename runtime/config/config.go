@@ -52,6 +52,7 @@ type Config struct {
 	Heartbeat Heartbeat      `json:"heartbeat,omitempty"`
 	Drain     Drain          `json:"drain,omitempty"`
 	Rebalance Rebalance      `json:"rebalance,omitempty"`
+	Transport Transport      `json:"transport,omitempty"`
 	// ServerSubscriptions are the channels a backend subscribes users to.
 	ServerSubscriptions ServerSubscriptions `json:"serverSubscriptions,omitempty"`
 	Security            Security            `json:"security,omitempty"`
@@ -203,6 +204,14 @@ type Drain struct {
 	// ReconnectDelayMax bounds the jittered reconnect delay suggested to
 	// each client.
 	ReconnectDelayMax Duration `json:"reconnectDelayMax,omitempty"`
+}
+
+// Transport configures the WebSocket transport of /ws.
+type Transport struct {
+	// Compression negotiates permessage-deflate with clients that offer
+	// it. Off by default: each compressing connection costs memory and
+	// CPU (docs/benchmarks.md).
+	Compression bool `json:"compression,omitempty"`
 }
 
 // ServerSubscriptions configures POST /ws/subscribe/:userId.

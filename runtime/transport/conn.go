@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -178,12 +179,25 @@ func (c *Conn) RemoteAddr() string { return c.ws.RemoteAddr().String() }
 // Read returns the next data frame's payload. Control frames are handled
 // inside. Any error ends the connection. Callers that hold many idle
 // connections call Wait first (see Wait).
+//
+// The message limit holds for the message as it is after decompression:
+// gorilla/websocket bounds only the bytes on the wire, so a small
+// permessage-deflate frame could otherwise inflate without bound.
 func (c *Conn) Read() ([]byte, error) {
-	_, p, err := c.ws.ReadMessage()
-	if err == nil {
-		c.touch()
+	_, r, err := c.ws.NextReader()
+	if err != nil {
+		return nil, err
 	}
-	return p, err
+	p, err := io.ReadAll(io.LimitReader(r, c.cfg.MaxMessageBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(p)) > c.cfg.MaxMessageBytes {
+		c.Close(websocket.CloseMessageTooBig, "message too big")
+		return nil, websocket.ErrReadLimit
+	}
+	c.touch()
+	return p, nil
 }
 
 // Wait parks the reader until a data frame, a close frame or an error is

@@ -44,6 +44,7 @@ type options struct {
 	conns       int
 	users       int
 	concurrency int
+	compress    bool
 	pid         int
 	secret      string
 	hold        time.Duration
@@ -70,6 +71,7 @@ func parse() (options, error) {
 	flag.DurationVar(&o.hold, "hold", 10*time.Second, "how long to hold the connections idle before measuring")
 	flag.DurationVar(&o.deadline, "deadline", 5*time.Minute, "hard bound on the whole run")
 	flag.IntVar(&o.fanout, "fanout", 0, "messages to publish to all connections after the memory measurement")
+	flag.BoolVar(&o.compress, "compress", false, "offer permessage-deflate (the runtime needs transport.compression: true to accept it)")
 	protocol := flag.String("protocol", "native", "native (the /ws protocol) or socketio (Socket.IO v4 over its WebSocket transport; --url is then e.g. ws://127.0.0.1:8080/socket.io/)")
 	flag.Parse()
 	switch *protocol {
@@ -168,7 +170,7 @@ func dialAll(ctx context.Context, o options, tokens []string) ([]*websocket.Conn
 		wg       sync.WaitGroup
 	)
 	started := time.Now()
-	dialer := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
+	dialer := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024, EnableCompression: o.compress}
 	for range o.concurrency {
 		wg.Add(1)
 		go func() {
