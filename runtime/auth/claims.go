@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/json"
 	"slices"
 	"time"
 
@@ -23,6 +24,9 @@ type Claims struct {
 	Roles        []string `json:"roles,omitempty"`
 	Teams        []string `json:"teams,omitempty"`
 	Tier         string   `json:"tier,omitempty"`
+	// Info is what channel presence shows about the user (any JSON), such
+	// as a display name.
+	Info json.RawMessage `json:"info,omitempty"`
 }
 
 // UserID returns the subject, or the legacy userId claim when sub is empty.

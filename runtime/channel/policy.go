@@ -57,6 +57,13 @@ type Rule struct {
 	// the event "publish"; it is published only if the backend accepts
 	// it.
 	PublishProxy bool `json:"publishProxy,omitempty"`
+	// Presence records who is on the namespace's channels, for the
+	// presence and presence_stats queries.
+	Presence bool `json:"presence,omitempty"`
+	// JoinLeave sends join and leave events to a channel's subscribers
+	// when a user's first connection subscribes and their last one
+	// leaves. It needs Presence.
+	JoinLeave bool `json:"joinLeave,omitempty"`
 }
 
 // Config holds the channel rules. Zero values are the defaults.
@@ -179,6 +186,9 @@ func (c Config) Validate() error {
 }
 
 func (r Rule) validate() error {
+	if r.JoinLeave && !r.Presence {
+		return fmt.Errorf("joinLeave needs presence: true")
+	}
 	switch r.Publish {
 	case "", PublishNone, PublishSubscribers:
 		if len(r.PublishRoles) > 0 {
@@ -336,4 +346,17 @@ func (p *Policy) AuthorizePublish(c *auth.Claims, name string, subscribed bool) 
 		return false, protocol.Errorf(protocol.CodeChannelForbidden, "clients may not publish into channel %s", name)
 	}
 	return rule.PublishProxy, nil
+}
+
+// PresenceFor says whether the channel's namespace records presence, and
+// whether it sends join and leave events. The built-in namespaces and
+// presence do neither.
+func (p *Policy) PresenceFor(name string) (presence, joinLeave bool) {
+	switch ns := Namespace(name); ns {
+	case NamespaceUser, NamespaceTeam, NamespaceAdmin, NamespacePresence:
+		return false, false
+	default:
+		r := p.ruleFor(ns)
+		return r.Presence, r.Presence && r.JoinLeave
+	}
 }

@@ -53,6 +53,7 @@ type Config struct {
 	Drain     Drain          `json:"drain,omitempty"`
 	Rebalance Rebalance      `json:"rebalance,omitempty"`
 	Transport Transport      `json:"transport,omitempty"`
+	Presence  Presence       `json:"presence,omitempty"`
 	// ServerSubscriptions are the channels a backend subscribes users to.
 	ServerSubscriptions ServerSubscriptions `json:"serverSubscriptions,omitempty"`
 	Security            Security            `json:"security,omitempty"`
@@ -206,6 +207,15 @@ type Drain struct {
 	ReconnectDelayMax Duration `json:"reconnectDelayMax,omitempty"`
 }
 
+// Presence configures how long a connection counts as present, on its
+// user and its channels, without its node refreshing it: a dead node's
+// connections leave within this time. With Redis only; in memory,
+// connections leave when they close.
+type Presence struct {
+	// TTL is between 1s and 10m. Nodes refresh every third of it.
+	TTL Duration `json:"ttl,omitempty"`
+}
+
 // Transport configures the WebSocket transport of /ws.
 type Transport struct {
 	// Compression negotiates permessage-deflate with clients that offer
@@ -267,6 +277,7 @@ func Default() Config {
 		Port:                8080,
 		Auth:                Auth{Leeway: Duration{30 * time.Second}, ExpiryWarning: Duration{time.Minute}},
 		ServerSubscriptions: ServerSubscriptions{TTL: Duration{time.Hour}},
+		Presence:            Presence{TTL: Duration{30 * time.Second}},
 		Limits: Limits{
 			MaxConnections:           10000,
 			MaxMessageBytes:          64 << 10,
@@ -337,6 +348,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Auth.Leeway.Duration < 0 || c.Auth.Leeway.Duration > 5*time.Minute {
 		bad("auth.leeway: must be between 0s and 5m, got %s", c.Auth.Leeway)
+	}
+	if d := c.Presence.TTL.Duration; d < time.Second || d > 10*time.Minute {
+		bad("presence.ttl: must be between 1s and 10m, got %s", c.Presence.TTL)
 	}
 	if d := c.ServerSubscriptions.TTL.Duration; d < time.Second || d > 30*24*time.Hour {
 		bad("serverSubscriptions.ttl: must be between 1s and 720h, got %s", c.ServerSubscriptions.TTL)

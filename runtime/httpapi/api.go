@@ -125,6 +125,8 @@ func (a *API) routes() {
 	m.Handle("GET /ws/status/{userId}", a.service(a.handleStatus))
 	m.Handle("GET /ws/queue/{userId}", a.service(a.handleQueue))
 	m.Handle("GET /ws/channels/{channel}/history", a.service(a.handleHistory))
+	m.Handle("GET /ws/channels/{channel}/presence", a.service(a.handlePresence))
+	m.Handle("GET /ws/channels/{channel}/presence-stats", a.service(a.handlePresenceStats))
 	m.Handle("POST /ws/subscribe/{userId}", a.service(a.handleSubscribeUser))
 	m.Handle("POST /ws/unsubscribe/{userId}", a.service(a.handleUnsubscribeUser))
 	m.Handle("POST /ws/test", a.service(a.handleTest))

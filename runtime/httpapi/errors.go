@@ -24,6 +24,7 @@ const (
 	CodeInternal         = "internal"
 	CodeHistoryDisabled  = "history_disabled"
 	CodeNotAttempted     = "not_attempted"
+	CodePresenceDisabled = "presence_disabled"
 )
 
 // ErrorBody is the JSON shape of every error response.

@@ -385,3 +385,46 @@ func (a *API) handleUnsubscribeUser(_ http.ResponseWriter, r *http.Request, _ *a
 	}
 	return SubscribeUserReply{UserID: userID, Channels: channels}, nil
 }
+
+// presenceChannel reads and checks the channel of a presence request.
+func presenceChannel(r *http.Request) (string, error) {
+	ch := r.PathValue("channel")
+	if err := channel.ValidateName(ch); err != nil {
+		return "", fieldError("channel", err.Error())
+	}
+	return ch, nil
+}
+
+func presenceDisabled(ch string) *apiError {
+	return newError(http.StatusNotFound, CodePresenceDisabled, "channel "+ch+" records no presence: its namespace has none (channels.namespaces.<ns>.presence)")
+}
+
+// handlePresence answers GET /ws/channels/:channel/presence?after=<userId>&limit=N.
+func (a *API) handlePresence(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
+	ch, err := presenceChannel(r)
+	if err != nil {
+		return nil, err
+	}
+	limit, aerr := queryInt(r, "limit", hub.DefaultPresenceLimit, 1, hub.MaxPresenceLimit)
+	if aerr != nil {
+		return nil, aerr
+	}
+	page, err := a.cfg.Hub.ChannelPresence(r.Context(), ch, r.URL.Query().Get("after"), limit)
+	if errors.Is(err, hub.ErrNoPresence) {
+		return nil, presenceDisabled(ch)
+	}
+	return page, err
+}
+
+// handlePresenceStats answers GET /ws/channels/:channel/presence-stats.
+func (a *API) handlePresenceStats(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
+	ch, err := presenceChannel(r)
+	if err != nil {
+		return nil, err
+	}
+	st, err := a.cfg.Hub.ChannelPresenceStats(r.Context(), ch)
+	if errors.Is(err, hub.ErrNoPresence) {
+		return nil, presenceDisabled(ch)
+	}
+	return st, err
+}

@@ -215,6 +215,10 @@ func (h *Hub) dispatch(topic string, msg *message.Message) {
 		h.applyControl(msg)
 		return
 	}
+	if ch, ok := joinLeaveTopic(topic); ok {
+		h.deliverJoinLeave(ch, msg)
+		return
+	}
 	if h.alreadyFilled(msg) {
 		return // a gap fill delivered it from history or the queue
 	}

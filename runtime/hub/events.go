@@ -30,6 +30,8 @@ var clientEvents = map[string]eventHandler{
 	"history":             (*Session).handleHistory,
 	"refresh":             (*Session).handleRefresh,
 	"publish":             (*Session).handlePublish,
+	"presence":            (*Session).handlePresence,
+	"presence_stats":      (*Session).handlePresenceStats,
 }
 
 // HandleFrame applies the event rate limit to one decoded client frame

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fleetwire/fleetwire/runtime/broker"
 	"github.com/fleetwire/fleetwire/runtime/channel"
+	"github.com/fleetwire/fleetwire/runtime/chanpresence"
 	"github.com/fleetwire/fleetwire/runtime/history"
 	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/presence"
@@ -41,6 +42,9 @@ type Config struct {
 	RebalanceDelayMax time.Duration
 	// MaxChannelsPerConnection caps subscriptions per connection. Default 100.
 	MaxChannelsPerConnection int
+	// ChannelPresence records who is on channels whose namespace has
+	// presence on; default in memory.
+	ChannelPresence chanpresence.Store
 	// ServerSubs remembers server-side subscriptions for the users' next
 	// connections; default in memory.
 	ServerSubs serversub.Store
@@ -209,6 +213,9 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Presence == nil {
 		cfg.Presence = presence.NewMemory()
 	}
+	if cfg.ChannelPresence == nil {
+		cfg.ChannelPresence = chanpresence.NewMemory()
+	}
 	if cfg.ServerSubs == nil {
 		cfg.ServerSubs = serversub.NewMemory()
 	}
@@ -260,6 +267,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if r, ok := cfg.Presence.(presence.Refresher); ok {
 		h.spawn(func(ctx context.Context) { h.refreshPresence(ctx, r) })
+	}
+	if r, ok := cfg.ChannelPresence.(chanpresence.Refresher); ok {
+		h.spawn(func(ctx context.Context) { h.refreshChannelPresence(ctx, r) })
 	}
 	return h, nil
 }

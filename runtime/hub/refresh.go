@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/fleetwire/fleetwire/runtime/chanpresence"
 	"github.com/fleetwire/fleetwire/runtime/presence"
 )
 
@@ -28,6 +29,30 @@ func (h *Hub) refreshPresence(ctx context.Context, r presence.Refresher) {
 		rctx, cancel := context.WithTimeout(ctx, every)
 		if err := r.Refresh(rctx, conns); err != nil {
 			h.log.Error(err, "presence refresh failed; connections may stop counting", "connections", len(conns))
+		}
+		cancel()
+	}
+}
+
+// refreshChannelPresence keeps this node's connections present on their
+// channels, as refreshPresence does for users.
+func (h *Hub) refreshChannelPresence(ctx context.Context, r chanpresence.Refresher) {
+	every := max(r.TTL()/3, 100*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		conns := h.channelPresenceConns()
+		if len(conns) == 0 {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, every)
+		if err := r.Refresh(rctx, conns); err != nil {
+			h.log.Error(err, "channel presence refresh failed; connections may leave the presence answer", "connections", len(conns))
 		}
 		cancel()
 	}

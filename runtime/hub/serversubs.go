@@ -183,6 +183,7 @@ func (s *Session) unsubscribe(ch string) bool {
 	if had {
 		s.hub.cfg.Metrics.Subscriptions.Dec()
 		s.hub.unsubscribeChannel(s, ch)
+		s.hub.leavePresence(s, ch)
 	}
 	return had
 }

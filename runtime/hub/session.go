@@ -371,8 +371,12 @@ func (s *Session) sendEvent(event string, data any) {
 		s.hub.log.Error(err, "event could not be encoded", "event", event)
 		return
 	}
-	frame, err := s.codec.EncodeEvent(event, b)
-	if err == nil {
+	s.sendRawEvent(event, b)
+}
+
+// sendRawEvent sends a protocol event whose data is already JSON.
+func (s *Session) sendRawEvent(event string, data []byte) {
+	if frame, err := s.codec.EncodeEvent(event, data); err == nil {
 		s.sendFrame(frame)
 	}
 }
@@ -482,6 +486,7 @@ func (s *Session) remove() {
 	for _, ch := range chans {
 		h.cfg.Metrics.Subscriptions.Dec()
 		h.unsubscribeChannel(s, ch)
+		h.leavePresence(s, ch)
 	}
 	h.unregister(s)
 	ctx := context.Background() // as in unregister

@@ -180,6 +180,7 @@ func (s *Session) subscribe(ch string) *protocol.Error {
 	s.mu.Unlock()
 	s.hub.cfg.Metrics.Subscriptions.Inc()
 	s.hub.subscribeChannel(s, ch)
+	s.hub.joinPresence(s, ch)
 	return nil
 }
 
@@ -210,7 +211,11 @@ func (h *Hub) subscribeChannel(s *Session, ch string) {
 		_, _, history := h.cfg.Policy.HistoryFor(ch)
 		sh.marks[ch] = channelMark{joined: time.Now(), history: history}
 		h.cfg.Metrics.Channels.Inc()
-		if err := h.cfg.Broker.Subscribe(h.ctx, topicChannelPrefix+ch); err != nil {
+		topics := []string{topicChannelPrefix + ch}
+		if _, joinLeave := h.cfg.Policy.PresenceFor(ch); joinLeave {
+			topics = append(topics, topicJoinLeavePrefix+ch)
+		}
+		if err := h.cfg.Broker.Subscribe(h.ctx, topics...); err != nil {
 			h.log.Error(err, "broker subscribe failed", "channel", ch)
 		}
 	}
@@ -227,7 +232,11 @@ func (h *Hub) unsubscribeChannel(s *Session, ch string) {
 		delete(sh.chans, ch)
 		delete(sh.marks, ch)
 		h.cfg.Metrics.Channels.Dec()
-		if err := h.cfg.Broker.Unsubscribe(context.Background(), topicChannelPrefix+ch); err != nil {
+		topics := []string{topicChannelPrefix + ch}
+		if _, joinLeave := h.cfg.Policy.PresenceFor(ch); joinLeave {
+			topics = append(topics, topicJoinLeavePrefix+ch)
+		}
+		if err := h.cfg.Broker.Unsubscribe(context.Background(), topics...); err != nil {
 			h.log.Error(err, "broker unsubscribe failed", "channel", ch)
 		}
 	}

@@ -94,6 +94,7 @@ var reservedTypes = map[string]bool{
 	"subscribe": true, "unsubscribe": true, "reconnect": true,
 	"connect": true, "disconnect": true, "connect_error": true,
 	"subscribed": true, "unsubscribed": true, "token_expiring": true,
+	"join": true, "leave": true,
 }
 
 // ValidateType checks a message type against the pattern, the reserved

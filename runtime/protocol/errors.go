@@ -20,6 +20,7 @@ const (
 	CodeHistoryDisabled  Code = "history_disabled"  // the channel's namespace keeps no history
 	CodeStoreUnavailable Code = "store_unavailable" // a store (Redis) did not answer; retry
 	CodeTokenRefused     Code = "token_refused"     // a refresh's token names another user, or could not be read
+	CodePresenceDisabled Code = "presence_disabled" // the channel's namespace records no presence
 )
 
 // Error is a typed error that may be shown to a client. Its Message is

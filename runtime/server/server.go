@@ -108,6 +108,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		RecoveryWindow:           cfg.SocketIO.RecoveryWindow.Duration,
 		RebalanceDelayMax:        cfg.Drain.ReconnectDelayMax.Duration,
 		ServerSubs:               st.subs,
+		ChannelPresence:          st.chanPres,
 		ServerSubTTL:             cfg.ServerSubscriptions.TTL.Duration,
 		Limiter:                  st.limiter,
 		Policy:                   policy,

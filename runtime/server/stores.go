@@ -12,6 +12,8 @@ import (
 	redisdenylist "github.com/fleetwire/fleetwire/runtime/auth/redis"
 	"github.com/fleetwire/fleetwire/runtime/broker"
 	redisbroker "github.com/fleetwire/fleetwire/runtime/broker/redis"
+	"github.com/fleetwire/fleetwire/runtime/chanpresence"
+	redischanpresence "github.com/fleetwire/fleetwire/runtime/chanpresence/redis"
 	"github.com/fleetwire/fleetwire/runtime/config"
 	"github.com/fleetwire/fleetwire/runtime/history"
 	redishistory "github.com/fleetwire/fleetwire/runtime/history/redis"
@@ -41,6 +43,7 @@ type stores struct {
 	history  history.Store
 	recovery recovery.Store
 	subs     serversub.Store
+	chanPres chanpresence.Store
 	client   redis.UniversalClient
 	// epoch names the data Redis holds (redisconn.Epoch); nil in memory.
 	epoch func(ctx context.Context) (string, error)
@@ -59,6 +62,7 @@ func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores
 			history:  history.NewMemory(),
 			recovery: recovery.NewMemory(),
 			subs:     serversub.NewMemory(),
+			chanPres: chanpresence.NewMemory(),
 		}, nil
 	}
 	rc := cfg.Redis()
@@ -75,7 +79,7 @@ func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores
 		OnLag:          func(d time.Duration) { m.BrokerLag.Observe(d.Seconds()) }}); err != nil {
 		return nil, err
 	}
-	if s.presence, err = redispresence.New(redispresence.Config{Client: client, Prefix: prefix}); err != nil {
+	if s.presence, err = redispresence.New(redispresence.Config{Client: client, Prefix: prefix, TTL: cfg.Presence.TTL.Duration}); err != nil {
 		return nil, err
 	}
 	if s.queue, err = redisqueue.New(redisqueue.Config{Client: client, Prefix: prefix, MaxPerUser: qcfg.MaxPerUser, TTL: qcfg.TTL}); err != nil {
@@ -94,6 +98,9 @@ func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores
 		return nil, err
 	}
 	if s.subs, err = redisserversub.New(redisserversub.Config{Client: client, Prefix: prefix}); err != nil {
+		return nil, err
+	}
+	if s.chanPres, err = redischanpresence.New(redischanpresence.Config{Client: client, Prefix: prefix, TTL: cfg.Presence.TTL.Duration}); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -193,7 +193,10 @@ func (c *Conn) Read() ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(p)) > c.cfg.MaxMessageBytes {
-		c.Close(websocket.CloseMessageTooBig, "message too big")
+		// Written at once, as gorilla/websocket writes its own 1009: the
+		// connection ends as soon as Read returns.
+		msg := websocket.FormatCloseMessage(websocket.CloseMessageTooBig, "message too big")
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.cfg.WriteTimeout))
 		return nil, websocket.ErrReadLimit
 	}
 	c.touch()
