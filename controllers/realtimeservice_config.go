@@ -181,14 +181,16 @@ func applyChannels(dst *channel.Config, ch *v1.ChannelsSpec) {
 	}
 	if d := ch.Default; d != nil {
 		dst.Default = channel.Rule{Allow: channel.Access(d.Allow), Roles: d.Roles,
-			Publish: channel.PublishAccess(d.Publish), PublishRoles: d.PublishRoles, PublishProxy: d.PublishProxy}
+			Publish: channel.PublishAccess(d.Publish), PublishRoles: d.PublishRoles, PublishProxy: d.PublishProxy,
+			Presence: d.Presence, JoinLeave: d.JoinLeave}
 	}
 	if len(ch.Namespaces) > 0 {
 		dst.Namespaces = make(map[string]channel.Rule, len(ch.Namespaces))
 	}
 	for _, ns := range ch.Namespaces {
 		dst.Namespaces[ns.Name] = channel.Rule{Allow: channel.Access(ns.Allow), Roles: ns.Roles,
-			Publish: channel.PublishAccess(ns.Publish), PublishRoles: ns.PublishRoles, PublishProxy: ns.PublishProxy}
+			Publish: channel.PublishAccess(ns.Publish), PublishRoles: ns.PublishRoles, PublishProxy: ns.PublishProxy,
+			Presence: ns.Presence, JoinLeave: ns.JoinLeave}
 	}
 	if len(ch.History) > 0 {
 		dst.History = make(map[string]channel.HistoryRule, len(ch.History))

@@ -50,7 +50,7 @@ func productionRTS() *v1.RealtimeService {
 	rts.Spec.Channels = &v1.ChannelsSpec{
 		Default: &v1.ChannelRule{Allow: "deny"},
 		Namespaces: []v1.ChannelNamespace{{Name: "ops", Allow: "roles", Roles: []string{"admin"}},
-			{Name: "news", Allow: "authenticated", Publish: "roles", PublishRoles: []string{"editor"}, PublishProxy: true}},
+			{Name: "news", Allow: "authenticated", Publish: "roles", PublishRoles: []string{"editor"}, PublishProxy: true, Presence: true, JoinLeave: true}},
 		History:        []v1.ChannelHistory{{Namespace: "news", Size: 100, TTL: metav1.Duration{Duration: 5 * time.Minute}}},
 		DefaultHistory: &v1.HistoryBounds{Size: 0},
 	}
@@ -133,7 +133,8 @@ func TestRenderedConfigLoadsInTheRuntime(t *testing.T) {
 			if c.Channels.Default.Allow != "deny" || c.Channels.Namespaces["ops"].Roles[0] != "admin" ||
 				c.Channels.History["news"].Size != 100 || c.Channels.History["news"].TTL != "5m0s" ||
 				c.Channels.DefaultHistory == nil || c.Channels.DefaultHistory.Size != 0 ||
-				c.Channels.Namespaces["news"].Publish != "roles" || c.Channels.Namespaces["news"].PublishRoles[0] != "editor" || !c.Channels.Namespaces["news"].PublishProxy {
+				c.Channels.Namespaces["news"].Publish != "roles" || c.Channels.Namespaces["news"].PublishRoles[0] != "editor" || !c.Channels.Namespaces["news"].PublishProxy ||
+				!c.Channels.Namespaces["news"].Presence || !c.Channels.Namespaces["news"].JoinLeave {
 				t.Errorf("channels = %+v", c.Channels)
 			}
 			if c.RPCProxy.URL != "http://backend.apps.svc:8080/rpc" || c.RPCProxy.Timeout.Duration != 3*time.Second {

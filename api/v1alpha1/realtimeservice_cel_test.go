@@ -150,6 +150,9 @@ func TestSchemaRules(t *testing.T) {
 		{"an unknown publish rule", func(s *v1.RealtimeServiceSpec) {
 			s.Channels = &v1.ChannelsSpec{Namespaces: []v1.ChannelNamespace{{Name: "chat", Publish: "everyone"}}}
 		}, "spec.channels.namespaces[0].publish"},
+		{"join and leave events without presence", func(s *v1.RealtimeServiceSpec) {
+			s.Channels = &v1.ChannelsSpec{Namespaces: []v1.ChannelNamespace{{Name: "doc", JoinLeave: true}}}
+		}, "joinLeave needs presence: true"},
 		{"redis URL without a host", func(s *v1.RealtimeServiceSpec) {
 			s.Redis = &v1.RedisSpec{URL: "redis://"}
 		}, "spec.redis.url"},

@@ -317,6 +317,7 @@ type ChannelPublish string
 // +kubebuilder:validation:XValidation:rule="!has(self.publish) || self.publish != 'roles' || (has(self.publishRoles) && size(self.publishRoles) > 0)",message="publish: roles needs at least one role in publishRoles"
 // +kubebuilder:validation:XValidation:rule="(has(self.publish) && self.publish == 'roles') || !has(self.publishRoles) || size(self.publishRoles) == 0",message="publishRoles are only used with publish: roles; set publish: roles or remove publishRoles"
 // +kubebuilder:validation:XValidation:rule="!has(self.publishProxy) || !self.publishProxy || (has(self.publish) && self.publish != 'none')",message="publishProxy needs publish: subscribers or roles"
+// +kubebuilder:validation:XValidation:rule="!has(self.joinLeave) || !self.joinLeave || (has(self.presence) && self.presence)",message="joinLeave needs presence: true"
 type ChannelRule struct {
 	// Allow is authenticated (every authenticated user), roles (at least
 	// one of Roles) or deny.
@@ -347,6 +348,15 @@ type ChannelRule struct {
 	// it.
 	// +optional
 	PublishProxy bool `json:"publishProxy,omitempty"`
+	// Presence records who is on these channels, for the presence and
+	// presence-stats queries.
+	// +optional
+	Presence bool `json:"presence,omitempty"`
+	// JoinLeave sends join and leave events to a channel's subscribers
+	// when a user's first connection subscribes and their last one
+	// leaves. It needs presence.
+	// +optional
+	JoinLeave bool `json:"joinLeave,omitempty"`
 }
 
 // ChannelNamespace applies a rule to channels named "<name>:...".
@@ -355,6 +365,7 @@ type ChannelRule struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.publish) || self.publish != 'roles' || (has(self.publishRoles) && size(self.publishRoles) > 0)",message="publish: roles needs at least one role in publishRoles"
 // +kubebuilder:validation:XValidation:rule="(has(self.publish) && self.publish == 'roles') || !has(self.publishRoles) || size(self.publishRoles) == 0",message="publishRoles are only used with publish: roles; set publish: roles or remove publishRoles"
 // +kubebuilder:validation:XValidation:rule="!has(self.publishProxy) || !self.publishProxy || (has(self.publish) && self.publish != 'none')",message="publishProxy needs publish: subscribers or roles"
+// +kubebuilder:validation:XValidation:rule="!has(self.joinLeave) || !self.joinLeave || (has(self.presence) && self.presence)",message="joinLeave needs presence: true"
 type ChannelNamespace struct {
 	// Name is the namespace, the part of a channel name before the first
 	// colon. user, team and admin are built in and cannot be changed.
@@ -389,6 +400,15 @@ type ChannelNamespace struct {
 	// it.
 	// +optional
 	PublishProxy bool `json:"publishProxy,omitempty"`
+	// Presence records who is on these channels, for the presence and
+	// presence-stats queries.
+	// +optional
+	Presence bool `json:"presence,omitempty"`
+	// JoinLeave sends join and leave events to a channel's subscribers
+	// when a user's first connection subscribes and their last one
+	// leaves. It needs presence.
+	// +optional
+	JoinLeave bool `json:"joinLeave,omitempty"`
 }
 
 // ChannelHistory keeps recent messages of a namespace's channels so
