@@ -21,6 +21,18 @@ import (
 // instead of inflated whole.
 func TestCompression(t *testing.T) {
 	n := startNode(t, func(c *config.Config) { c.Transport.Compression = true })
+	checkCompression(t, n, n)
+}
+
+// TestCompressionAcrossNodes: the clients on one node of three, the
+// publication through another.
+func TestCompressionAcrossNodes(t *testing.T) {
+	_, nodes := startFleet(t, 3, "transport:\n  compression: true\n")
+	checkCompression(t, nodes[0], nodes[2])
+}
+
+// checkCompression publishes through pub to clients of n.
+func checkCompression(t *testing.T, pub, n *node) {
 	dialWith := func(user string, compress bool) (*websocket.Conn, string) {
 		t.Helper()
 		d := websocket.Dialer{HandshakeTimeout: wait, EnableCompression: compress}
@@ -60,7 +72,7 @@ func TestCompression(t *testing.T) {
 		}
 	}
 	payload := map[string]any{"text": strings.Repeat("all work and no play ", 200)}
-	mustStatus(t, call(t, "POST", n.base+"/ws/publish", serviceToken(t), map[string]any{"channel": "news:1", "type": "story", "payload": payload}), 200)
+	mustStatus(t, call(t, "POST", pub.base+"/ws/publish", serviceToken(t), map[string]any{"channel": "news:1", "type": "story", "payload": payload}), 200)
 	a, b := read(zipped), read(plain)
 	if !bytes.Equal(a, b) {
 		t.Fatalf("the compressed client got other bytes:\n%s\n%s", a, b)

@@ -76,3 +76,46 @@ func TestRedisCluster(t *testing.T) {
 		t.Fatalf("connections across the cluster: %s", conns.Raw)
 	}
 }
+
+// channelFeatureRules turns on everything the channel feature checks use.
+const channelFeatureRules = `channels:
+  namespaces:
+    doc: {presence: true, joinLeave: true}
+    room: {presence: true}
+    chat: {publish: subscribers}
+    ops: {publish: roles, publishRoles: [operator]}
+    vetted: {publish: subscribers, publishProxy: true}
+  history:
+    news: {size: 3, ttl: 1m}
+    quiet: {size: 0}
+`
+
+// checkChannelFeatures runs the channel feature checks on three nodes of
+// one Redis topology, each started with env.
+func checkChannelFeatures(t *testing.T, env []string) {
+	be := vetter(t)
+	cfg := writeConfig(t, channelFeatureRules+"rpcProxy:\n  url: "+be.URL+"\n")
+	var n [3]*node
+	for i := range n {
+		n[i] = startProcessEnv(t, env, "--config", cfg).node
+	}
+	t.Run("history", func(t *testing.T) { checkHistoryAPI(t, n[0], n[2]) })
+	t.Run("publish to many channels", func(t *testing.T) { checkPublishMany(t, n[0], n[1]) })
+	t.Run("client publish", func(t *testing.T) { checkClientPublish(t, n[1], n[2]) })
+	t.Run("presence", func(t *testing.T) { checkPresence(t, n[2], n[0]) })
+	t.Run("server-side subscriptions", func(t *testing.T) { checkServerSubscriptions(t, n[0], n[1], n[2]) })
+}
+
+// TestChannelFeaturesOnRedisCluster: every channel feature across three
+// nodes of a Redis Cluster, whose keys and sharded topics spread over its
+// slots.
+func TestChannelFeaturesOnRedisCluster(t *testing.T) {
+	c := redistest.StartCluster(t)
+	checkChannelFeatures(t, []string{"REDIS_MODE=cluster", "REDIS_ADDRS=" + strings.Join(c.Addrs(), ",")})
+}
+
+// TestChannelFeaturesOnSentinel: the same behind Redis Sentinel.
+func TestChannelFeaturesOnSentinel(t *testing.T) {
+	s := redistest.StartSentinel(t)
+	checkChannelFeatures(t, []string{"REDIS_MODE=sentinel", "REDIS_MASTER_NAME=" + s.MasterName, "REDIS_ADDRS=" + strings.Join(s.SentinelAddrs(), ",")})
+}
