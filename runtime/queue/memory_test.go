@@ -10,3 +10,7 @@ import (
 func TestMemoryConformance(t *testing.T) {
 	queuetest.Run(t, func(_ *testing.T, cfg queue.Config) queue.Queue { return queue.NewMemory(cfg) })
 }
+
+func BenchmarkMemoryPushDrain(b *testing.B) {
+	queuetest.Bench(b, queue.NewMemory(queue.Config{}))
+}

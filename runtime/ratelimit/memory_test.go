@@ -10,3 +10,5 @@ import (
 func TestMemoryConformance(t *testing.T) {
 	limitertest.Run(t, func(*testing.T) ratelimit.Limiter { return ratelimit.NewMemory() })
 }
+
+func BenchmarkMemoryAllow(b *testing.B) { limitertest.Bench(b, ratelimit.NewMemory()) }

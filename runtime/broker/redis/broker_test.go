@@ -207,3 +207,42 @@ func TestClusterFailoverMovesShardSubscriptions(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// BenchmarkPublish is the Redis publish path: one publication to a topic
+// another broker (node) is subscribed to, until it has arrived there.
+func BenchmarkPublish(b *testing.B) {
+	srv := redistest.Start(b)
+	newB := func() *redisbroker.Broker {
+		client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		b.Cleanup(func() { _ = client.Close() })
+		br, err := redisbroker.New(redisbroker.Config{Client: client})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = br.Close() })
+		return br
+	}
+	pub, sub := newB(), newB()
+	got := make(chan struct{}, 1024)
+	if err := pub.Start(func(string, *message.Message) {}); err != nil {
+		b.Fatal(err)
+	}
+	if err := sub.Start(func(string, *message.Message) { got <- struct{}{} }); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := sub.Subscribe(ctx, "c:bench"); err != nil {
+		b.Fatal(err)
+	}
+	if err := sub.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	payload := []byte(`{"text":"hello"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := pub.Publish(ctx, "c:bench", message.New("news", payload, message.PriorityNormal)); err != nil {
+			b.Fatal(err)
+		}
+		<-got
+	}
+}

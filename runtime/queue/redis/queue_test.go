@@ -24,3 +24,14 @@ func TestRedisConformance(t *testing.T) {
 		return q
 	})
 }
+
+func BenchmarkRedisPushDrain(b *testing.B) {
+	srv := redistest.Start(b)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	b.Cleanup(func() { _ = c.Close() })
+	q, err := redisqueue.New(redisqueue.Config{Client: c})
+	if err != nil {
+		b.Fatal(err)
+	}
+	queuetest.Bench(b, q)
+}

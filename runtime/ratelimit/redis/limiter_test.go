@@ -54,3 +54,14 @@ func TestSharedAcrossNodes(t *testing.T) {
 		t.Fatalf("%d of 8 allowed across two nodes, want 4", allowed)
 	}
 }
+
+func BenchmarkRedisAllow(b *testing.B) {
+	srv := redistest.Start(b)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	b.Cleanup(func() { _ = c.Close() })
+	l, err := redislimiter.New(redislimiter.Config{Client: c})
+	if err != nil {
+		b.Fatal(err)
+	}
+	limitertest.Bench(b, l)
+}
