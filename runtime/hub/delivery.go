@@ -277,7 +277,8 @@ func (h *Hub) deliverUser(userID string, out *outbound) {
 }
 
 // deliverChannel delivers to the channel's local subscribers and returns
-// how many there are.
+// how many there are. A large fan-out finishes after it returns
+// (fanout.go).
 func (h *Hub) deliverChannel(name string, out *outbound) int {
 	s := h.chanShard(name)
 	s.mu.Lock()
@@ -291,9 +292,7 @@ func (h *Hub) deliverChannel(name string, out *outbound) int {
 	}
 	s.mu.Unlock()
 	h.delivered.note(name, out.msg)
-	for _, sess := range subs {
-		sess.deliver(out, false)
-	}
+	h.deliverToSubscribers(name, subs, out)
 	return len(subs)
 }
 

@@ -165,6 +165,7 @@ type Hub struct {
 	count     atomic.Int64
 	closing   atomic.Bool
 	rebalance rebalancer // see rebalance.go
+	fan       fanout     // see fanout.go
 	ownsSched bool
 	emptied   chan struct{} // closed by the last session to leave while closing
 	emptyOnce sync.Once
@@ -257,6 +258,7 @@ func New(cfg Config) (*Hub, error) {
 		h.chans[i].marks = make(map[string]channelMark)
 	}
 	h.watchBroker()
+	h.startFanout()
 	if err := cfg.Broker.Start(h.dispatch); err != nil {
 		h.cancel()
 		return nil, fmt.Errorf("while starting the broker: %w", err)
