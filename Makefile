@@ -79,6 +79,10 @@ fuzz: ## Fuzz each decoder (native frames, Engine.IO packets and payloads, Socke
 bench: ## Run the Go benchmarks.
 	$(GO) test -run '^$$' -bench . -benchmem ./runtime/...
 
+.PHONY: load
+load: ## Run the load generator against a local runtime (hack/load.sh; LOAD_ARGS overrides the paced fan-out).
+	./hack/load.sh $(LOAD_ARGS)
+
 .PHONY: clean
 clean: ## Remove build output.
 	rm -rf $(BIN)

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -45,6 +46,9 @@ type options struct {
 	users       int
 	concurrency int
 	compress    bool
+	rate        int
+	duration    time.Duration
+	drain       time.Duration
 	pid         int
 	secret      string
 	hold        time.Duration
@@ -71,6 +75,9 @@ func parse() (options, error) {
 	flag.DurationVar(&o.hold, "hold", 10*time.Second, "how long to hold the connections idle before measuring")
 	flag.DurationVar(&o.deadline, "deadline", 5*time.Minute, "hard bound on the whole run")
 	flag.IntVar(&o.fanout, "fanout", 0, "messages to publish to all connections after the memory measurement")
+	flag.IntVar(&o.rate, "rate", 0, "paced fan-out: publishes per second, each to every connection, for --duration (0: no paced run)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long the paced fan-out publishes")
+	flag.DurationVar(&o.drain, "drain", 10*time.Second, "how long the paced fan-out waits for the last deliveries")
 	flag.BoolVar(&o.compress, "compress", false, "offer permessage-deflate (the runtime needs transport.compression: true to accept it)")
 	protocol := flag.String("protocol", "native", "native (the /ws protocol) or socketio (Socket.IO v4 over its WebSocket transport; --url is then e.g. ws://127.0.0.1:8080/socket.io/)")
 	flag.Parse()
@@ -83,6 +90,9 @@ func parse() (options, error) {
 	}
 	if o.conns < 1 || o.conns > maxConns {
 		return o, fmt.Errorf("--conns must be 1..%d", maxConns)
+	}
+	if o.rate < 0 || o.rate > 10000 || (o.rate > 0 && (o.duration <= 0 || o.duration > 10*time.Minute)) {
+		return o, errors.New("--rate must be 0..10000, with --duration from above 0 to 10m")
 	}
 	if o.users <= 0 || o.users > o.conns {
 		o.users = o.conns
@@ -123,6 +133,9 @@ func run() error {
 			return err
 		}
 	}
+	if o.rate > 0 {
+		track = newTracker(int(math.Ceil(float64(o.rate) * o.duration.Seconds())))
+	}
 	start := time.Now()
 	conns, received, err := dialAll(ctx, o, tokens)
 	defer func() {
@@ -153,7 +166,12 @@ func run() error {
 			(heap.goal-heapBefore.goal)/n)
 	}
 	if o.fanout > 0 {
-		return fanout(ctx, o, conns, received)
+		if err := fanout(ctx, o, conns, received); err != nil {
+			return err
+		}
+	}
+	if o.rate > 0 {
+		return paced(ctx, o, len(conns))
 	}
 	return nil
 }
@@ -248,6 +266,9 @@ func count(c *websocket.Conn, received *atomic.Int64, socketIO bool) {
 		switch {
 		case bytes.HasPrefix(p, prefix):
 			received.Add(1)
+			if track != nil {
+				track.note(p)
+			}
 		case socketIO && string(p) == "2":
 			if err := c.WriteMessage(websocket.TextMessage, []byte("3")); err != nil {
 				return

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/fleetwire/fleetwire/runtime/auth"
+)
+
+// The paced fan-out: publishes at a fixed rate for a fixed time, each
+// stamped with its sequence number and send time, and measures what the
+// subscribers saw: delivery latency (send to receipt), loss, the spread
+// between a message's first and last receipt, the publish API's own
+// latency, and publishes skipped because the previous one was still in
+// flight when the next was due.
+
+// tracker records every receipt of a paced run. It is set before the
+// connections are dialled, so their readers report to it.
+type tracker struct {
+	first, last []atomic.Int64 // per sequence number: unix ns of the first and last receipt
+	received    atomic.Int64
+	latency     hist
+}
+
+var track *tracker
+
+func newTracker(publishes int) *tracker {
+	return &tracker{first: make([]atomic.Int64, publishes), last: make([]atomic.Int64, publishes)}
+}
+
+// note takes one received bench message.
+func (t *tracker) note(p []byte) {
+	now := time.Now().UnixNano()
+	seq, ok1 := intAfter(p, `"seq":`)
+	sent, ok2 := intAfter(p, `"sent":`)
+	if !ok1 || !ok2 || seq < 0 || int(seq) >= len(t.first) {
+		return
+	}
+	t.received.Add(1)
+	t.latency.record(time.Duration(now - sent))
+	t.first[seq].CompareAndSwap(0, now)
+	for {
+		old := t.last[seq].Load()
+		if now <= old || t.last[seq].CompareAndSwap(old, now) {
+			break
+		}
+	}
+}
+
+// intAfter parses the integer that follows key in p.
+func intAfter(p []byte, key string) (int64, bool) {
+	i := bytes.Index(p, []byte(key))
+	if i < 0 {
+		return 0, false
+	}
+	rest := p[i+len(key):]
+	j := 0
+	for j < len(rest) && (rest[j] == '-' || (rest[j] >= '0' && rest[j] <= '9')) {
+		j++
+	}
+	v, err := strconv.ParseInt(string(rest[:j]), 10, 64)
+	return v, err == nil
+}
+
+// pacedResult is the run's one JSON line.
+type pacedResult struct {
+	Subscribers     int     `json:"subscribers"`
+	Rate            int     `json:"publishesPerSecond"`
+	Seconds         float64 `json:"seconds"`
+	Published       int     `json:"published"`
+	Skipped         int     `json:"skipped"`
+	Expected        int64   `json:"expectedDeliveries"`
+	Received        int64   `json:"received"`
+	Lost            int64   `json:"lost"`
+	DeliveriesPerS  float64 `json:"deliveriesPerSecond"`
+	LatencyP50Ms    float64 `json:"latencyP50Ms"`
+	LatencyP99Ms    float64 `json:"latencyP99Ms"`
+	LatencyP999Ms   float64 `json:"latencyP999Ms"`
+	LatencyMaxMs    float64 `json:"latencyMaxMs"`
+	SpreadP50Ms     float64 `json:"spreadP50Ms"`
+	SpreadP99Ms     float64 `json:"spreadP99Ms"`
+	SpreadMaxMs     float64 `json:"spreadMaxMs"`
+	PublishAPIP50Ms float64 `json:"publishApiP50Ms"`
+	PublishAPIP99Ms float64 `json:"publishApiP99Ms"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// paced publishes o.rate messages a second for o.duration to every
+// connection's channel, then waits up to o.drain for the stragglers.
+func paced(ctx context.Context, o options, conns int) error {
+	tok, err := auth.SignHS256([]byte(o.secret), auth.TokenRequest{UserID: "loadgen", Roles: []string{auth.RoleService}, TTL: time.Hour})
+	if err != nil {
+		return err
+	}
+	u, err := url.Parse(o.url)
+	if err != nil {
+		return err
+	}
+	api := "http://" + u.Host + "/ws/publish"
+	total := len(track.first)
+	interval := time.Second / time.Duration(o.rate)
+	pad := strings.Repeat("x", 100)
+	var apiLatency hist
+	res := pacedResult{Subscribers: conns, Rate: o.rate}
+	start := time.Now()
+	for seq := 0; seq < total && ctx.Err() == nil; seq++ {
+		due := start.Add(time.Duration(seq) * interval)
+		if late := time.Since(due); late > interval {
+			res.Skipped++ // the previous publish ran past this one's slot
+			continue
+		}
+		time.Sleep(time.Until(due))
+		body, _ := json.Marshal(map[string]any{"channel": "bench:all", "type": "bench",
+			"payload": map[string]any{"seq": seq, "sent": time.Now().UnixNano(), "pad": pad}})
+		req, _ := http.NewRequestWithContext(ctx, "POST", api, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		t0 := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		apiLatency.record(time.Since(t0))
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("publish %d: HTTP %d", seq, resp.StatusCode)
+		}
+		res.Published++
+	}
+	res.Expected = int64(res.Published) * int64(conns)
+	drainEnd := time.Now().Add(o.drain)
+	for track.received.Load() < res.Expected && time.Now().Before(drainEnd) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	el := time.Since(start)
+	res.Seconds = el.Seconds()
+	res.Received = track.received.Load()
+	res.Lost = res.Expected - res.Received
+	res.DeliveriesPerS = float64(res.Received) / el.Seconds()
+	res.LatencyP50Ms, res.LatencyP99Ms = ms(track.latency.quantile(0.5)), ms(track.latency.quantile(0.99))
+	res.LatencyP999Ms, res.LatencyMaxMs = ms(track.latency.quantile(0.999)), ms(track.latency.quantile(1))
+	var spread hist
+	for i := range track.first {
+		if f, l := track.first[i].Load(), track.last[i].Load(); f > 0 {
+			spread.record(time.Duration(l - f))
+		}
+	}
+	res.SpreadP50Ms, res.SpreadP99Ms, res.SpreadMaxMs = ms(spread.quantile(0.5)), ms(spread.quantile(0.99)), ms(spread.quantile(1))
+	res.PublishAPIP50Ms, res.PublishAPIP99Ms = ms(apiLatency.quantile(0.5)), ms(apiLatency.quantile(0.99))
+	fmt.Printf("paced fan-out: %d subscribers, %d publishes/s for %s: %d published, %d skipped; %d of %d deliveries (%d lost), %.0f deliveries/s\n",
+		conns, o.rate, o.duration, res.Published, res.Skipped, res.Received, res.Expected, res.Lost, res.DeliveriesPerS)
+	fmt.Printf("  latency p50 %.1fms p99 %.1fms p99.9 %.1fms max %.1fms; first-to-last spread p50 %.1fms p99 %.1fms max %.1fms; publish API p50 %.2fms p99 %.2fms\n",
+		res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyP999Ms, res.LatencyMaxMs, res.SpreadP50Ms, res.SpreadP99Ms, res.SpreadMaxMs, res.PublishAPIP50Ms, res.PublishAPIP99Ms)
+	line, _ := json.Marshal(res)
+	fmt.Println(string(line))
+	if res.Lost > 0 {
+		return fmt.Errorf("%d deliveries lost", res.Lost)
+	}
+	return nil
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/test/runtimeproc"
+)
+
+// TestPacedSmoke runs a short paced fan-out against a real runtime
+// process: 20 subscribers, 20 publishes a second for a second, nothing
+// lost, and every figure filled in.
+func TestPacedSmoke(t *testing.T) {
+	secret := "smoke-secret-0123456789abcdef0123456789"
+	p := runtimeproc.Start(t, []byte(secret))
+	o := options{url: "ws://" + p.Addr + "/ws", conns: 20, users: 20, concurrency: 4, secret: secret,
+		rate: 20, duration: time.Second, drain: 5 * time.Second}
+	o.urls = []string{o.url}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tokens := make([]string, o.users)
+	for i := range tokens {
+		var err error
+		if tokens[i], err = auth.SignHS256([]byte(secret), auth.TokenRequest{UserID: fmt.Sprintf("smoke-%d", i), TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	track = newTracker(20)
+	defer func() { track = nil }()
+	conns, _, err := dialAll(ctx, o, tokens)
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := paced(ctx, o, len(conns)); err != nil {
+		t.Fatal(err)
+	}
+	if got := track.received.Load(); got != 400 {
+		t.Fatalf("received %d, want 400", got)
+	}
+	if track.latency.quantile(0.99) <= 0 {
+		t.Fatal("no latency recorded")
+	}
+}
