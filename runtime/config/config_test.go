@@ -135,6 +135,12 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 		{"log level", []string{"--log-level", "loud"}, env(), "", "log.level"},
 		{"stray argument", []string{"serve"}, env(), "", "unexpected argument"},
 		{"outbound below body", nil, env(), "limits:\n  outboundQueueBytes: 2048\n", "limits.outboundQueueBytes"},
+		{"write delay too long", nil, env(), "transport:\n  writeDelay: 1s\n", "transport.writeDelay"},
+		{"presence ttl too short", nil, env(), "presence:\n  ttl: 10ms\n", "presence.ttl"},
+		{"server subscriptions ttl", nil, env(), "serverSubscriptions:\n  ttl: 0s\n", "serverSubscriptions.ttl"},
+		{"expiry warning", nil, env(), "auth:\n  expiryWarning: 2h\n", "auth.expiryWarning"},
+		{"join and leave without presence", nil, env(), "channels:\n  namespaces:\n    doc: {joinLeave: true}\n", "joinLeave needs presence"},
+		{"publish roles without roles", nil, env(), "channels:\n  namespaces:\n    ops: {publish: roles}\n", "publishRoles"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

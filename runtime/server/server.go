@@ -136,6 +136,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		HSTSMaxAge: cfg.Security.HSTSMaxAge.Duration,
 		Upgrader: transport.NewUpgrader(transport.Config{
 			EnableCompression: cfg.Transport.Compression,
+			WriteDelay:        cfg.Transport.WriteDelay.Duration,
 			MaxMessageBytes:   cfg.Limits.MaxMessageBytes,
 			MaxQueueBytes:     cfg.Limits.OutboundQueueBytes,
 			WriteTimeout:      cfg.Limits.WriteTimeout.Duration,

@@ -3,6 +3,9 @@ package e2e
 import (
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/fleetwire/fleetwire/runtime/config"
 )
 
 // checkPublishMany publishes one message to three channels through pub;
@@ -75,4 +78,30 @@ func TestPublishToManyChannels(t *testing.T) {
 func TestPublishToManyChannelsAcrossNodes(t *testing.T) {
 	_, nodes := startFleet(t, 3, "")
 	checkPublishMany(t, nodes[0], nodes[2])
+}
+
+// TestWriteDelayDeliversEverythingInOrder: with transport.writeDelay, the
+// messages a connection gets within the delay share writes; each
+// subscriber still gets every one, in order.
+func TestWriteDelayDeliversEverythingInOrder(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.Transport.WriteDelay = config.Duration{Duration: 20 * time.Millisecond} })
+	var subs []*client
+	for i := range 3 {
+		c := dial(t, n, userToken(t, fmt.Sprintf("reader-%d", i)))
+		c.subscribe("ticker:1")
+		subs = append(subs, c)
+	}
+	ids := make([]string, 0, 30)
+	for i := range 30 {
+		r := call(t, "POST", n.base+"/ws/publish", serviceToken(t), map[string]any{"channel": "ticker:1", "type": "tick", "payload": i})
+		mustStatus(t, r, 200)
+		ids = append(ids, r.Body["messageId"].(string))
+	}
+	for i, c := range subs {
+		for j, id := range ids {
+			if m := c.expectMessage("tick"); m.ID != id {
+				t.Fatalf("subscriber %d, message %d: %s, want %s", i, j, m.ID, id)
+			}
+		}
+	}
 }
