@@ -8,7 +8,6 @@ import (
 
 	"github.com/fleetwire/fleetwire/runtime/message"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
-	"github.com/fleetwire/fleetwire/runtime/rpcproxy"
 )
 
 // Client publishing: a connection publishes into a channel with the
@@ -76,36 +75,14 @@ func (s *Session) publishNow(ch string, msg *message.Message) (any, *protocol.Er
 // clientPublishWait bounds one client publish's store and broker calls.
 const clientPublishWait = 5 * time.Second
 
-// publishThroughProxy asks the backend on a goroutine the hub owns, as
-// custom events do, and publishes once it accepts; the ack or error comes
-// then.
+// publishThroughProxy asks the backend first, as custom events do, and
+// publishes once it accepts; the ack or error comes then.
 func (s *Session) publishThroughProxy(f Frame, ch string, msg *message.Message) {
-	fw := s.hub.cfg.Forwarder
-	if fw == nil {
+	if s.hub.cfg.Forwarder == nil {
 		s.replyError(f, protocol.Errorf(protocol.CodeInternal, "the channel's publishes need the RPC proxy, which is not configured"))
 		return
 	}
-	m := s.hub.cfg.Metrics
-	if !fw.TryAcquire() {
-		m.RPCCalls.WithLabelValues(string(rpcproxy.CodeBusy)).Inc()
-		s.replyError(f, rpcproxy.BusyError())
-		return
-	}
-	c := s.Claims()
-	call := rpcproxy.Call{Event: "publish", Data: f.Data, User: rpcproxy.Caller{
-		UserID: s.userID, Email: c.Email, Roles: c.Roles, Teams: c.Teams, Tier: c.Tier, ConnectionID: s.meta.ConnID,
-	}}
-	started := s.hub.spawn(func(ctx context.Context) {
-		defer fw.Release()
-		start := time.Now()
-		_, perr := fw.Forward(ctx, call, msg.ID)
-		m.RPCDuration.Observe(time.Since(start).Seconds())
-		if perr != nil {
-			m.RPCCalls.WithLabelValues(string(perr.Code)).Inc()
-			s.replyError(f, perr)
-			return
-		}
-		m.RPCCalls.WithLabelValues("ok").Inc()
+	s.callBackend(f, "publish", msg.ID, func([]byte) {
 		d, perr := s.publishNow(ch, msg)
 		if perr != nil {
 			s.replyError(f, perr)
@@ -113,10 +90,6 @@ func (s *Session) publishThroughProxy(f Frame, ch string, msg *message.Message) 
 		}
 		s.replyAck(f, d)
 	})
-	if !started {
-		fw.Release()
-		s.replyError(f, protocol.Errorf(protocol.CodeInternal, "the server is shutting down"))
-	}
 }
 
 // subscribedTo reports whether the session is subscribed to ch.

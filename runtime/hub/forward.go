@@ -13,29 +13,43 @@ import (
 // customEventPattern is what a forwarded event's name must look like.
 var customEventPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.:\-]{0,63}$`)
 
-// forward sends a custom event to the backend on a goroutine the hub owns and
-// reports whether it took the frame. The reply (ack or error) comes when
-// the backend answers, so a slow backend never stalls this connection's
-// other events; the proxy's concurrency cap bounds the goroutines.
+// forward sends a custom event to the backend and reports whether it
+// took the frame. The reply (ack or error) comes when the backend
+// answers, so a slow backend never stalls this connection's other events.
 func (s *Session) forward(f Frame) bool {
-	fw := s.hub.cfg.Forwarder
-	if fw == nil || !customEventPattern.MatchString(f.Event) {
+	if s.hub.cfg.Forwarder == nil || !customEventPattern.MatchString(f.Event) {
 		return false
 	}
+	s.callBackend(f, f.Event, message.NewID(), func(data []byte) {
+		if f.HasID {
+			if frame, err := s.codec.EncodeAck(f.ID, data); err == nil {
+				s.sendFrame(frame)
+			}
+		}
+	})
+	return true
+}
+
+// callBackend calls the RPC proxy with event and the frame's data, on a
+// goroutine the hub owns (the proxy's concurrency cap bounds them), and
+// runs ok with the backend's answer; a refusal is the frame's error
+// reply. The Forwarder must be set.
+func (s *Session) callBackend(f Frame, event, requestID string, ok func(data []byte)) {
+	fw := s.hub.cfg.Forwarder
 	m := s.hub.cfg.Metrics
 	if !fw.TryAcquire() {
 		m.RPCCalls.WithLabelValues(string(rpcproxy.CodeBusy)).Inc()
 		s.replyError(f, rpcproxy.BusyError())
-		return true
+		return
 	}
-	call := rpcproxy.Call{Event: f.Event, Data: f.Data, User: rpcproxy.Caller{
-		UserID: s.userID, Email: s.Claims().Email, Roles: s.Claims().Roles, Teams: s.Claims().Teams,
-		Tier: s.Claims().Tier, ConnectionID: s.meta.ConnID,
+	c := s.Claims()
+	call := rpcproxy.Call{Event: event, Data: f.Data, User: rpcproxy.Caller{
+		UserID: s.userID, Email: c.Email, Roles: c.Roles, Teams: c.Teams, Tier: c.Tier, ConnectionID: s.meta.ConnID,
 	}}
 	started := s.hub.spawn(func(ctx context.Context) {
 		defer fw.Release()
 		start := time.Now()
-		data, perr := fw.Forward(ctx, call, message.NewID())
+		data, perr := fw.Forward(ctx, call, requestID)
 		m.RPCDuration.Observe(time.Since(start).Seconds())
 		if perr != nil {
 			m.RPCCalls.WithLabelValues(string(perr.Code)).Inc()
@@ -43,15 +57,10 @@ func (s *Session) forward(f Frame) bool {
 			return
 		}
 		m.RPCCalls.WithLabelValues("ok").Inc()
-		if f.HasID {
-			if frame, err := s.codec.EncodeAck(f.ID, data); err == nil {
-				s.sendFrame(frame)
-			}
-		}
+		ok(data)
 	})
 	if !started {
 		fw.Release()
 		s.replyError(f, protocol.Errorf(protocol.CodeInternal, "the server is shutting down"))
 	}
-	return true
 }

@@ -9,35 +9,37 @@ import (
 )
 
 // refreshPresence keeps this node's connections counted in a presence
-// store whose entries expire (presence.Refresher). It refreshes every
-// third of the TTL, so one failed round does not make live users vanish.
-// It stops when ctx ends.
+// store whose entries expire (presence.Refresher).
 func (h *Hub) refreshPresence(ctx context.Context, r presence.Refresher) {
-	every := max(r.TTL()/3, 100*time.Millisecond)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		var conns []presence.Conn
-		h.eachSession(func(s *Session) {
-			conns = append(conns, presence.Conn{UserID: s.userID, ConnID: s.presenceID()})
+	h.refreshEvery(ctx, r.TTL(), "presence refresh failed; connections may stop counting",
+		func(ctx context.Context) (int, error) {
+			var conns []presence.Conn
+			h.eachSession(func(s *Session) {
+				conns = append(conns, presence.Conn{UserID: s.userID, ConnID: s.presenceID()})
+			})
+			return len(conns), r.Refresh(ctx, conns)
 		})
-		rctx, cancel := context.WithTimeout(ctx, every)
-		if err := r.Refresh(rctx, conns); err != nil {
-			h.log.Error(err, "presence refresh failed; connections may stop counting", "connections", len(conns))
-		}
-		cancel()
-	}
 }
 
 // refreshChannelPresence keeps this node's connections present on their
 // channels, as refreshPresence does for users.
 func (h *Hub) refreshChannelPresence(ctx context.Context, r chanpresence.Refresher) {
-	every := max(r.TTL()/3, 100*time.Millisecond)
+	h.refreshEvery(ctx, r.TTL(), "channel presence refresh failed; connections may leave the presence answer",
+		func(ctx context.Context) (int, error) {
+			conns := h.channelPresenceConns()
+			if len(conns) == 0 {
+				return 0, nil
+			}
+			return len(conns), r.Refresh(ctx, conns)
+		})
+}
+
+// refreshEvery runs refresh every third of ttl, so one failed round does
+// not make live connections vanish, each round bounded by the interval,
+// until ctx ends. A failure is logged with what; refresh reports how many
+// connections it covered.
+func (h *Hub) refreshEvery(ctx context.Context, ttl time.Duration, what string, refresh func(context.Context) (int, error)) {
+	every := max(ttl/3, 100*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -46,13 +48,9 @@ func (h *Hub) refreshChannelPresence(ctx context.Context, r chanpresence.Refresh
 			return
 		case <-t.C:
 		}
-		conns := h.channelPresenceConns()
-		if len(conns) == 0 {
-			continue
-		}
 		rctx, cancel := context.WithTimeout(ctx, every)
-		if err := r.Refresh(rctx, conns); err != nil {
-			h.log.Error(err, "channel presence refresh failed; connections may leave the presence answer", "connections", len(conns))
+		if n, err := refresh(rctx); err != nil {
+			h.log.Error(err, what, "connections", n)
 		}
 		cancel()
 	}

@@ -277,22 +277,19 @@ func count(c *websocket.Conn, received *atomic.Int64, socketIO bool) {
 	}
 }
 
-// fanout publishes o.fanout messages to the channel every connection is on,
-// one at a time, and reports deliveries per second.
-func fanout(ctx context.Context, o options, conns []*websocket.Conn, received *atomic.Int64) error {
+// publisher returns a function that posts one publish body to the
+// runtime's API with a service token.
+func publisher(o options) (func(ctx context.Context, body []byte) error, error) {
 	tok, err := auth.SignHS256([]byte(o.secret), auth.TokenRequest{UserID: "loadgen", Roles: []string{auth.RoleService}, TTL: time.Hour})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	u, err := url.Parse(o.url)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	api := "http://" + u.Host + "/ws/publish"
-	body, _ := json.Marshal(map[string]any{"channel": "bench:all", "type": "bench", "payload": map[string]any{"text": strings.Repeat("x", 100)}})
-	want := int64(len(conns)) * int64(o.fanout)
-	start := time.Now()
-	for i := 0; i < o.fanout; i++ {
+	return func(ctx context.Context, body []byte) error {
 		req, _ := http.NewRequestWithContext(ctx, "POST", api, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Content-Type", "application/json")
@@ -303,6 +300,24 @@ func fanout(ctx context.Context, o options, conns []*websocket.Conn, received *a
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
 			return fmt.Errorf("publish: HTTP %d", resp.StatusCode)
+		}
+		return nil
+	}, nil
+}
+
+// fanout publishes o.fanout messages to the channel every connection is on,
+// one at a time, and reports deliveries per second.
+func fanout(ctx context.Context, o options, conns []*websocket.Conn, received *atomic.Int64) error {
+	publish, err := publisher(o)
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(map[string]any{"channel": "bench:all", "type": "bench", "payload": map[string]any{"text": strings.Repeat("x", 100)}})
+	want := int64(len(conns)) * int64(o.fanout)
+	start := time.Now()
+	for i := 0; i < o.fanout; i++ {
+		if err := publish(ctx, body); err != nil {
+			return err
 		}
 	}
 	for received.Load() < want && ctx.Err() == nil {

@@ -5,14 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/fleetwire/fleetwire/runtime/auth"
 )
 
 // The paced fan-out: publishes at a fixed rate for a fixed time, each
@@ -97,15 +93,10 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // paced publishes o.rate messages a second for o.duration to every
 // connection's channel, then waits up to o.drain for the stragglers.
 func paced(ctx context.Context, o options, conns int) error {
-	tok, err := auth.SignHS256([]byte(o.secret), auth.TokenRequest{UserID: "loadgen", Roles: []string{auth.RoleService}, TTL: time.Hour})
+	publish, err := publisher(o)
 	if err != nil {
 		return err
 	}
-	u, err := url.Parse(o.url)
-	if err != nil {
-		return err
-	}
-	api := "http://" + u.Host + "/ws/publish"
 	total := len(track.first)
 	interval := time.Second / time.Duration(o.rate)
 	pad := strings.Repeat("x", 100)
@@ -121,19 +112,11 @@ func paced(ctx context.Context, o options, conns int) error {
 		time.Sleep(time.Until(due))
 		body, _ := json.Marshal(map[string]any{"channel": "bench:all", "type": "bench",
 			"payload": map[string]any{"seq": seq, "sent": time.Now().UnixNano(), "pad": pad}})
-		req, _ := http.NewRequestWithContext(ctx, "POST", api, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "application/json")
 		t0 := time.Now()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
+		if err := publish(ctx, body); err != nil {
+			return fmt.Errorf("publish %d: %w", seq, err)
 		}
-		resp.Body.Close()
 		apiLatency.record(time.Since(t0))
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("publish %d: HTTP %d", seq, resp.StatusCode)
-		}
 		res.Published++
 	}
 	res.Expected = int64(res.Published) * int64(conns)

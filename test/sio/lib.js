@@ -58,4 +58,20 @@ function options() {
   return o;
 }
 
-module.exports = { out, plain, emitAck, next, fail, options };
+// connectRuntime opens a socket to SIO_URL with SIO_TOKEN as the `auth`
+// payload, waits for the runtime's "connected" event, reports it, and
+// returns the socket.
+async function connectRuntime() {
+  const { io } = require("socket.io-client");
+  const o = options();
+  o.auth = { token: process.env.SIO_TOKEN };
+  const socket = io(process.env.SIO_URL, o);
+  const connected = next(socket, "connected");
+  const [err] = await Promise.race([next(socket, "connect"), next(socket, "connect_error")]);
+  if (err) throw new Error("connect_error: " + err.message + " " + JSON.stringify(err.data));
+  const [data] = await connected;
+  out({ step: "connected", userId: data.userId, transport: socket.io.engine.transport.name });
+  return socket;
+}
+
+module.exports = { out, plain, emitAck, next, fail, options, connectRuntime };

@@ -4,8 +4,7 @@
 // a server-side subscription and a token refresh. Environment: SIO_URL,
 // SIO_API, SIO_TOKEN, SIO_SERVICE_TOKEN, SIO_USER, SIO_FRESH_TOKEN (a
 // fresh token for the same user), SIO_TRANSPORTS (optional).
-const { io } = require("socket.io-client");
-const { out, plain, emitAck, next, fail, options } = require("./lib");
+const { out, plain, emitAck, next, fail, connectRuntime } = require("./lib");
 
 async function api(path, body) {
   const res = await fetch(process.env.SIO_API + path, {
@@ -18,15 +17,7 @@ async function api(path, body) {
 }
 
 async function main() {
-  const o = options();
-  o.auth = { token: process.env.SIO_TOKEN };
-  const socket = io(process.env.SIO_URL, o);
-  const connected = next(socket, "connected");
-  const [err] = await Promise.race([next(socket, "connect"), next(socket, "connect_error")]);
-  if (err) throw new Error("connect_error: " + err.message + " " + JSON.stringify(err.data));
-  await connected;
-  out({ step: "connected", transport: socket.io.engine.transport.name });
-
+  const socket = await connectRuntime();
   const published = await api("/ws/publish", { channel: "news:1", type: "headline", payload: 1 });
   out({ step: "history", ack: plain(await emitAck(socket, "history", { channel: "news:1" })), messageId: published.messageId });
 

@@ -9,22 +9,7 @@
 //             ping, to show the connection survived.
 //   oversize  a small ping, then a "ping" whose data is SIO_BIG_BYTES
 //             long: the runtime sends "close_reason" and ends the session.
-const { io } = require("socket.io-client");
-const { out, plain, emitAck, next, fail, options } = require("./lib");
-
-// connect opens the socket with the token as the `auth` payload and waits
-// for the runtime's "connected" event.
-async function connect() {
-  const o = options();
-  o.auth = { token: process.env.SIO_TOKEN };
-  const socket = io(process.env.SIO_URL, o);
-  const connected = next(socket, "connected");
-  const [err] = await Promise.race([next(socket, "connect"), next(socket, "connect_error")]);
-  if (err) throw new Error("connect_error: " + err.message + " " + JSON.stringify(err.data));
-  const [data] = await connected;
-  out({ step: "connected", userId: data.userId, transport: socket.io.engine.transport.name });
-  return socket;
-}
+const { out, plain, emitAck, next, fail, connectRuntime } = require("./lib");
 
 async function rate(socket) {
   const allowed = Number(process.env.SIO_ALLOWED);
@@ -70,7 +55,7 @@ const scenarios = { rate, unknown, oversize };
 async function main() {
   const run = scenarios[process.env.SIO_SCENARIO];
   if (!run) throw new Error("unknown SIO_SCENARIO " + process.env.SIO_SCENARIO);
-  const socket = await connect();
+  const socket = await connectRuntime();
   await run(socket);
   // The oversize scenario ends disconnected; the others close here.
   socket.disconnect();
