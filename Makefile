@@ -58,7 +58,7 @@ test-env: ## Make this machine ready for the tests: redis-server, and a cached k
 
 .PHONY: test
 test: test-env vet lint ## Run every test, including the fuzz seed corpora, the envtest suite and end-to-end suites.
-	KUBEBUILDER_ASSETS="$$(./hack/setup-envtest.sh 2>/dev/null)" FLEETWIRE_CLUSTER_ASSETS="$$(./hack/setup-cluster.sh 2>/dev/null)" HELM="$$(./hack/setup-helm.sh 2>/dev/null)" FLEETWIRE_KEDA_CRDS="$$(./hack/setup-keda.sh 2>/dev/null)" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	KUBEBUILDER_ASSETS="$$(./hack/setup-envtest.sh 2>/dev/null)" FLEETWIRE_CLUSTER_ASSETS="$$(./hack/setup-cluster.sh 2>/dev/null)" HELM="$$(./hack/setup-helm.sh 2>/dev/null)" FLEETWIRE_KEDA_CRDS="$$(./hack/setup-keda.sh 2>/dev/null)" FLEETWIRE_ARTILLERY="$$(./hack/setup-artillery.sh 2>/dev/null)" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: faults
 faults: test-env ## Run the fault scenarios (docs/reliability.md) at full size where they have one: 1,000 clients for 60s of network drops, a reconnect storm of 19,500, a ten-minute soak, each attack from its own process for 10s, and the same scenarios against Centrifugo (built once by hack/setup-centrifugo.sh).
@@ -66,7 +66,7 @@ faults: test-env ## Run the fault scenarios (docs/reliability.md) at full size w
 
 .PHONY: test-race
 test-race: test-env ## Run the tests with the race detector.
-	KUBEBUILDER_ASSETS="$$(./hack/setup-envtest.sh 2>/dev/null)" FLEETWIRE_CLUSTER_ASSETS="$$(./hack/setup-cluster.sh 2>/dev/null)" HELM="$$(./hack/setup-helm.sh 2>/dev/null)" FLEETWIRE_KEDA_CRDS="$$(./hack/setup-keda.sh 2>/dev/null)" $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	KUBEBUILDER_ASSETS="$$(./hack/setup-envtest.sh 2>/dev/null)" FLEETWIRE_CLUSTER_ASSETS="$$(./hack/setup-cluster.sh 2>/dev/null)" HELM="$$(./hack/setup-helm.sh 2>/dev/null)" FLEETWIRE_KEDA_CRDS="$$(./hack/setup-keda.sh 2>/dev/null)" FLEETWIRE_ARTILLERY="$$(./hack/setup-artillery.sh 2>/dev/null)" $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: fuzz
 fuzz: ## Fuzz each decoder (native frames, Engine.IO packets and payloads, Socket.IO packets) for FUZZTIME (default 30s) each.
@@ -82,6 +82,10 @@ bench: ## Run the Go benchmarks.
 .PHONY: load
 load: ## Run the load generator against a local runtime (hack/load.sh; LOAD_ARGS overrides the paced fan-out).
 	./hack/load.sh $(LOAD_ARGS)
+
+.PHONY: load-artillery
+load-artillery: ## Run the Artillery Socket.IO scenario (test/load) against a local runtime (LOAD_DURATION, LOAD_RATE).
+	./hack/load-artillery.sh
 
 .PHONY: clean
 clean: ## Remove build output.
