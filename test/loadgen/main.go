@@ -47,6 +47,8 @@ type options struct {
 	concurrency int
 	compress    bool
 	rate        int
+	mode        string
+	sources     int
 	duration    time.Duration
 	drain       time.Duration
 	pid         int
@@ -75,6 +77,8 @@ func parse() (options, error) {
 	flag.DurationVar(&o.hold, "hold", 10*time.Second, "how long to hold the connections idle before measuring")
 	flag.DurationVar(&o.deadline, "deadline", 5*time.Minute, "hard bound on the whole run")
 	flag.IntVar(&o.fanout, "fanout", 0, "messages to publish to all connections after the memory measurement")
+	flag.StringVar(&o.mode, "mode", "idle", "idle (hold --conns connections, then --fanout and --rate runs) or connect-rate (open and close --conns connections, --concurrency at a time)")
+	flag.IntVar(&o.sources, "sources", 4, "connect-rate: loopback source addresses to spread the connections over (127.0.0.1 to 127.0.0.N)")
 	flag.IntVar(&o.rate, "rate", 0, "paced fan-out: publishes per second, each to every connection, for --duration (0: no paced run)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long the paced fan-out publishes")
 	flag.DurationVar(&o.drain, "drain", 10*time.Second, "how long the paced fan-out waits for the last deliveries")
@@ -90,6 +94,12 @@ func parse() (options, error) {
 	}
 	if o.conns < 1 || o.conns > maxConns {
 		return o, fmt.Errorf("--conns must be 1..%d", maxConns)
+	}
+	if o.mode != "idle" && o.mode != "connect-rate" {
+		return o, fmt.Errorf("--mode must be idle or connect-rate, got %q", o.mode)
+	}
+	if o.sources < 1 || o.sources > 250 {
+		return o, errors.New("--sources must be 1..250")
 	}
 	if o.rate < 0 || o.rate > 10000 || (o.rate > 0 && (o.duration <= 0 || o.duration > 10*time.Minute)) {
 		return o, errors.New("--rate must be 0..10000, with --duration from above 0 to 10m")
@@ -132,6 +142,9 @@ func run() error {
 		if tokens[i], err = auth.SignHS256([]byte(o.secret), auth.TokenRequest{UserID: fmt.Sprintf("load-%d", i), TTL: o.deadline + time.Hour}); err != nil {
 			return err
 		}
+	}
+	if o.mode == "connect-rate" {
+		return connectRate(ctx, o, tokens)
 	}
 	if o.rate > 0 {
 		track = newTracker(int(math.Ceil(float64(o.rate) * o.duration.Seconds())))

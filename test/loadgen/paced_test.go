@@ -49,3 +49,25 @@ func TestPacedSmoke(t *testing.T) {
 		t.Fatal("no latency recorded")
 	}
 }
+
+// TestConnectRateSmoke opens and closes 50 connections from two loopback
+// source addresses against a real runtime process.
+func TestConnectRateSmoke(t *testing.T) {
+	secret := "smoke-secret-0123456789abcdef0123456789"
+	p := runtimeproc.Start(t, []byte(secret))
+	o := options{url: "ws://" + p.Addr + "/ws", conns: 50, users: 50, concurrency: 5, secret: secret, sources: 2,
+		pid: p.Cmd.Process.Pid}
+	o.urls = []string{o.url}
+	tokens := make([]string, o.users)
+	for i := range tokens {
+		var err error
+		if tokens[i], err = auth.SignHS256([]byte(secret), auth.TokenRequest{UserID: fmt.Sprintf("rate-%d", i), TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := connectRate(ctx, o, tokens); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/fleetwire/fleetwire/test/procstat"
+)
+
+// connectRate measures handshakes: o.conns connections, o.concurrency at
+// a time, each a WebSocket upgrade with a JWT, the connected event and a
+// subscribe with its ack, then closed. Connections go out from o.sources
+// loopback addresses in turn (127.0.0.1, 127.0.0.2, ...), so that one
+// address does not run out of ports in TIME_WAIT. With a pid it reports
+// the server's CPU per handshake, from /proc.
+func connectRate(ctx context.Context, o options, tokens []string) error {
+	var (
+		next, done, failed atomic.Int64
+		firstErr           error
+		mu                 sync.Mutex
+		latency            hist
+		wg                 sync.WaitGroup
+	)
+	cpuBefore := procstat.CPUTime(o.pid)
+	start := time.Now()
+	for w := range o.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			src := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+w%o.sources))}
+			d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024,
+				NetDialContext: (&net.Dialer{LocalAddr: src}).DialContext}
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= o.conns {
+					return
+				}
+				dial := dialOne
+				if o.socketIO {
+					dial = dialSocketIO
+				}
+				t0 := time.Now()
+				c, err := dial(ctx, d, o.urls[i%len(o.urls)], tokens[i%len(tokens)])
+				if err != nil {
+					failed.Add(1)
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("connection %d: %w", i, err)
+					}
+					mu.Unlock()
+					continue
+				}
+				latency.record(time.Since(t0))
+				_ = c.Close()
+				if n := done.Add(1); n%5000 == 0 {
+					fmt.Printf("  %d handshakes after %s\n", n, time.Since(start).Round(time.Millisecond))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	res := struct {
+		Handshakes      int64   `json:"handshakes"`
+		Failed          int64   `json:"failed"`
+		Seconds         float64 `json:"seconds"`
+		PerSecond       float64 `json:"handshakesPerSecond"`
+		P50Ms           float64 `json:"latencyP50Ms"`
+		P99Ms           float64 `json:"latencyP99Ms"`
+		ServerCPUPerMic float64 `json:"serverCpuMicrosecondsPerHandshake,omitempty"`
+	}{Handshakes: done.Load(), Failed: failed.Load(), Seconds: el.Seconds(), PerSecond: float64(done.Load()) / el.Seconds(),
+		P50Ms: ms(latency.quantile(0.5)), P99Ms: ms(latency.quantile(0.99))}
+	if o.pid > 0 && res.Handshakes > 0 {
+		res.ServerCPUPerMic = float64((procstat.CPUTime(o.pid) - cpuBefore).Microseconds()) / float64(res.Handshakes)
+	}
+	fmt.Printf("connect-rate: %d handshakes (%d failed) in %s from %d source addresses, concurrency %d: %.0f/s; latency p50 %.1fms p99 %.1fms",
+		res.Handshakes, res.Failed, el.Round(time.Millisecond), o.sources, o.concurrency, res.PerSecond, res.P50Ms, res.P99Ms)
+	if res.ServerCPUPerMic > 0 {
+		fmt.Printf("; server CPU %.0f µs per handshake", res.ServerCPUPerMic)
+	}
+	fmt.Println()
+	line, _ := json.Marshal(res)
+	fmt.Println(string(line))
+	if res.Failed > 0 {
+		return firstErr
+	}
+	if res.Handshakes < int64(o.conns) {
+		return fmt.Errorf("only %d of %d handshakes before the deadline", res.Handshakes, o.conns)
+	}
+	return nil
+}
