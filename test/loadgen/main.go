@@ -77,7 +77,7 @@ func parse() (options, error) {
 	flag.DurationVar(&o.hold, "hold", 10*time.Second, "how long to hold the connections idle before measuring")
 	flag.DurationVar(&o.deadline, "deadline", 5*time.Minute, "hard bound on the whole run")
 	flag.IntVar(&o.fanout, "fanout", 0, "messages to publish to all connections after the memory measurement")
-	flag.StringVar(&o.mode, "mode", "idle", "idle (hold --conns connections, then --fanout and --rate runs) or connect-rate (open and close --conns connections, --concurrency at a time)")
+	flag.StringVar(&o.mode, "mode", "idle", "idle (hold --conns connections, then --fanout and --rate runs), connect-rate (open and close --conns connections, --concurrency at a time) or storm (hold them, then drop them all at once and redial)")
 	flag.IntVar(&o.sources, "sources", 4, "connect-rate: loopback source addresses to spread the connections over (127.0.0.1 to 127.0.0.N)")
 	flag.IntVar(&o.rate, "rate", 0, "paced fan-out: publishes per second, each to every connection, for --duration (0: no paced run)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long the paced fan-out publishes")
@@ -95,8 +95,8 @@ func parse() (options, error) {
 	if o.conns < 1 || o.conns > maxConns {
 		return o, fmt.Errorf("--conns must be 1..%d", maxConns)
 	}
-	if o.mode != "idle" && o.mode != "connect-rate" {
-		return o, fmt.Errorf("--mode must be idle or connect-rate, got %q", o.mode)
+	if o.mode != "idle" && o.mode != "connect-rate" && o.mode != "storm" {
+		return o, fmt.Errorf("--mode must be idle, connect-rate or storm, got %q", o.mode)
 	}
 	if o.sources < 1 || o.sources > 250 {
 		return o, errors.New("--sources must be 1..250")
@@ -177,6 +177,9 @@ func run() error {
 			(heap.heap-heapBefore.heap)/n, (heap.stack-heapBefore.stack)/n)
 		fmt.Printf("runtime GC heap goal %.2f KiB per connection (go_memstats_next_gc_bytes: twice the heap live at the last collection, plus the stacks)\n",
 			(heap.goal-heapBefore.goal)/n)
+	}
+	if o.mode == "storm" {
+		return storm(ctx, o, conns, tokens)
 	}
 	if o.fanout > 0 {
 		if err := fanout(ctx, o, conns, received); err != nil {

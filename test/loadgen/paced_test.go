@@ -71,3 +71,27 @@ func TestConnectRateSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStormSmoke drops 30 held connections at once and redials them.
+func TestStormSmoke(t *testing.T) {
+	secret := "smoke-secret-0123456789abcdef0123456789"
+	p := runtimeproc.Start(t, []byte(secret))
+	o := options{url: "ws://" + p.Addr + "/ws", conns: 30, users: 30, concurrency: 10, secret: secret, pid: p.Cmd.Process.Pid}
+	o.urls = []string{o.url}
+	tokens := make([]string, o.users)
+	for i := range tokens {
+		var err error
+		if tokens[i], err = auth.SignHS256([]byte(secret), auth.TokenRequest{UserID: fmt.Sprintf("storm-%d", i), TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conns, _, err := dialAll(ctx, o, tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := storm(ctx, o, conns, tokens); err != nil {
+		t.Fatal(err)
+	}
+}
