@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,50 +21,30 @@ import (
 // the server's CPU per handshake, from /proc.
 func connectRate(ctx context.Context, o options, tokens []string) error {
 	var (
-		next, done, failed atomic.Int64
-		firstErr           error
-		mu                 sync.Mutex
-		latency            hist
-		wg                 sync.WaitGroup
+		done, failed atomic.Int64
+		firstErr     error
+		mu           sync.Mutex
+		latency      hist
 	)
 	cpuBefore := procstat.CPUTime(o.pid)
 	start := time.Now()
-	for w := range o.concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			src := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+w%o.sources))}
-			d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024,
-				NetDialContext: (&net.Dialer{LocalAddr: src}).DialContext}
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= o.conns {
-					return
-				}
-				dial := dialOne
-				if o.socketIO {
-					dial = dialSocketIO
-				}
-				t0 := time.Now()
-				c, err := dial(ctx, d, o.urls[i%len(o.urls)], tokens[i%len(tokens)])
-				if err != nil {
-					failed.Add(1)
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("connection %d: %w", i, err)
-					}
-					mu.Unlock()
-					continue
-				}
-				latency.record(time.Since(t0))
-				_ = c.Close()
-				if n := done.Add(1); n%5000 == 0 {
-					fmt.Printf("  %d handshakes after %s\n", n, time.Since(start).Round(time.Millisecond))
-				}
+	dialWorkers(ctx, o, tokens, func(i int, c *websocket.Conn, took time.Duration, err error) bool {
+		if err != nil {
+			failed.Add(1)
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = fmt.Errorf("connection %d: %w", i, err)
 			}
-		}()
-	}
-	wg.Wait()
+			mu.Unlock()
+			return true
+		}
+		latency.record(took)
+		_ = c.Close()
+		if n := done.Add(1); n%5000 == 0 {
+			fmt.Printf("  %d handshakes after %s\n", n, time.Since(start).Round(time.Millisecond))
+		}
+		return true
+	})
 	el := time.Since(start)
 	res := struct {
 		Handshakes      int64   `json:"handshakes"`

@@ -78,7 +78,7 @@ func parse() (options, error) {
 	flag.DurationVar(&o.deadline, "deadline", 5*time.Minute, "hard bound on the whole run")
 	flag.IntVar(&o.fanout, "fanout", 0, "messages to publish to all connections after the memory measurement")
 	flag.StringVar(&o.mode, "mode", "idle", "idle (hold --conns connections, then --fanout and --rate runs), connect-rate (open and close --conns connections, --concurrency at a time) or storm (hold them, then drop them all at once and redial)")
-	flag.IntVar(&o.sources, "sources", 4, "connect-rate: loopback source addresses to spread the connections over (127.0.0.1 to 127.0.0.N)")
+	flag.IntVar(&o.sources, "sources", 4, "loopback source addresses to spread the connections over (127.0.0.1 to 127.0.0.N), so that none runs out of ports")
 	flag.IntVar(&o.rate, "rate", 0, "paced fan-out: publishes per second, each to every connection, for --duration (0: no paced run)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long the paced fan-out publishes")
 	flag.DurationVar(&o.drain, "drain", 10*time.Second, "how long the paced fan-out waits for the last deliveries")
@@ -199,13 +199,44 @@ func dialAll(ctx context.Context, o options, tokens []string) ([]*websocket.Conn
 		mu       sync.Mutex
 		conns    = make([]*websocket.Conn, 0, o.conns)
 		received atomic.Int64
-		next     atomic.Int64
 		firstErr error
-		wg       sync.WaitGroup
 	)
 	started := time.Now()
-	dialer := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024, EnableCompression: o.compress}
-	for range o.concurrency {
+	dialWorkers(ctx, o, tokens, func(i int, c *websocket.Conn, _ time.Duration, err error) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("connection %d: %w", i, err)
+			}
+			return false
+		}
+		conns = append(conns, c)
+		if n := len(conns); n%2000 == 0 {
+			fmt.Printf("  %d connected after %s\n", n, time.Since(started).Round(time.Millisecond))
+		}
+		go count(c, &received, o.socketIO)
+		return true
+	})
+	return conns, &received, firstErr
+}
+
+// dialWorkers dials connections 0 to o.conns-1 on o.concurrency workers,
+// over o.sources loopback source addresses when it is set, and hands each
+// outcome to got; a worker stops when got returns false.
+func dialWorkers(ctx context.Context, o options, tokens []string, got func(i int, c *websocket.Conn, took time.Duration, err error) bool) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range o.concurrency {
+		d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024, EnableCompression: o.compress}
+		if o.sources > 0 {
+			src := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+w%o.sources))}
+			d.NetDialContext = (&net.Dialer{LocalAddr: src}).DialContext
+		}
+		dial := dialOne
+		if o.socketIO {
+			dial = dialSocketIO
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -214,30 +245,15 @@ func dialAll(ctx context.Context, o options, tokens []string) ([]*websocket.Conn
 				if i >= o.conns {
 					return
 				}
-				dial := dialOne
-				if o.socketIO {
-					dial = dialSocketIO
-				}
-				c, err := dial(ctx, dialer, o.urls[i%len(o.urls)], tokens[i%len(tokens)])
-				mu.Lock()
-				if err != nil {
-					if firstErr == nil {
-						firstErr = fmt.Errorf("connection %d: %w", i, err)
-					}
-					mu.Unlock()
+				t0 := time.Now()
+				c, err := dial(ctx, d, o.urls[i%len(o.urls)], tokens[i%len(tokens)])
+				if !got(i, c, time.Since(t0), err) {
 					return
 				}
-				conns = append(conns, c)
-				if n := len(conns); n%2000 == 0 {
-					fmt.Printf("  %d connected after %s\n", n, time.Since(started).Round(time.Millisecond))
-				}
-				mu.Unlock()
-				go count(c, &received, o.socketIO)
 			}
 		}()
 	}
 	wg.Wait()
-	return conns, &received, firstErr
 }
 
 func dialOne(ctx context.Context, d websocket.Dialer, u, token string) (*websocket.Conn, error) {
