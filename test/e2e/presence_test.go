@@ -172,4 +172,3 @@ func TestChannelPresenceOfAKilledNode(t *testing.T) {
 		t.Errorf("it took %s, more than the ttl and a refresh", gone)
 	}
 }
-
