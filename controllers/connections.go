@@ -142,13 +142,17 @@ func (s *MetricsScraper) Count(ctx context.Context, pods []corev1.Pod) connectio
 	return out
 }
 
-// lastRead returns the pod's last count the scraper read, and when it
-// read it: a pod that stopped answering keeps its last read's time.
-func (s *MetricsScraper) lastRead(uid types.UID) (sample, bool) {
+// freshRead returns the pod's last count the scraper read, and when it
+// read it, if that was no longer than maxAge ago: a pod that stopped
+// answering keeps its last read's time, and drops out once it is old.
+func (s *MetricsScraper) freshRead(uid types.UID, maxAge time.Duration) (sample, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, ok := s.last[uid]
-	return v, ok
+	if !ok || time.Since(v.at) > maxAge {
+		return sample{}, false
+	}
+	return v, true
 }
 
 // scrapePod reads realtime_active_connections from the pod's http port.

@@ -72,7 +72,7 @@ func (f *FleetTotals) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	total := FleetTotal{Namespace: ns, Name: name}
 	for _, p := range countablePods(pods.Items) {
 		total.Pods++
-		if s, ok := f.Counts.lastRead(p.UID); ok && time.Since(s.at) <= f.MaxAge {
+		if s, ok := f.Counts.freshRead(p.UID, f.MaxAge); ok {
 			total.PodsCounted++
 			total.ActiveConnections += s.value
 		}

@@ -89,8 +89,8 @@ func (m *CustomMetrics) serves(info provider.CustomMetricInfo) bool {
 
 // value is the pod's count, if one no older than MaxAge was read.
 func (m *CustomMetrics) value(pod *corev1.Pod) (*custom_metrics.MetricValue, bool) {
-	s, ok := m.Counts.lastRead(pod.UID)
-	if !ok || time.Since(s.at) > m.MaxAge {
+	s, ok := m.Counts.freshRead(pod.UID, m.MaxAge)
+	if !ok {
 		return nil, false
 	}
 	return &custom_metrics.MetricValue{

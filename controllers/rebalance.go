@@ -88,14 +88,12 @@ func (r *RealtimeServiceReconciler) setRebalanceOrders(ctx context.Context, rts 
 		var value any // nil removes the annotation
 		switch {
 		case hot:
-			// A standing order's target is never lowered. Clients on their
-			// way between pods are counted nowhere, so while a pod sheds,
-			// the average falls for a moment; chasing it would shed more
-			// than needed, and move clients twice.
-			if o, ok := standingOrder(current, now); ok && o.Target > target {
-				target = o.Target
-			}
-			if !orderStale(current, target, now) {
+			// Clients on their way between pods are counted nowhere, so
+			// while a pod sheds, the average falls for a moment; chasing it
+			// would shed more than needed and move clients twice, so a
+			// standing order's target is never lowered (nextOrder).
+			var write bool
+			if target, write = nextOrder(current, target, now); !write {
 				continue
 			}
 			b, _ := json.Marshal(rebalanceOrder{Target: target, PerSecond: float64(max(spec.ConnectionsPerSecond, 1)),
@@ -123,23 +121,18 @@ func (r *RealtimeServiceReconciler) setRebalanceOrders(ctx context.Context, rts 
 	return written
 }
 
-// standingOrder parses a pod's current order, if it has one that has not
-// lapsed.
-func standingOrder(current string, now time.Time) (rebalanceOrder, bool) {
+// nextOrder decides a hot pod's order from its current annotation and
+// the target computed now: the target to keep, and whether the annotation
+// must be written. A standing order's target is never lowered. The
+// annotation is written when there is none, or it names another target,
+// or less than half its time is left.
+func nextOrder(current string, target int64, now time.Time) (int64, bool) {
 	var o rebalanceOrder
 	if current == "" || json.Unmarshal([]byte(current), &o) != nil || !o.Until.After(now) {
-		return o, false
+		return target, true
 	}
-	return o, true
-}
-
-// orderStale reports whether a pod's current order must be written again
-// to say target: it has none, another target, or less than half its time
-// left.
-func orderStale(current string, target int64, now time.Time) bool {
-	var o rebalanceOrder
-	if current == "" || json.Unmarshal([]byte(current), &o) != nil {
-		return true
+	if o.Target > target {
+		target = o.Target
 	}
-	return o.Target != target || o.Until.Sub(now) < rebalanceOrderTTL/2
+	return target, o.Target != target || o.Until.Sub(now) < rebalanceOrderTTL/2
 }

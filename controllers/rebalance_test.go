@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -34,25 +35,29 @@ func TestRebalanceTargets(t *testing.T) {
 	}
 }
 
-func TestOrderStale(t *testing.T) {
+func TestNextOrder(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	order := func(target int, until time.Duration) string {
-		return `{"target":` + string(rune('0'+target)) + `,"perSecond":5,"until":"` + now.Add(until).Format(time.RFC3339) + `"}`
+		return fmt.Sprintf(`{"target":%d,"perSecond":5,"until":%q}`, target, now.Add(until).Format(time.RFC3339))
 	}
 	for _, tc := range []struct {
-		current string
-		target  int64
-		want    bool
+		current    string
+		computed   int64
+		wantTarget int64
+		wantWrite  bool
 	}{
-		{"", 5, true},
-		{"not json", 5, true},
-		{order(5, 2*time.Minute), 5, false},
-		{order(5, 61*time.Second), 5, false},
-		{order(5, 59*time.Second), 5, true}, // less than half left
-		{order(6, 2*time.Minute), 5, true},  // another target
+		{"", 5, 5, true},
+		{"not json", 5, 5, true},
+		{order(5, 2*time.Minute), 5, 5, false},
+		{order(5, 61*time.Second), 5, 5, false},
+		{order(5, 59*time.Second), 5, 5, true}, // less than half left
+		{order(6, 2*time.Minute), 5, 6, false}, // never lowered
+		{order(4, 2*time.Minute), 5, 5, true},  // raised
+		{order(9, -time.Minute), 5, 5, true},   // lapsed: counts for nothing
 	} {
-		if got := orderStale(tc.current, tc.target, now); got != tc.want {
-			t.Errorf("%q for target %d: %v, want %v", tc.current, tc.target, got, tc.want)
+		target, write := nextOrder(tc.current, tc.computed, now)
+		if target != tc.wantTarget || write != tc.wantWrite {
+			t.Errorf("%q, computed %d: target %d write %v, want %d %v", tc.current, tc.computed, target, write, tc.wantTarget, tc.wantWrite)
 		}
 	}
 }
