@@ -212,7 +212,7 @@ func (h *Hub) requeue(userID string, msg *message.Message) {
 // sessions interested in its topic.
 func (h *Hub) dispatch(topic string, msg *message.Message) {
 	if topic == topicControl {
-		h.applyControl(msg)
+		h.queueControl(msg)
 		return
 	}
 	if ch, ok := joinLeaveTopic(topic); ok {

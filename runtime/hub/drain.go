@@ -45,7 +45,7 @@ func (h *Hub) Drain(ctx context.Context, cfg DrainConfig) error {
 	h.log.Info("draining", "connections", len(all), "window", cfg.Window.String(), "batches", batches)
 	for i := 0; i < len(all); i += per {
 		for _, s := range all[i:min(i+per, len(all))] {
-			s.sendReconnect(jitter(cfg.ReconnectDelayMax))
+			s.sendReconnect(jitter(cfg.ReconnectDelayMax), closeServiceRestart)
 			s.close(closeServiceRestart)
 		}
 		if i+per >= len(all) {

@@ -32,8 +32,9 @@ const (
 )
 
 type fanoutTask struct {
-	subs []*Session
-	out  *outbound
+	subs    []*Session
+	out     *outbound
+	barrier chan struct{} // closed when reached, for fanoutBarrier; subs and out unset
 }
 
 type fanoutWorker struct {
@@ -65,6 +66,9 @@ func (w *fanoutWorker) run(ctx context.Context) {
 			for _, s := range t.subs {
 				s.deliver(t.out, false)
 			}
+			if t.barrier != nil {
+				close(t.barrier)
+			}
 			w.pending.Add(-1)
 		}
 	}
@@ -74,8 +78,8 @@ func (w *fanoutWorker) run(ctx context.Context) {
 // when they are few and nothing of the channel is pending, else through
 // the channel's worker.
 func (h *Hub) deliverToSubscribers(name string, subs []*Session, out *outbound) {
-	w := &h.fan.workers[maphash.String(h.fan.seed, name)%fanoutWorkers]
-	if w.tasks == nil || (len(subs) <= inlineFanout && w.pending.Load() == 0) {
+	w := h.fanoutWorker(name)
+	if len(subs) <= inlineFanout && w.pending.Load() == 0 {
 		for _, s := range subs {
 			s.deliver(out, false)
 		}
@@ -86,5 +90,32 @@ func (h *Hub) deliverToSubscribers(name string, subs []*Session, out *outbound) 
 	case w.tasks <- fanoutTask{subs: subs, out: out}:
 	case <-h.ctx.Done():
 		w.pending.Add(-1)
+	}
+}
+
+func (h *Hub) fanoutWorker(name string) *fanoutWorker {
+	return &h.fan.workers[maphash.String(h.fan.seed, name)%fanoutWorkers]
+}
+
+// fanoutBarrier waits, at most ctx allows, until the channel's worker has
+// delivered everything handed to it before the call: a session that
+// replays a channel's history must have its held live copies in hand
+// before it stops holding (Session.releaseChannel).
+func (h *Hub) fanoutBarrier(ctx context.Context, name string) {
+	w := h.fanoutWorker(name)
+	if w.pending.Load() == 0 {
+		return
+	}
+	done := make(chan struct{})
+	w.pending.Add(1)
+	select {
+	case w.tasks <- fanoutTask{barrier: done}:
+	case <-ctx.Done():
+		w.pending.Add(-1)
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/channel"
 	"github.com/fleetwire/fleetwire/runtime/chanpresence"
 	"github.com/fleetwire/fleetwire/runtime/history"
+	"github.com/fleetwire/fleetwire/runtime/message"
 	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/presence"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
@@ -164,8 +165,9 @@ type Hub struct {
 
 	count     atomic.Int64
 	closing   atomic.Bool
-	rebalance rebalancer // see rebalance.go
-	fan       fanout     // see fanout.go
+	rebalance rebalancer            // see rebalance.go
+	fan       fanout                // see fanout.go
+	control   chan *message.Message // orders for the control worker (serversubs.go)
 	ownsSched bool
 	emptied   chan struct{} // closed by the last session to leave while closing
 	emptyOnce sync.Once
@@ -259,6 +261,7 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h.watchBroker()
 	h.startFanout()
+	h.startControl()
 	if err := cfg.Broker.Start(h.dispatch); err != nil {
 		h.cancel()
 		return nil, fmt.Errorf("while starting the broker: %w", err)

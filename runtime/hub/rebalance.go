@@ -213,7 +213,7 @@ func (h *Hub) shedOne(order RebalanceOrder) bool {
 	delay := jitter(h.cfg.RebalanceDelayMax)
 	h.log.Info("asking a client to reconnect elsewhere", "userId", pick.userID, "socketId", pick.meta.ConnID,
 		"delayMs", delay.Milliseconds(), "connections", h.count.Load(), "target", order.Target)
-	pick.sendEvent("reconnect", ReconnectData{DelayMs: delay.Milliseconds(), Reason: closeRebalance.reason})
+	pick.sendReconnect(delay, closeRebalance)
 	pick.mu.Lock()
 	if !pick.closed { // else it goes anyway, for another reason
 		r.leaving.Add(1)

@@ -79,9 +79,39 @@ func (h *Hub) sendControl(ctx context.Context, kind, userID string, channels []s
 	return nil
 }
 
+// controlQueue bounds the orders waiting for the control worker; past it
+// the broker's delivery waits.
+const controlQueue = 1024
+
+// startControl starts the worker that carries out control orders, one at
+// a time and in the order they came: off the broker's receive goroutine,
+// whose every other delivery would otherwise wait for an order's store
+// calls and broker confirmation.
+func (h *Hub) startControl() {
+	h.control = make(chan *message.Message, controlQueue)
+	h.spawn(func(ctx context.Context) {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case msg := <-h.control:
+				h.applyControl(ctx, msg)
+			}
+		}
+	})
+}
+
+// queueControl hands an order to the control worker.
+func (h *Hub) queueControl(msg *message.Message) {
+	select {
+	case h.control <- msg:
+	case <-h.ctx.Done():
+	}
+}
+
 // applyControl carries out an order on this node's connections of its
 // user.
-func (h *Hub) applyControl(msg *message.Message) {
+func (h *Hub) applyControl(ctx context.Context, msg *message.Message) {
 	var o controlOrder
 	if err := json.Unmarshal(msg.Payload, &o); err != nil || o.UserID == "" {
 		h.log.Info("control order dropped: unreadable", "messageId", msg.ID)
@@ -103,7 +133,7 @@ func (h *Hub) applyControl(msg *message.Message) {
 				}
 			}
 			if len(gone) > 0 {
-				s.saveRecovery(h.ctx)
+				s.saveRecovery(ctx)
 				s.sendEvent("unsubscribed", UnsubscribedData{Channels: gone})
 			}
 		}
@@ -112,14 +142,11 @@ func (h *Hub) applyControl(msg *message.Message) {
 		return
 	}
 	// The event means the subscription is live across the fleet, as a
-	// subscribe's ack does; waiting for the broker here would stall every
-	// delivery of this node behind it.
-	h.spawn(func(ctx context.Context) {
-		h.syncBroker(ctx)
-		for i, s := range subscribed {
-			s.sendEvent("subscribed", events[i])
-		}
-	})
+	// subscribe's ack does.
+	h.syncBroker(ctx)
+	for i, s := range subscribed {
+		s.sendEvent("subscribed", events[i])
+	}
 }
 
 // syncBroker waits, at most brokerSyncWait, until the broker confirms this

@@ -289,9 +289,16 @@ func (s *Session) deliver(out *outbound, toUser bool) bool {
 		s.held = append(s.held, out)
 		return true
 	}
-	if held, ok := s.recovering[out.msg.Channel]; ok && !toUser && out.msg.Channel != "" {
-		s.recovering[out.msg.Channel] = append(held, out)
-		return true
+	if !toUser && out.msg.Channel != "" {
+		if held, ok := s.recovering[out.msg.Channel]; ok {
+			s.recovering[out.msg.Channel] = append(held, out)
+			return true
+		}
+		// A fan-out worker may deliver after the session left the
+		// channel (fanout.go).
+		if !slices.Contains(s.channels, out.msg.Channel) {
+			return false
+		}
 	}
 	return s.sendLocked(out, toUser)
 }
@@ -359,8 +366,8 @@ type ReconnectData struct {
 	Reason  string `json:"reason"`
 }
 
-func (s *Session) sendReconnect(delay time.Duration) {
-	s.sendEvent("reconnect", ReconnectData{DelayMs: delay.Milliseconds(), Reason: closeServiceRestart.reason})
+func (s *Session) sendReconnect(delay time.Duration, why closeReason) {
+	s.sendEvent("reconnect", ReconnectData{DelayMs: delay.Milliseconds(), Reason: why.reason})
 }
 
 // sendEvent sends a protocol event (not an application message) to this
@@ -463,10 +470,11 @@ func (s *Session) End(err error) {
 func (s *Session) remove() {
 	h := s.hub
 	h.cfg.Scheduler.Cancel(s.heartbeat)
-	h.cfg.Scheduler.Cancel(s.expiry)
-	h.cfg.Scheduler.Cancel(s.expiring)
 	s.mu.Lock()
 	s.closed = true
+	// Under s.mu: a refresh may be replacing them (tokenrefresh.go).
+	h.cfg.Scheduler.Cancel(s.expiry)
+	h.cfg.Scheduler.Cancel(s.expiring)
 	// Cut the socket and let the writer finish failing, so that what it
 	// had not written is back in the queue, then salvage it; all under
 	// s.mu, so later messages for the user queue up behind it.
@@ -496,10 +504,13 @@ func (s *Session) remove() {
 		h.announcePresence(s.userID, "offline")
 	}
 	h.log.Info("client disconnected", "userId", s.userID, "socketId", s.meta.ConnID, "ip", s.meta.IP, "reason", reason)
+	// The count first: while a shed session is counted in neither, the
+	// rebalance loop sees the node one lower, never one higher.
+	n := h.count.Add(-1)
 	if reason == closeRebalance.label {
 		h.rebalance.leaving.Add(-1)
 	}
-	if h.count.Add(-1) == 0 && h.closing.Load() {
+	if n == 0 && h.closing.Load() {
 		h.emptyOnce.Do(func() { close(h.emptied) })
 	}
 }

@@ -112,6 +112,9 @@ func (s *Session) holdChannel(ch string) {
 // releaseChannel sends the missed messages, then the held live ones that
 // were not among them, and stops holding ch.
 func (s *Session) releaseChannel(ch string, missed []*message.Message) {
+	ctx, cancel := context.WithTimeout(s.hub.ctx, brokerSyncWait)
+	s.hub.fanoutBarrier(ctx, ch)
+	cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	seen := make(map[string]bool, len(missed))

@@ -47,7 +47,8 @@ type TokenExpiringData struct {
 // handleRefresh replaces the connection's claims with a new token's: one
 // that verifies, is not revoked, and names the same user. Anything else
 // is refused, and the connection keeps its claims and its expiry.
-// Subscriptions are kept as they are.
+// Channels the new claims no longer allow are unsubscribed, and the
+// client is told with an unsubscribed event.
 func (s *Session) handleRefresh(f Frame) (any, *protocol.Error) {
 	var req RefreshRequest
 	if len(f.Data) == 0 || json.Unmarshal(f.Data, &req) != nil || req.Token == "" {
@@ -76,6 +77,17 @@ func (s *Session) handleRefresh(f Frame) (any, *protocol.Error) {
 	exp := claims.Expiry()
 	s.rescheduleExpiry(exp)
 	s.hub.log.Info("token refreshed", "userId", s.userID, "socketId", s.meta.ConnID, "expiresAt", exp)
+	// The new claims may allow fewer channels (fewer roles or teams).
+	var gone []string
+	for _, ch := range s.channelList() {
+		if s.hub.cfg.Policy.Authorize(claims, ch) != nil && s.unsubscribe(ch) {
+			gone = append(gone, ch)
+		}
+	}
+	if len(gone) > 0 {
+		s.saveRecovery(s.hub.ctx)
+		s.sendEvent("unsubscribed", UnsubscribedData{Channels: gone})
+	}
 	reply := RefreshReply{UserID: s.userID}
 	if !exp.IsZero() {
 		reply.ExpiresAt = exp.UTC().Format(message.TimestampFormat)
@@ -100,13 +112,17 @@ func (s *Session) scheduleExpiry(exp time.Time) {
 }
 
 // rescheduleExpiry replaces the timers of the old token with the new
-// one's. Only the session's reader calls it, as it handles refresh.
+// one's, under s.mu, as remove cancels them; a closed session gets none.
 func (s *Session) rescheduleExpiry(exp time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	sched := s.hub.cfg.Scheduler
 	sched.Cancel(s.expiry)
 	sched.Cancel(s.expiring)
 	s.expiry, s.expiring = nil, nil
-	s.scheduleExpiry(exp)
+	if !s.closed {
+		s.scheduleExpiry(exp)
+	}
 }
 
 func (s *Session) warnExpiring(exp time.Time) {

@@ -118,7 +118,8 @@ func applyOrder(raw string, h Orders) error {
 		return fmt.Errorf("not a rebalance order: %w", err)
 	}
 	if !o.Until.After(time.Now()) {
-		return nil // lapsed: nothing to do, and nothing wrong
+		h.StopRebalance() // lapsed: it replaces any order in force
+		return nil
 	}
 	return h.Rebalance(o)
 }

@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/runtime/channel"
 	"github.com/fleetwire/fleetwire/runtime/config"
 )
 
@@ -84,4 +86,31 @@ func TestTokenRefreshAcrossNodes(t *testing.T) {
 	t.Parallel()
 	_, nodes := startFleet(t, 3, "auth:\n  leeway: 0s\n  expiryWarning: 1s\n")
 	checkRefresh(t, nodes[2], nodes[0])
+}
+
+// TestRefreshWithFewerRolesLeavesChannels: a refreshed token that no
+// longer has the role a channel needs takes the connection off it.
+func TestRefreshWithFewerRolesLeavesChannels(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.Channels.Namespaces = map[string]channel.Rule{"ops": {Allow: channel.AllowRoles, Roles: []string{"oncall"}}}
+	})
+	c := dial(t, n, token(t, auth.TokenRequest{UserID: "dana", Roles: []string{"oncall"}}))
+	if r := c.subscribe("ops:1", "news:1"); !r[0].OK || !r[1].OK {
+		t.Fatalf("subscribe: %+v", r)
+	}
+	c.nextID++
+	c.write(map[string]any{"event": "refresh", "id": c.nextID, "data": map[string]any{"token": token(t, auth.TokenRequest{UserID: "dana"})}})
+	var un struct{ Channels []string }
+	c.expect("unsubscribed").decode(t, &un)
+	if fmt.Sprint(un.Channels) != "[ops:1]" {
+		t.Fatalf("unsubscribed %v, want [ops:1]", un.Channels)
+	}
+	if f := c.expect("ack"); f.ID == nil || *f.ID != c.nextID {
+		t.Fatalf("refresh ack: %+v", f)
+	}
+	mustStatus(t, call(t, "POST", n.base+"/ws/publish", serviceToken(t), map[string]any{"channel": "ops:1", "type": "page"}), 200)
+	mustStatus(t, call(t, "POST", n.base+"/ws/publish", serviceToken(t), map[string]any{"channel": "news:1", "type": "headline"}), 200)
+	if m := c.expectMessage("headline"); m.Channel != "news:1" {
+		t.Fatalf("got %+v, want only news:1", m)
+	}
 }
