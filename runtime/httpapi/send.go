@@ -211,7 +211,10 @@ func (a *API) publishMany(r *http.Request, req PublishRequest) (any, error) {
 			}
 			failure = err
 			a.cfg.Logger.Error(err, "publish refused part-way", "channel", ch, "requestId", requestID(r.Context()))
-			res.Error = &ErrorDetail{Code: CodeStoreUnavailable, Message: "a store this node needs (Redis) did not take the publication; retry this one"}
+			res.Error = &ErrorDetail{Code: CodeInternal, Message: "not published: internal error; see the server log for request " + requestID(r.Context())}
+			if errors.Is(err, hub.ErrUnavailable) {
+				res.Error = &ErrorDetail{Code: CodeStoreUnavailable, Message: "a store this node needs (Redis) did not take the publication; retry this one"}
+			}
 			reply.Failed++
 		} else {
 			res.MessageID, res.Status = d.MessageID, d.Status
