@@ -25,7 +25,9 @@ import (
 // annotations from a downward API volume and asks clients over the line
 // to reconnect, at that pace, never the same user twice within 10
 // minutes; the Service sends them on to other pods. A standing order's
-// target is never lowered, only raised or removed. An order lapses two
+// target is only lowered when more pods are counted than when it was set
+// (a pod that started after the order); otherwise it is only raised or
+// removed. An order lapses two
 // minutes after the operator last wrote it, so a stopped operator leaves
 // nothing running. A pod back within the margin has its order removed.
 
@@ -43,6 +45,8 @@ type rebalanceOrder struct {
 	Target    int64     `json:"target"`
 	PerSecond float64   `json:"perSecond"`
 	Until     time.Time `json:"until"`
+	// Pods is how many pods were counted when Target was set.
+	Pods int `json:"pods,omitempty"`
 }
 
 // rebalanceTargets returns, for each pod above the fleet's average by
@@ -91,13 +95,16 @@ func (r *RealtimeServiceReconciler) setRebalanceOrders(ctx context.Context, rts 
 			// Clients on their way between pods are counted nowhere, so
 			// while a pod sheds, the average falls for a moment; chasing it
 			// would shed more than needed and move clients twice, so a
-			// standing order's target is never lowered (nextOrder).
-			var write bool
-			if target, write = nextOrder(current, target, now); !write {
+			// standing order's target is lowered only when more pods are
+			// counted than when it was set (nextOrder).
+			next, write := nextOrder(current, rebalanceOrder{Target: target, Pods: len(counts)}, now)
+			if !write {
 				continue
 			}
-			b, _ := json.Marshal(rebalanceOrder{Target: target, PerSecond: float64(max(spec.ConnectionsPerSecond, 1)),
-				Until: now.Add(rebalanceOrderTTL).UTC().Truncate(time.Second)})
+			target = next.Target
+			next.PerSecond = float64(max(spec.ConnectionsPerSecond, 1))
+			next.Until = now.Add(rebalanceOrderTTL).UTC().Truncate(time.Second)
+			b, _ := json.Marshal(next)
 			value = string(b)
 		case !has:
 			continue
@@ -122,17 +129,21 @@ func (r *RealtimeServiceReconciler) setRebalanceOrders(ctx context.Context, rts 
 }
 
 // nextOrder decides a hot pod's order from its current annotation and
-// the target computed now: the target to keep, and whether the annotation
-// must be written. A standing order's target is never lowered. The
-// annotation is written when there is none, or it names another target,
-// or less than half its time is left.
-func nextOrder(current string, target int64, now time.Time) (int64, bool) {
+// the one computed now (its Target and Pods): the target and pod count to
+// write, and whether the annotation must be written. A standing order's
+// target is kept when it is higher, unless more pods are counted now than
+// when it was set: a pod counted for the first time (one that started
+// after the order) lowers the average for good, not for the moment a
+// client is between pods. The annotation is written when there is none,
+// or it names another target, or less than half its time is left.
+func nextOrder(current string, computed rebalanceOrder, now time.Time) (rebalanceOrder, bool) {
 	var o rebalanceOrder
 	if current == "" || json.Unmarshal([]byte(current), &o) != nil || !o.Until.After(now) {
-		return target, true
+		return computed, true
 	}
-	if o.Target > target {
-		target = o.Target
+	next := computed
+	if o.Target > computed.Target && computed.Pods <= o.Pods {
+		next = rebalanceOrder{Target: o.Target, Pods: o.Pods}
 	}
-	return target, o.Target != target || o.Until.Sub(now) < rebalanceOrderTTL/2
+	return next, o.Target != next.Target || o.Pods != next.Pods || o.Until.Sub(now) < rebalanceOrderTTL/2
 }

@@ -37,27 +37,35 @@ func TestRebalanceTargets(t *testing.T) {
 
 func TestNextOrder(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	order := func(target int, until time.Duration) string {
-		return fmt.Sprintf(`{"target":%d,"perSecond":5,"until":%q}`, target, now.Add(until).Format(time.RFC3339))
+	order := func(target, pods int, until time.Duration) string {
+		return fmt.Sprintf(`{"target":%d,"perSecond":5,"until":%q,"pods":%d}`, target, now.Add(until).Format(time.RFC3339), pods)
 	}
 	for _, tc := range []struct {
 		current    string
 		computed   int64
+		pods       int
 		wantTarget int64
+		wantPods   int
 		wantWrite  bool
 	}{
-		{"", 5, 5, true},
-		{"not json", 5, 5, true},
-		{order(5, 2*time.Minute), 5, 5, false},
-		{order(5, 61*time.Second), 5, 5, false},
-		{order(5, 59*time.Second), 5, 5, true}, // less than half left
-		{order(6, 2*time.Minute), 5, 6, false}, // never lowered
-		{order(4, 2*time.Minute), 5, 5, true},  // raised
-		{order(9, -time.Minute), 5, 5, true},   // lapsed: counts for nothing
+		{"", 5, 3, 5, 3, true},
+		{"not json", 5, 3, 5, 3, true},
+		{order(5, 3, 2*time.Minute), 5, 3, 5, 3, false},
+		{order(5, 3, 61*time.Second), 5, 3, 5, 3, false},
+		{order(5, 3, 59*time.Second), 5, 3, 5, 3, true}, // less than half left
+		{order(6, 3, 2*time.Minute), 5, 3, 6, 3, false}, // not lowered while clients move
+		{order(6, 3, 2*time.Minute), 5, 2, 6, 3, false}, // nor when fewer pods are counted
+		{order(4, 3, 2*time.Minute), 5, 3, 5, 3, true},  // raised
+		{order(9, 3, -time.Minute), 5, 3, 5, 3, true},   // lapsed: counts for nothing
+		// Set when the third pod was not counted yet: lowered once it is.
+		{order(19, 2, 2*time.Minute), 13, 3, 13, 3, true},
+		// An order from before pods were recorded is lowered by any count.
+		{`{"target":19,"perSecond":5,"until":"` + now.Add(time.Minute+time.Second).Format(time.RFC3339) + `"}`, 13, 3, 13, 3, true},
 	} {
-		target, write := nextOrder(tc.current, tc.computed, now)
-		if target != tc.wantTarget || write != tc.wantWrite {
-			t.Errorf("%q, computed %d: target %d write %v, want %d %v", tc.current, tc.computed, target, write, tc.wantTarget, tc.wantWrite)
+		got, write := nextOrder(tc.current, rebalanceOrder{Target: tc.computed, Pods: tc.pods}, now)
+		if got.Target != tc.wantTarget || got.Pods != tc.wantPods || write != tc.wantWrite {
+			t.Errorf("%q, computed %d of %d pods: target %d of %d pods, write %v; want %d of %d, %v",
+				tc.current, tc.computed, tc.pods, got.Target, got.Pods, write, tc.wantTarget, tc.wantPods, tc.wantWrite)
 		}
 	}
 }

@@ -36,6 +36,9 @@ type RebalanceOrder struct {
 	PerSecond float64 `json:"perSecond"`
 	// Until is when the order lapses.
 	Until time.Time `json:"until"`
+	// Pods is how many pods the operator counted when it set Target; the
+	// node does not use it.
+	Pods int `json:"pods,omitempty"`
 }
 
 // Limits of a rebalance order.
