@@ -45,9 +45,9 @@ type gapState struct {
 	holding bool
 	since   time.Time // when the subscription broke
 	held    []heldPublication
-	// epoch is the store's epoch (Config.StoreEpoch) as last read: ""
+	// epoch is the store's epoch (Config.StoreEpoch) as last read: nil
 	// until then.
-	epoch string
+	epoch map[string]string
 
 	bmu        sync.Mutex
 	broadcasts channelMark // the broadcasts' mark

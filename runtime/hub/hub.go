@@ -87,12 +87,15 @@ type Config struct {
 	// acknowledged by a connection with acks=1. With a durable queue
 	// (Redis) this keeps messages that were in flight on a node that died.
 	DurableUserMessages bool
-	// StoreEpoch, when set, names the data the queue holds, and answers
-	// a new value once the store has lost it (redisconn.Epoch). A node
-	// compares the values from before and after a broker break: if the
-	// store lost its data, the messages it sent to users just before the
-	// break are queued and published again (republish.go).
-	StoreEpoch func(ctx context.Context) (string, error)
+	// StoreEpoch, when set, names the data the queue holds, one part per
+	// place it lives (a Redis Cluster's masters), and answers a new value
+	// for a part once that part of the store has lost its data
+	// (redisconn.Epoch). A node compares the parts from before and after
+	// a broker break: if a part named both times changed, the messages it
+	// sent to users just before the break are queued and published again
+	// (republish.go). A part named only once (a shard added, slots moved)
+	// says nothing.
+	StoreEpoch func(ctx context.Context) (map[string]string, error)
 	// History keeps channel history for namespaces that ask for it.
 	// Default: in memory.
 	History history.Store

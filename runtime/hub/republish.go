@@ -120,7 +120,7 @@ func (h *Hub) readEpoch(ctx context.Context) {
 		return
 	}
 	h.gap.mu.Lock()
-	if h.gap.epoch == "" {
+	if h.gap.epoch == nil {
 		h.gap.epoch = epoch
 	}
 	h.gap.mu.Unlock()
@@ -129,21 +129,32 @@ func (h *Hub) readEpoch(ctx context.Context) {
 // storeLostData reads the store's epoch and reports whether it changed
 // since it was last read. The new epoch is for keepEpoch, once what the
 // change calls for is done.
-func (h *Hub) storeLostData(ctx context.Context) (epoch string, lost bool, err error) {
+func (h *Hub) storeLostData(ctx context.Context) (epoch map[string]string, lost bool, err error) {
 	if h.cfg.StoreEpoch == nil {
-		return "", false, nil
+		return nil, false, nil
 	}
 	epoch, err = h.cfg.StoreEpoch(ctx)
 	if err != nil {
-		return "", false, err
+		return nil, false, err
 	}
 	h.gap.mu.Lock()
 	defer h.gap.mu.Unlock()
-	return epoch, h.gap.epoch != "" && h.gap.epoch != epoch, nil
+	return epoch, epochLost(h.gap.epoch, epoch), nil
 }
 
-func (h *Hub) keepEpoch(epoch string) {
-	if epoch == "" {
+// epochLost reports whether the store lost data between the epochs
+// before and after: a part named in both changed.
+func epochLost(before, after map[string]string) bool {
+	for part, v := range before {
+		if w, ok := after[part]; ok && w != v {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Hub) keepEpoch(epoch map[string]string) {
+	if epoch == nil {
 		return
 	}
 	h.gap.mu.Lock()

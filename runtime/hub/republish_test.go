@@ -82,9 +82,9 @@ func TestUserMessagesAStoreLostAreQueuedAgain(t *testing.T) {
 			var epoch atomic.Value
 			epoch.Store("epoch-1")
 			h := newTestHub(t, Config{Broker: b, Queue: q, DurableUserMessages: true,
-				StoreEpoch: func(context.Context) (string, error) { return epoch.Load().(string), nil }})
+				StoreEpoch: func(context.Context) (map[string]string, error) { return map[string]string{"": epoch.Load().(string)}, nil }})
 			ctx := context.Background()
-			waitUntil(t, "the epoch read", func() bool { h.gap.mu.Lock(); defer h.gap.mu.Unlock(); return h.gap.epoch != "" })
+			waitUntil(t, "the epoch read", func() bool { h.gap.mu.Lock(); defer h.gap.mu.Unlock(); return h.gap.epoch != nil })
 			sent, err := h.SendToUser(ctx, "bob", message.New("notice", payload("x"), message.PriorityNormal))
 			if err != nil {
 				t.Fatal(err)
@@ -143,5 +143,34 @@ func TestRepublishedPublicationsOfOneMillisecond(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if got := countType(c.events(t), "doc_update"); got != 3 {
 		t.Fatalf("%d publications delivered, want 3: the one seen once, and the two missed: %+v", got, evs)
+	}
+}
+
+// A store lost data when a part of its epoch named before and after the
+// break changed; parts that appear or go (a shard added, slots moved)
+// say nothing, nor does an epoch never read.
+func TestEpochLost(t *testing.T) {
+	e := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name          string
+		before, after map[string]string
+		lost          bool
+	}{
+		{"unchanged", e("", "a"), e("", "a"), false},
+		{"one store, lost", e("", "a"), e("", "b"), true},
+		{"one shard of three lost", e("0", "a", "7", "b", "9", "c"), e("0", "a", "7", "x", "9", "c"), true},
+		{"a shard added", e("0", "a", "7", "b"), e("0", "a", "7", "b", "9", "c"), false},
+		{"a shard's part moved", e("0", "a", "7", "b"), e("0", "a", "8", "c"), false},
+		{"never read", nil, e("", "a"), false},
+	} {
+		if got := epochLost(tc.before, tc.after); got != tc.lost {
+			t.Errorf("%s: epochLost = %v, want %v", tc.name, got, tc.lost)
+		}
 	}
 }

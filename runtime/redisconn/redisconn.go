@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -125,13 +127,54 @@ const epochKey = "epoch"
 // stored, without an expiry, by the first node to ask, and read by the
 // others. A Redis that lost its data (restarted without persistence, or
 // flushed) answers a new one, so a node that compares the values from
-// before and after a break knows whether what it wrote before is gone.
-// On a Redis Cluster the key lives on one shard, and says nothing of the
-// others.
-func Epoch(ctx context.Context, client redis.UniversalClient, prefix string) (string, error) {
+// before and after a break knows whether what it wrote before is gone
+// (hub.Config.StoreEpoch says how they are compared).
+//
+// It has one part per place the data lives. On a Redis Cluster each
+// master holds its own part, under a key whose hash tag falls in its
+// slots (the largest range of them), so a shard that restarts empty alone
+// changes its part. Elsewhere, and when the prefix carries a hash tag of
+// its own (every key on one shard), there is one part, named "".
+func Epoch(ctx context.Context, client redis.UniversalClient, prefix string) (map[string]string, error) {
+	cc, ok := client.(*redis.ClusterClient)
+	if !ok || hasHashTag(prefix) {
+		v, err := epochPart(ctx, client, prefix+epochKey)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{"": v}, nil
+	}
+	slots, err := cc.ClusterSlots(ctx).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading the cluster's slots: %w", err)
+	}
+	largest := map[string]redis.ClusterSlot{} // master's address -> its largest range
+	for _, r := range slots {
+		if len(r.Nodes) == 0 {
+			continue
+		}
+		m := r.Nodes[0].Addr
+		if l, seen := largest[m]; !seen || r.End-r.Start > l.End-l.Start {
+			largest[m] = r
+		}
+	}
+	out := make(map[string]string, len(largest))
+	for _, r := range largest {
+		tag := tagInSlots(r.Start, r.End)
+		v, err := epochPart(ctx, client, prefix+epochKey+"{"+tag+"}")
+		if err != nil {
+			return nil, err
+		}
+		out[tag] = v
+	}
+	return out, nil
+}
+
+// epochPart stores a fresh random value under key unless one is there,
+// and returns the value that is.
+func epochPart(ctx context.Context, client redis.UniversalClient, key string) (string, error) {
 	var b [12]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	key := prefix + epochKey
 	if err := client.SetNX(ctx, key, hex.EncodeToString(b[:]), 0).Err(); err != nil {
 		return "", fmt.Errorf("storing the epoch: %w", err)
 	}
@@ -140,4 +183,50 @@ func Epoch(ctx context.Context, client redis.UniversalClient, prefix string) (st
 		return "", fmt.Errorf("reading the epoch: %w", err)
 	}
 	return v, nil
+}
+
+// hasHashTag reports whether key has a Redis Cluster hash tag: a "{"
+// followed, later, by a "}" with something between.
+func hasHashTag(key string) bool {
+	open := strings.IndexByte(key, '{')
+	if open < 0 {
+		return false
+	}
+	end := strings.IndexByte(key[open+1:], '}')
+	return end > 0
+}
+
+// tagInSlots returns the first of "0", "1", "2", ... whose hash slot is
+// in [start, end]. Any range holds one within about 16384/(end-start+1)
+// tries; a cluster's 16384 slots are all reached well within 1<<20.
+func tagInSlots(start, end int) string {
+	for i := 0; i < 1<<20; i++ {
+		tag := strconv.Itoa(i)
+		if s := int(KeySlot(tag)); s >= start && s <= end {
+			return tag
+		}
+	}
+	return strconv.Itoa(start) // not reached
+}
+
+// KeySlot is the Redis Cluster hash slot of key: CRC16 (XMODEM) of its
+// hash tag, or of the whole key when it has none, modulo 16384.
+func KeySlot(key string) uint16 {
+	if open := strings.IndexByte(key, '{'); open >= 0 {
+		if end := strings.IndexByte(key[open+1:], '}'); end > 0 {
+			key = key[open+1 : open+1+end]
+		}
+	}
+	var crc uint16
+	for i := 0; i < len(key); i++ {
+		crc ^= uint16(key[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc % 16384
 }

@@ -2,6 +2,7 @@ package redisconn
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"testing"
 
@@ -90,16 +91,104 @@ func TestEpochChangesWhenRedisLosesItsData(t *testing.T) {
 	b := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
 	first, err := Epoch(ctx, a, "fw:")
-	if err != nil || first == "" {
+	if err != nil || len(first) != 1 || first[""] == "" {
 		t.Fatalf("first epoch %q: %v", first, err)
 	}
-	if again, err := Epoch(ctx, b, "fw:"); err != nil || again != first {
+	if again, err := Epoch(ctx, b, "fw:"); err != nil || !maps.Equal(again, first) {
 		t.Fatalf("another node read %q (%v), want %q", again, err, first)
 	}
 	if err := a.FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if after, err := Epoch(ctx, b, "fw:"); err != nil || after == first {
+	if after, err := Epoch(ctx, b, "fw:"); err != nil || after[""] == first[""] {
 		t.Fatalf("after the data was lost: %q (%v), want a new epoch", after, err)
+	}
+}
+
+// On a Redis Cluster every master holds a part of the epoch, so one shard
+// that loses its data alone changes its part, and only its part.
+func TestEpochHasAPartOnEveryClusterMaster(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	ctx := context.Background()
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+	t.Cleanup(func() { _ = c.Close() })
+	first, err := Epoch(ctx, c, "fw:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 3 {
+		t.Fatalf("epoch %q: want a part on each of 3 masters", first)
+	}
+	// Each part's key is on its own master, as Redis itself hashes it.
+	owners := map[string]string{} // part -> master
+	for part := range first {
+		key := "fw:epoch{" + part + "}"
+		want, err := c.ClusterKeySlot(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := KeySlot(key); int64(got) != want {
+			t.Fatalf("KeySlot(%q) = %d, Redis says %d", key, got, want)
+		}
+		m, err := c.MasterForKey(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owners[part] = m.Options().Addr
+	}
+	seen := map[string]bool{}
+	for _, m := range owners {
+		seen[m] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("parts on masters %v: want three masters", owners)
+	}
+	if again, err := Epoch(ctx, c, "fw:"); err != nil || !maps.Equal(again, first) {
+		t.Fatalf("read again %q (%v), want %q", again, err, first)
+	}
+
+	var flushed string // one part's master loses its data
+	for part := range first {
+		flushed = part
+		break
+	}
+	m, err := c.MasterForKey(ctx, "fw:epoch{"+flushed+"}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := Epoch(ctx, c, "fw:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for part, v := range first {
+		if changed := after[part] != v; changed != (part == flushed) {
+			t.Errorf("part %q: %q then %q; only the flushed shard's part (%q) should change", part, v, after[part], flushed)
+		}
+	}
+
+	// A prefix with a hash tag puts every key on one shard: one part.
+	one, err := Epoch(ctx, c, "{fw}:")
+	if err != nil || len(one) != 1 || one[""] == "" {
+		t.Fatalf("epoch with a hash-tagged prefix: %q (%v), want one part", one, err)
+	}
+}
+
+func TestKeySlot(t *testing.T) {
+	// CRC16/XMODEM's check value is 0x31C3 (TestEpochHasAPartOnEveryClusterMaster
+	// compares more keys with Redis's own CLUSTER KEYSLOT).
+	if got := KeySlot("123456789"); got != 0x31C3 {
+		t.Errorf("KeySlot(123456789) = %d, want %d", got, 0x31C3)
+	}
+	// The hash tag rules of the Redis Cluster specification.
+	for key, hashed := range map[string]string{
+		"{user1000}.following": "user1000", "foo{}{bar}": "foo{}{bar}",
+		"foo{{bar}}zap": "{bar", "foo{bar}{zap}": "bar",
+	} {
+		if got, want := KeySlot(key), KeySlot(hashed); got != want {
+			t.Errorf("KeySlot(%q) = %d, want that of %q, %d", key, got, hashed, want)
+		}
 	}
 }

@@ -46,7 +46,7 @@ type stores struct {
 	chanPres chanpresence.Store
 	client   redis.UniversalClient
 	// epoch names the data Redis holds (redisconn.Epoch); nil in memory.
-	epoch func(ctx context.Context) (string, error)
+	epoch func(ctx context.Context) (map[string]string, error)
 }
 
 func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores, error) {
@@ -72,7 +72,7 @@ func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores
 	}
 	prefix := rc.Prefix()
 	s := &stores{kind: "redis", client: client,
-		epoch: func(ctx context.Context) (string, error) { return redisconn.Epoch(ctx, client, prefix) }}
+		epoch: func(ctx context.Context) (map[string]string, error) { return redisconn.Epoch(ctx, client, prefix) }}
 	if s.broker, err = redisbroker.New(redisbroker.Config{Client: client, Prefix: prefix, Logger: log.WithName("broker"),
 		OnReconnect:    m.BrokerReconnects.Inc,
 		HealthInterval: cfg.Health.SubscriptionCheck.Duration,
