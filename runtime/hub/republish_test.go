@@ -82,7 +82,9 @@ func TestUserMessagesAStoreLostAreQueuedAgain(t *testing.T) {
 			var epoch atomic.Value
 			epoch.Store("epoch-1")
 			h := newTestHub(t, Config{Broker: b, Queue: q, DurableUserMessages: true,
-				StoreEpoch: func(context.Context) (map[string]string, error) { return map[string]string{"": epoch.Load().(string)}, nil }})
+				StoreEpoch: func(context.Context) (map[string]string, error) {
+					return map[string]string{"": epoch.Load().(string)}, nil
+				}})
 			ctx := context.Background()
 			waitUntil(t, "the epoch read", func() bool { h.gap.mu.Lock(); defer h.gap.mu.Unlock(); return h.gap.epoch != nil })
 			sent, err := h.SendToUser(ctx, "bob", message.New("notice", payload("x"), message.PriorityNormal))
