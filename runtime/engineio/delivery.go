@@ -68,6 +68,29 @@ func (s *Socket) unconfirmedTagsLocked() []any {
 	return tags
 }
 
+// Confirm treats the message sent with tag as delivered before any pong
+// does: the client acknowledged it itself (a Socket.IO ack). Its
+// OnDelivered runs, and DropPending no longer hands its tag back. A tag
+// not awaiting confirmation is ignored. Tags are compared with ==.
+func (s *Socket) Confirm(tag any) {
+	if tag == nil {
+		return
+	}
+	s.mu.Lock()
+	i := slices.IndexFunc(s.unconfirmed, func(p pending) bool { return p.tag == tag })
+	if i < 0 {
+		s.mu.Unlock()
+		return
+	}
+	done := s.unconfirmed[i]
+	s.unconfirmed = slices.Delete(slices.Clone(s.unconfirmed), i, i+1)
+	if int32(i) < s.pinged {
+		s.pinged--
+	}
+	s.mu.Unlock()
+	runDelivered([]pending{done})
+}
+
 // finalPingLocked starts a graceful close that first asks for a pong, when
 // messages wait for confirmation: the pong confirms them, and only then is
 // the close packet queued. Without it, a message the client did read would

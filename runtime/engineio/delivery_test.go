@@ -152,3 +152,43 @@ func TestClientCloseConfirmsWhatWasWritten(t *testing.T) {
 		t.Error("OnDelivered did not run on the client's close")
 	}
 }
+
+// A message the client acknowledged itself (Confirm) is delivered, even
+// with no pong yet: DropPending no longer hands it back, and a later
+// pong still confirms the others it covers.
+func TestConfirmBeforeAnyPong(t *testing.T) {
+	cfg := quietConfig()
+	cfg.PingInterval, cfg.PingTimeout = 100*time.Millisecond, time.Minute
+	ts := newTestServer(t, cfg)
+	c := ts.dial("EIO=4&transport=websocket")
+	readFrame(t, c)
+	s := ts.socket()
+	var delivered atomic.Int32
+	_ = s.Send(Message{Data: []byte("a"), Tag: "a"})
+	_ = s.Send(Message{Data: []byte("b"), Tag: "b", OnDelivered: func() { delivered.Add(1) }})
+	_ = s.Send(Message{Data: []byte("c"), Tag: "c"})
+	readFrame(t, c)
+	readFrame(t, c)
+	readFrame(t, c)
+	if _, got := readFrame(t, c); got != "2" {
+		t.Fatalf("got %q, want a ping", got)
+	}
+	s.Confirm("b")
+	s.Confirm("b")    // twice: nothing more
+	s.Confirm("none") // never sent: ignored
+	if delivered.Load() != 1 {
+		t.Fatalf("OnDelivered ran %d times, want once", delivered.Load())
+	}
+	_ = s.Send(Message{Data: []byte("d"), Tag: "d"})
+	readFrame(t, c)
+	writeText(t, c, "3") // confirms a and c, written before the ping; not d
+	eventually(t, "the pong taken", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.unconfirmed) == 1
+	})
+	s.Abort()
+	if tags := s.DropPending(); !slices.Equal(tags, []any{"d"}) {
+		t.Errorf("DropPending = %v, want [d]", tags)
+	}
+}

@@ -110,9 +110,15 @@ func (c *Conn) SendPrepared(p *protocol.Prepared, o protocol.Outgoing) error {
 		m.Tag = &ownedTag{owner: c, tag: o.Tag}
 	}
 	if o.AckID != "" {
-		id := o.AckID
+		id, tag := o.AckID, m.Tag
 		m.Data = withoutOffset(m.Data, id)
-		return sendError(c.sock.SendPacketWithAck(m, func([]any) { c.acknowledge(id) }))
+		return sendError(c.sock.SendPacketWithAck(m, func([]any) {
+			// The client has it: its ack is a surer word than a pong, and
+			// the tag must not go back to the queue if the session ends
+			// before the next one.
+			c.eio.Confirm(tag)
+			c.acknowledge(id)
+		}))
 	}
 	return sendError(c.sock.SendPacket(m))
 }

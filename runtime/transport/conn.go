@@ -387,13 +387,15 @@ func (c *Conn) writeLoop() {
 	}
 	for {
 		c.mu.Lock()
-		batch := c.queue
-		c.queue, c.bytes = nil, 0
-		if len(batch) == 0 || c.closed.Load() {
+		if len(c.queue) == 0 || c.closed.Load() {
+			// Aborted before this batch was taken: it stays queued, so
+			// that DropPending hands its tags back.
 			c.writing = false
 			c.mu.Unlock()
 			return
 		}
+		batch := c.queue
+		c.queue, c.bytes = nil, 0
 		c.mu.Unlock()
 		written, closeSent, err := c.writeBatch(batch)
 		if err != nil || closeSent {
