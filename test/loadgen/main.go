@@ -51,6 +51,8 @@ type options struct {
 	sources     int
 	duration    time.Duration
 	drain       time.Duration
+	lifetime    time.Duration // churn: how long a connection lives, on average
+	offline     time.Duration // churn: the longest a client stays away
 	pid         int
 	secret      string
 	hold        time.Duration
@@ -77,7 +79,9 @@ func parse() (options, error) {
 	flag.DurationVar(&o.hold, "hold", 10*time.Second, "how long to hold the connections idle before measuring")
 	flag.DurationVar(&o.deadline, "deadline", 5*time.Minute, "hard bound on the whole run")
 	flag.IntVar(&o.fanout, "fanout", 0, "messages to publish to all connections after the memory measurement")
-	flag.StringVar(&o.mode, "mode", "idle", "idle (hold --conns connections, then --fanout and --rate runs), connect-rate (open and close --conns connections, --concurrency at a time) or storm (hold them, then drop them all at once and redial)")
+	flag.StringVar(&o.mode, "mode", "idle", "idle (hold --conns connections, then --fanout and --rate runs), connect-rate (open and close --conns connections, --concurrency at a time), storm (hold them, then drop them all at once and redial) or churn (each connection comes and goes, every --lifetime or so, while --rate messages a second go to the users for --duration; counts what was lost)")
+	flag.DurationVar(&o.lifetime, "lifetime", 2*time.Second, "churn: how long a connection lives on average (±50 %)")
+	flag.DurationVar(&o.offline, "offline", 200*time.Millisecond, "churn: the longest a client stays away before it reconnects")
 	flag.IntVar(&o.sources, "sources", 4, "loopback source addresses to spread the connections over (127.0.0.1 to 127.0.0.N), so that none runs out of ports")
 	flag.IntVar(&o.rate, "rate", 0, "paced fan-out: publishes per second, each to every connection, for --duration (0: no paced run)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long the paced fan-out publishes")
@@ -95,8 +99,14 @@ func parse() (options, error) {
 	if o.conns < 1 || o.conns > maxConns {
 		return o, fmt.Errorf("--conns must be 1..%d", maxConns)
 	}
-	if o.mode != "idle" && o.mode != "connect-rate" && o.mode != "storm" {
-		return o, fmt.Errorf("--mode must be idle, connect-rate or storm, got %q", o.mode)
+	switch o.mode {
+	case "idle", "connect-rate", "storm":
+	case "churn":
+		if o.lifetime < 10*time.Millisecond || o.offline < 0 || o.rate == 0 {
+			return o, errors.New("--mode churn needs --rate above 0, --lifetime of at least 10ms and --offline of at least 0")
+		}
+	default:
+		return o, fmt.Errorf("--mode must be idle, connect-rate, storm or churn, got %q", o.mode)
 	}
 	if o.sources < 1 || o.sources > 250 {
 		return o, errors.New("--sources must be 1..250")
@@ -143,8 +153,12 @@ func run() error {
 			return err
 		}
 	}
-	if o.mode == "connect-rate" {
+	switch o.mode {
+	case "connect-rate":
 		return connectRate(ctx, o, tokens)
+	case "churn":
+		_, err := churn(ctx, o, tokens)
+		return err
 	}
 	if o.rate > 0 {
 		track = newTracker(int(math.Ceil(float64(o.rate) * o.duration.Seconds())))

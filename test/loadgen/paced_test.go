@@ -95,3 +95,39 @@ func TestStormSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestChurnSmoke runs a few seconds of churn against a real runtime
+// process, over both protocols: connections come and go every half
+// second or so while messages go to their users, and every accepted
+// message is read.
+func TestChurnSmoke(t *testing.T) {
+	secret := "smoke-secret-0123456789abcdef0123456789"
+	p := runtimeproc.Start(t, []byte(secret))
+	for _, proto := range []struct {
+		name, path string
+		socketIO   bool
+	}{{"native", "/ws", false}, {"socketio", "/socket.io/", true}} {
+		t.Run(proto.name, func(t *testing.T) {
+			o := options{url: "ws://" + p.Addr + proto.path, conns: 20, users: 20, secret: secret, sources: 20,
+				socketIO: proto.socketIO, rate: 100, duration: 3 * time.Second, drain: 2 * time.Second,
+				lifetime: 400 * time.Millisecond, offline: 100 * time.Millisecond}
+			o.urls = []string{o.url}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			tokens := make([]string, o.users)
+			for i := range tokens {
+				var err error
+				if tokens[i], err = auth.SignHS256([]byte(secret), auth.TokenRequest{UserID: fmt.Sprintf("load-%d", i), TTL: time.Hour}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := churn(ctx, o, tokens)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Reconnects < int64(o.conns) || res.Accepted < res.Sent*9/10 || res.Delivered != res.Accepted {
+				t.Fatalf("%+v: want every connection to have come back at least once, and every accepted message read", res)
+			}
+		})
+	}
+}
