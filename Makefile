@@ -83,6 +83,10 @@ bench: ## Run the Go benchmarks.
 load: ## Run the load generator against a local runtime (hack/load.sh; LOAD_ARGS overrides the paced fan-out).
 	./hack/load.sh $(LOAD_ARGS)
 
+.PHONY: bench-compare
+bench-compare: ## Measure the runtime and Centrifugo side by side: idle memory and a paced fan-out (hack/bench-compare.sh; BENCH_* variables).
+	./hack/bench-compare.sh
+
 .PHONY: load-artillery
 load-artillery: ## Run the Artillery Socket.IO scenario (test/load) against a local runtime (LOAD_DURATION, LOAD_RATE).
 	./hack/load-artillery.sh

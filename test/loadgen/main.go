@@ -51,6 +51,8 @@ type options struct {
 	sources     int
 	duration    time.Duration
 	drain       time.Duration
+	results     []string      // compare: the two servers' result files
+	names       []string      // compare: their names
 	lifetime    time.Duration // churn: how long a connection lives, on average
 	offline     time.Duration // churn: the longest a client stays away
 	pid         int
@@ -59,6 +61,7 @@ type options struct {
 	deadline    time.Duration
 	fanout      int
 	socketIO    bool // speak Socket.IO (Engine.IO over WebSocket) instead of the native protocol
+	centrifugo  bool // speak Centrifugo's JSON protocol, to measure it side by side
 }
 
 func main() {
@@ -79,7 +82,9 @@ func parse() (options, error) {
 	flag.DurationVar(&o.hold, "hold", 10*time.Second, "how long to hold the connections idle before measuring")
 	flag.DurationVar(&o.deadline, "deadline", 5*time.Minute, "hard bound on the whole run")
 	flag.IntVar(&o.fanout, "fanout", 0, "messages to publish to all connections after the memory measurement")
-	flag.StringVar(&o.mode, "mode", "idle", "idle (hold --conns connections, then --fanout and --rate runs), connect-rate (open and close --conns connections, --concurrency at a time), storm (hold them, then drop them all at once and redial) or churn (each connection comes and goes, every --lifetime or so, while --rate messages a second go to the users for --duration; counts what was lost)")
+	flag.StringVar(&o.mode, "mode", "idle", "idle (hold --conns connections, then --fanout and --rate runs), connect-rate (open and close --conns connections, --concurrency at a time), storm (hold them, then drop them all at once and redial), churn (each connection comes and goes, every --lifetime or so, while --rate messages a second go to the users for --duration; counts what was lost), or compare (prints two servers' --results side by side)")
+	results := flag.String("results", "", "compare: two files of result lines (this program's output for two servers), comma-separated")
+	names := flag.String("names", "Fleetwire,Centrifugo", "compare: the two servers' names")
 	flag.DurationVar(&o.lifetime, "lifetime", 2*time.Second, "churn: how long a connection lives on average (±50 %)")
 	flag.DurationVar(&o.offline, "offline", 200*time.Millisecond, "churn: the longest a client stays away before it reconnects")
 	flag.IntVar(&o.sources, "sources", 4, "loopback source addresses to spread the connections over (127.0.0.1 to 127.0.0.N), so that none runs out of ports")
@@ -87,26 +92,31 @@ func parse() (options, error) {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long the paced fan-out publishes")
 	flag.DurationVar(&o.drain, "drain", 10*time.Second, "how long the paced fan-out waits for the last deliveries")
 	flag.BoolVar(&o.compress, "compress", false, "offer permessage-deflate (the runtime needs transport.compression: true to accept it)")
-	protocol := flag.String("protocol", "native", "native (the /ws protocol) or socketio (Socket.IO v4 over its WebSocket transport; --url is then e.g. ws://127.0.0.1:8080/socket.io/)")
+	protocol := flag.String("protocol", "native", "native (the /ws protocol), socketio (Socket.IO v4 over its WebSocket transport; --url is then e.g. ws://127.0.0.1:8080/socket.io/) or centrifugo (Centrifugo's JSON protocol, for side-by-side runs; --url ws://127.0.0.1:8000/connection/websocket, --secret is both its token secret and its API key)")
 	flag.Parse()
 	switch *protocol {
 	case "native":
 	case "socketio":
 		o.socketIO = true
+	case "centrifugo":
+		o.centrifugo = true
 	default:
-		return o, fmt.Errorf("--protocol must be native or socketio, got %q", *protocol)
+		return o, fmt.Errorf("--protocol must be native, socketio or centrifugo, got %q", *protocol)
 	}
 	if o.conns < 1 || o.conns > maxConns {
 		return o, fmt.Errorf("--conns must be 1..%d", maxConns)
 	}
 	switch o.mode {
+	case "compare":
+		o.results, o.names = strings.Split(*results, ","), strings.Split(*names, ",")
+		return o, nil
 	case "idle", "connect-rate", "storm":
 	case "churn":
 		if o.lifetime < 10*time.Millisecond || o.offline < 0 || o.rate == 0 {
 			return o, errors.New("--mode churn needs --rate above 0, --lifetime of at least 10ms and --offline of at least 0")
 		}
 	default:
-		return o, fmt.Errorf("--mode must be idle, connect-rate, storm or churn, got %q", o.mode)
+		return o, fmt.Errorf("--mode must be idle, connect-rate, storm, churn or compare, got %q", o.mode)
 	}
 	if o.sources < 1 || o.sources > 250 {
 		return o, errors.New("--sources must be 1..250")
@@ -140,11 +150,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if o.mode == "compare" {
+		return compare(os.Stdout, o.names, o.results)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.deadline)
 	defer cancel()
 
 	baseline := procstat.RSSKiB(o.pid)
-	fmt.Printf("runtime RSS before: %d KiB\n", baseline)
+	fmt.Printf("server RSS before: %d KiB\n", baseline)
 	heapBefore := goMemory(ctx, o.url)
 
 	tokens := make([]string, o.users)
@@ -181,17 +194,22 @@ func run() error {
 		return ctx.Err()
 	}
 	after := procstat.RSSKiB(o.pid)
+	idle := idleResult{Mode: "idle", Connections: len(conns)}
 	if o.pid > 0 {
 		per := float64(after-baseline) / float64(len(conns))
-		fmt.Printf("runtime RSS after %s idle: %d KiB; delta %d KiB; %.2f KiB per connection\n", o.hold, after, after-baseline, per)
+		idle.RSSKiBPerConnection = per
+		fmt.Printf("server RSS after %s idle: %d KiB; delta %d KiB; %.2f KiB per connection\n", o.hold, after, after-baseline, per)
 	}
 	if heap := goMemory(ctx, o.url); heap.ok && heapBefore.ok {
 		n := float64(len(conns)) * 1024
-		fmt.Printf("runtime Go heap in use %.2f KiB and goroutine stacks %.2f KiB per connection (go_memstats_heap_alloc_bytes, go_memstats_stack_inuse_bytes)\n",
+		idle.HeapGoalKiBPerConnection = (heap.goal - heapBefore.goal) / n
+		fmt.Printf("server Go heap in use %.2f KiB and goroutine stacks %.2f KiB per connection (go_memstats_heap_alloc_bytes, go_memstats_stack_inuse_bytes)\n",
 			(heap.heap-heapBefore.heap)/n, (heap.stack-heapBefore.stack)/n)
-		fmt.Printf("runtime GC heap goal %.2f KiB per connection (go_memstats_next_gc_bytes: twice the heap live at the last collection, plus the stacks)\n",
-			(heap.goal-heapBefore.goal)/n)
+		fmt.Printf("server GC heap goal %.2f KiB per connection (go_memstats_next_gc_bytes: twice the heap live at the last collection, plus the stacks)\n",
+			idle.HeapGoalKiBPerConnection)
 	}
+	line, _ := json.Marshal(idle)
+	fmt.Println(string(line))
 	if o.mode == "storm" {
 		return storm(ctx, o, conns, tokens)
 	}
@@ -204,6 +222,14 @@ func run() error {
 		return paced(ctx, o, len(conns))
 	}
 	return nil
+}
+
+// idleResult is the JSON line of the idle measurement.
+type idleResult struct {
+	Mode                     string  `json:"mode"` // "idle"
+	Connections              int     `json:"connections"`
+	RSSKiBPerConnection      float64 `json:"rssKiBPerConnection,omitempty"`
+	HeapGoalKiBPerConnection float64 `json:"heapGoalKiBPerConnection,omitempty"`
 }
 
 // dialAll opens o.conns connections with bounded parallelism. Each gets a
@@ -229,7 +255,16 @@ func dialAll(ctx context.Context, o options, tokens []string) ([]*websocket.Conn
 		if n := len(conns); n%2000 == 0 {
 			fmt.Printf("  %d connected after %s\n", n, time.Since(started).Round(time.Millisecond))
 		}
-		go count(c, &received, o.socketIO)
+		if o.centrifugo {
+			go countCentrifugo(c, func(line []byte) {
+				received.Add(1)
+				if track != nil {
+					track.note(line)
+				}
+			})
+		} else {
+			go count(c, &received, o.socketIO)
+		}
 		return true
 	})
 	return conns, &received, firstErr
@@ -248,8 +283,11 @@ func dialWorkers(ctx context.Context, o options, tokens []string, got func(i int
 			d.NetDialContext = (&net.Dialer{LocalAddr: src}).DialContext
 		}
 		dial := dialOne
-		if o.socketIO {
+		switch {
+		case o.socketIO:
 			dial = dialSocketIO
+		case o.centrifugo:
+			dial = dialCentrifugo
 		}
 		wg.Add(1)
 		go func() {
@@ -323,9 +361,13 @@ func count(c *websocket.Conn, received *atomic.Int64, socketIO bool) {
 	}
 }
 
-// publisher returns a function that posts one publish body to the
-// runtime's API with a service token.
-func publisher(o options) (func(ctx context.Context, body []byte) error, error) {
+// publisher returns a function that publishes one payload to the channel
+// every connection is on: through the runtime's POST /ws/publish with a
+// service token, or through Centrifugo's API.
+func publisher(o options) (func(ctx context.Context, payload any) error, error) {
+	if o.centrifugo {
+		return centrifugoPublisher(o)
+	}
 	tok, err := auth.SignHS256([]byte(o.secret), auth.TokenRequest{UserID: "loadgen", Roles: []string{auth.RoleService}, TTL: time.Hour})
 	if err != nil {
 		return nil, err
@@ -335,7 +377,8 @@ func publisher(o options) (func(ctx context.Context, body []byte) error, error) 
 		return nil, err
 	}
 	api := "http://" + u.Host + "/ws/publish"
-	return func(ctx context.Context, body []byte) error {
+	return func(ctx context.Context, payload any) error {
+		body, _ := json.Marshal(map[string]any{"channel": "bench:all", "type": "bench", "payload": payload})
 		req, _ := http.NewRequestWithContext(ctx, "POST", api, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Content-Type", "application/json")
@@ -358,11 +401,11 @@ func fanout(ctx context.Context, o options, conns []*websocket.Conn, received *a
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(map[string]any{"channel": "bench:all", "type": "bench", "payload": map[string]any{"text": strings.Repeat("x", 100)}})
+	payload := map[string]any{"text": strings.Repeat("x", 100)}
 	want := int64(len(conns)) * int64(o.fanout)
 	start := time.Now()
 	for i := 0; i < o.fanout; i++ {
-		if err := publish(ctx, body); err != nil {
+		if err := publish(ctx, payload); err != nil {
 			return err
 		}
 	}

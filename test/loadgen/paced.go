@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/fleetwire/fleetwire/test/procstat"
 )
 
 // The paced fan-out: publishes at a fixed rate for a fixed time, each
@@ -68,6 +70,7 @@ func intAfter(p []byte, key string) (int64, bool) {
 
 // pacedResult is the run's one JSON line.
 type pacedResult struct {
+	Mode            string  `json:"mode"` // "paced"
 	Subscribers     int     `json:"subscribers"`
 	Rate            int     `json:"publishesPerSecond"`
 	Seconds         float64 `json:"seconds"`
@@ -86,6 +89,8 @@ type pacedResult struct {
 	SpreadMaxMs     float64 `json:"spreadMaxMs"`
 	PublishAPIP50Ms float64 `json:"publishApiP50Ms"`
 	PublishAPIP99Ms float64 `json:"publishApiP99Ms"`
+	// ServerCPUSeconds is the server's CPU time over the run, with --pid.
+	ServerCPUSeconds float64 `json:"serverCpuSeconds,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -101,7 +106,8 @@ func paced(ctx context.Context, o options, conns int) error {
 	interval := time.Second / time.Duration(o.rate)
 	pad := strings.Repeat("x", 100)
 	var apiLatency hist
-	res := pacedResult{Subscribers: conns, Rate: o.rate}
+	res := pacedResult{Mode: "paced", Subscribers: conns, Rate: o.rate}
+	cpu0 := procstat.CPUTime(o.pid)
 	start := time.Now()
 	for seq := 0; seq < total && ctx.Err() == nil; seq++ {
 		due := start.Add(time.Duration(seq) * interval)
@@ -110,10 +116,9 @@ func paced(ctx context.Context, o options, conns int) error {
 			continue
 		}
 		time.Sleep(time.Until(due))
-		body, _ := json.Marshal(map[string]any{"channel": "bench:all", "type": "bench",
-			"payload": map[string]any{"seq": seq, "sent": time.Now().UnixNano(), "pad": pad}})
+		payload := map[string]any{"seq": seq, "sent": time.Now().UnixNano(), "pad": pad}
 		t0 := time.Now()
-		if err := publish(ctx, body); err != nil {
+		if err := publish(ctx, payload); err != nil {
 			return fmt.Errorf("publish %d: %w", seq, err)
 		}
 		apiLatency.record(time.Since(t0))
@@ -126,6 +131,9 @@ func paced(ctx context.Context, o options, conns int) error {
 	}
 	el := time.Since(start)
 	res.Seconds = el.Seconds()
+	if o.pid > 0 {
+		res.ServerCPUSeconds = (procstat.CPUTime(o.pid) - cpu0).Seconds()
+	}
 	res.Received = track.received.Load()
 	res.Lost = res.Expected - res.Received
 	res.DeliveriesPerS = float64(res.Received) / el.Seconds()

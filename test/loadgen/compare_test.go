@@ -1,0 +1,45 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// compare takes the first idle and the first paced line of each file and
+// prints both servers' figures with their ratio.
+func TestCompare(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.jsonl")
+	b := filepath.Join(dir, "b.jsonl")
+	write := func(path, body string) {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(a, "server RSS before: 1 KiB\n"+
+		`{"mode":"idle","connections":100,"rssKiBPerConnection":8}`+"\n"+
+		`{"mode":"idle","connections":5,"rssKiBPerConnection":99}`+"\n"+ // the paced run's own
+		`{"mode":"paced","subscribers":5,"publishesPerSecond":10,"received":50,"deliveriesPerSecond":300,"latencyP99Ms":20,"serverCpuSeconds":0.5}`+"\n")
+	write(b, `{"mode":"idle","connections":100,"rssKiBPerConnection":32}`+"\n"+
+		`{"mode":"paced","subscribers":5,"publishesPerSecond":10,"received":50,"deliveriesPerSecond":200,"latencyP99Ms":10,"serverCpuSeconds":1}`+"\n")
+	var out strings.Builder
+	if err := compare(&out, []string{"A", "B"}, []string{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range []string{
+		"| server RSS per idle connection | 8 KiB | 32 KiB | 0.25 |",
+		"| deliveries a second | 300 | 200 | 1.50 |",
+		"| deliveries per server CPU second | 100 | 50 | 2.00 |",
+		"| latency p99 | 20 ms | 10 ms | 2.00 |",
+	} {
+		if !strings.Contains(out.String(), row) {
+			t.Errorf("no row %q in:\n%s", row, out.String())
+		}
+	}
+	write(b, "nothing\n")
+	if err := compare(&out, []string{"A", "B"}, []string{a, b}); err == nil {
+		t.Error("a file without results was taken")
+	}
+}
