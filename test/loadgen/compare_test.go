@@ -21,18 +21,22 @@ func TestCompare(t *testing.T) {
 	write(a, "server RSS before: 1 KiB\n"+
 		`{"mode":"idle","connections":100,"rssKiBPerConnection":8}`+"\n"+
 		`{"mode":"idle","connections":5,"rssKiBPerConnection":99}`+"\n"+ // the paced run's own
-		`{"mode":"paced","subscribers":5,"publishesPerSecond":10,"received":50,"deliveriesPerSecond":300,"latencyP99Ms":20,"serverCpuSeconds":0.5}`+"\n")
+		`{"mode":"paced","subscribers":5,"publishesPerSecond":10,"published":10,"received":50,"deliveriesPerSecond":300,"latencyP99Ms":20,"serverCpuSeconds":0.5}`+"\n"+
+		`{"mode":"paced","subscribers":5,"publishesPerSecond":20,"published":15,"skipped":5,"received":75,"deliveriesPerSecond":400,"latencyP99Ms":30,"serverCpuSeconds":1}`+"\n")
 	write(b, `{"mode":"idle","connections":100,"rssKiBPerConnection":32}`+"\n"+
-		`{"mode":"paced","subscribers":5,"publishesPerSecond":10,"received":50,"deliveriesPerSecond":200,"latencyP99Ms":10,"serverCpuSeconds":1}`+"\n")
+		`{"mode":"paced","subscribers":5,"publishesPerSecond":10,"published":10,"received":50,"deliveriesPerSecond":200,"latencyP99Ms":10,"serverCpuSeconds":1}`+"\n"+
+		`{"mode":"paced","subscribers":5,"publishesPerSecond":20,"published":20,"received":100,"deliveriesPerSecond":390,"latencyP99Ms":600,"serverCpuSeconds":1}`+"\n")
 	var out strings.Builder
 	if err := compare(&out, []string{"A", "B"}, []string{a, b}); err != nil {
 		t.Fatal(err)
 	}
 	for _, row := range []string{
 		"| server RSS per idle connection | 8 KiB | 32 KiB | 0.25 |",
-		"| deliveries a second | 300 | 200 | 1.50 |",
-		"| deliveries per server CPU second | 100 | 50 | 2.00 |",
-		"| latency p99 | 20 ms | 10 ms | 2.00 |",
+		"| max sustained deliveries a second | 300 | 200 | 1.50 |", // 20/s: A skipped, B's p99 above 500ms
+		"| 5 subscribers, 10 publishes/s: published | 10 | 10 | 1.00 |",
+		"|   deliveries per server CPU second | 100 | 50 | 2.00 |",
+		"|   latency p99 | 20 ms | 10 ms | 2.00 |",
+		"| 5 subscribers, 20 publishes/s: published | 15 | 20 | 0.75 |",
 	} {
 		if !strings.Contains(out.String(), row) {
 			t.Errorf("no row %q in:\n%s", row, out.String())
