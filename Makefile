@@ -83,6 +83,10 @@ bench: ## Run the Go benchmarks.
 load: ## Run the load generator against a local runtime (hack/load.sh; LOAD_ARGS overrides the paced fan-out).
 	./hack/load.sh $(LOAD_ARGS)
 
+.PHONY: bench-diff
+bench-diff: ## Compare Go benchmarks at BASE and in the work tree with benchstat (hack/bench-diff.sh; BENCH, PKGS, COUNT, BENCHTIME).
+	./hack/bench-diff.sh $(BASE) $(PKGS)
+
 .PHONY: bench-compare
 bench-compare: ## Measure the runtime and Centrifugo side by side: idle memory and a paced fan-out (hack/bench-compare.sh; BENCH_* variables).
 	./hack/bench-compare.sh
