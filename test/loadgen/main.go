@@ -51,6 +51,8 @@ type options struct {
 	sources     int
 	duration    time.Duration
 	drain       time.Duration
+	slow        int           // connections that never read, to show the others are not held up
+	pad         int           // paced: bytes of padding in each message
 	results     []string      // compare: the two servers' result files
 	names       []string      // compare: their names
 	lifetime    time.Duration // churn: how long a connection lives, on average
@@ -83,6 +85,8 @@ func parse() (options, error) {
 	flag.DurationVar(&o.deadline, "deadline", 5*time.Minute, "hard bound on the whole run")
 	flag.IntVar(&o.fanout, "fanout", 0, "messages to publish to all connections after the memory measurement")
 	flag.StringVar(&o.mode, "mode", "idle", "idle (hold --conns connections, then --fanout and --rate runs), connect-rate (open and close --conns connections, --concurrency at a time), storm (hold them, then drop them all at once and redial), churn (each connection comes and goes, every --lifetime or so, while --rate messages a second go to the users for --duration; counts what was lost), or compare (prints two servers' --results side by side)")
+	flag.IntVar(&o.slow, "slow", 0, "of the --conns connections, how many subscribe and then never read (a slow consumer): the paced run counts only the others, and reports the server's RSS peak")
+	flag.IntVar(&o.pad, "pad", 100, "paced: bytes of padding in each published message")
 	results := flag.String("results", "", "compare: two files of result lines (this program's output for two servers), comma-separated")
 	names := flag.String("names", "Fleetwire,Centrifugo", "compare: the two servers' names")
 	flag.DurationVar(&o.lifetime, "lifetime", 2*time.Second, "churn: how long a connection lives on average (±50 %)")
@@ -123,6 +127,12 @@ func parse() (options, error) {
 	}
 	if o.rate < 0 || o.rate > 10000 || (o.rate > 0 && (o.duration <= 0 || o.duration > 10*time.Minute)) {
 		return o, errors.New("--rate must be 0..10000, with --duration from above 0 to 10m")
+	}
+	if o.pad < 0 || o.pad > 60000 {
+		return o, errors.New("--pad must be 0..60000")
+	}
+	if o.slow < 0 || o.slow >= o.conns {
+		return o, errors.New("--slow must be 0 or more, and fewer than --conns")
 	}
 	if o.users <= 0 || o.users > o.conns {
 		o.users = o.conns
@@ -219,7 +229,7 @@ func run() error {
 		}
 	}
 	if o.rate > 0 {
-		return paced(ctx, o, len(conns))
+		return paced(ctx, o, len(conns)-o.slow)
 	}
 	return nil
 }
@@ -255,14 +265,18 @@ func dialAll(ctx context.Context, o options, tokens []string) ([]*websocket.Conn
 		if n := len(conns); n%2000 == 0 {
 			fmt.Printf("  %d connected after %s\n", n, time.Since(started).Round(time.Millisecond))
 		}
-		if o.centrifugo {
+		switch {
+		case len(conns) <= o.slow:
+			// A slow consumer: it never reads, so the server's writes to
+			// it back up until the server gives up on it.
+		case o.centrifugo:
 			go countCentrifugo(c, func(line []byte) {
 				received.Add(1)
 				if track != nil {
 					track.note(line)
 				}
 			})
-		} else {
+		default:
 			go count(c, &received, o.socketIO)
 		}
 		return true

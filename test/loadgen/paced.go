@@ -91,12 +91,19 @@ type pacedResult struct {
 	PublishAPIP99Ms float64 `json:"publishApiP99Ms"`
 	// ServerCPUSeconds is the server's CPU time over the run, with --pid.
 	ServerCPUSeconds float64 `json:"serverCpuSeconds,omitempty"`
+	// PeakRSSKiB is the server's largest RSS seen over the run (sampled
+	// every 100ms), with --pid.
+	PeakRSSKiB int64 `json:"peakRssKiB,omitempty"`
+	// Slow is how many more connections were subscribed and never read
+	// (--slow); Subscribers counts the others.
+	Slow int `json:"slow,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // paced publishes o.rate messages a second for o.duration to every
 // connection's channel, then waits up to o.drain for the stragglers.
+// conns counts the connections that read.
 func paced(ctx context.Context, o options, conns int) error {
 	publish, err := publisher(o)
 	if err != nil {
@@ -104,10 +111,29 @@ func paced(ctx context.Context, o options, conns int) error {
 	}
 	total := len(track.first)
 	interval := time.Second / time.Duration(o.rate)
-	pad := strings.Repeat("x", 100)
+	pad := strings.Repeat("x", o.pad)
 	var apiLatency hist
-	res := pacedResult{Mode: "paced", Subscribers: conns, Rate: o.rate}
+	res := pacedResult{Mode: "paced", Subscribers: conns, Rate: o.rate, Slow: o.slow}
 	cpu0 := procstat.CPUTime(o.pid)
+	var peak atomic.Int64
+	if o.pid > 0 {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					if v := procstat.RSSKiB(o.pid); v > peak.Load() {
+						peak.Store(v)
+					}
+				}
+			}
+		}()
+	}
 	start := time.Now()
 	for seq := 0; seq < total && ctx.Err() == nil; seq++ {
 		due := start.Add(time.Duration(seq) * interval)
@@ -133,6 +159,7 @@ func paced(ctx context.Context, o options, conns int) error {
 	res.Seconds = el.Seconds()
 	if o.pid > 0 {
 		res.ServerCPUSeconds = (procstat.CPUTime(o.pid) - cpu0).Seconds()
+		res.PeakRSSKiB = peak.Load()
 	}
 	res.Received = track.received.Load()
 	res.Lost = res.Expected - res.Received
@@ -147,8 +174,8 @@ func paced(ctx context.Context, o options, conns int) error {
 	}
 	res.SpreadP50Ms, res.SpreadP99Ms, res.SpreadMaxMs = ms(spread.quantile(0.5)), ms(spread.quantile(0.99)), ms(spread.quantile(1))
 	res.PublishAPIP50Ms, res.PublishAPIP99Ms = ms(apiLatency.quantile(0.5)), ms(apiLatency.quantile(0.99))
-	fmt.Printf("paced fan-out: %d subscribers, %d publishes/s for %s: %d published, %d skipped; %d of %d deliveries (%d lost), %.0f deliveries/s\n",
-		conns, o.rate, o.duration, res.Published, res.Skipped, res.Received, res.Expected, res.Lost, res.DeliveriesPerS)
+	fmt.Printf("paced fan-out: %d subscribers (and %d that never read), %d publishes/s for %s: %d published, %d skipped; %d of %d deliveries (%d lost), %.0f deliveries/s; server RSS peak %d KiB\n",
+		conns, o.slow, o.rate, o.duration, res.Published, res.Skipped, res.Received, res.Expected, res.Lost, res.DeliveriesPerS, res.PeakRSSKiB)
 	fmt.Printf("  latency p50 %.1fms p99 %.1fms p99.9 %.1fms max %.1fms; first-to-last spread p50 %.1fms p99 %.1fms max %.1fms; publish API p50 %.2fms p99 %.2fms\n",
 		res.LatencyP50Ms, res.LatencyP99Ms, res.LatencyP999Ms, res.LatencyMaxMs, res.SpreadP50Ms, res.SpreadP99Ms, res.SpreadMaxMs, res.PublishAPIP50Ms, res.PublishAPIP99Ms)
 	line, _ := json.Marshal(res)

@@ -17,7 +17,7 @@ func TestPacedSmoke(t *testing.T) {
 	secret := "smoke-secret-0123456789abcdef0123456789"
 	p := runtimeproc.Start(t, []byte(secret))
 	o := options{url: "ws://" + p.Addr + "/ws", conns: 20, users: 20, concurrency: 4, secret: secret,
-		rate: 20, duration: time.Second, drain: 5 * time.Second}
+		rate: 20, duration: time.Second, drain: 5 * time.Second, pad: 100}
 	o.urls = []string{o.url}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
