@@ -27,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -163,6 +164,7 @@ func run() error {
 	if o.mode == "compare" {
 		return compare(os.Stdout, o.names, o.results)
 	}
+	raiseFileLimit(o.conns)
 	ctx, cancel := context.WithTimeout(context.Background(), o.deadline)
 	defer cancel()
 
@@ -232,6 +234,24 @@ func run() error {
 		return paced(ctx, o, len(conns)-o.slow)
 	}
 	return nil
+}
+
+// raiseFileLimit lifts this process's open-file limit to its hard limit,
+// and says so when even that is short of the connections asked for.
+func raiseFileLimit(conns int) {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return
+	}
+	if l.Cur < l.Max {
+		l.Cur = l.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen: could not raise the open-file limit:", err)
+		}
+	}
+	if need := uint64(conns) + 64; l.Cur < need {
+		fmt.Fprintf(os.Stderr, "loadgen: the open-file limit is %d, short of the %d connections asked for; raise the hard limit (ulimit -Hn)\n", l.Cur, conns)
+	}
 }
 
 // idleResult is the JSON line of the idle measurement.
