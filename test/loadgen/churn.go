@@ -121,7 +121,7 @@ func churn(ctx context.Context, o options, tokens []string) (churnResult, error)
 	for n := 0; time.Now().Before(end) && ctx.Err() == nil; n++ {
 		<-tick.C
 		res.Sent++
-		id, err := send(ctx, fmt.Sprintf("load-%d", n%o.users), n)
+		id, err := send(ctx, fmt.Sprintf("%s%d", o.userPrefix, n%o.users), n)
 		if err != nil {
 			res.Refused++
 			continue

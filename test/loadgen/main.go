@@ -54,6 +54,8 @@ type options struct {
 	drain       time.Duration
 	slow        int           // connections that never read, to show the others are not held up
 	pad         int           // paced: bytes of padding in each message
+	userPrefix  string        // user ids are this and a number
+	awaitBcast  time.Duration // idle: how long to wait for one broadcast to reach every connection
 	results     []string      // compare: the two servers' result files
 	names       []string      // compare: their names
 	lifetime    time.Duration // churn: how long a connection lives, on average
@@ -87,6 +89,8 @@ func parse() (options, error) {
 	flag.IntVar(&o.fanout, "fanout", 0, "messages to publish to all connections after the memory measurement")
 	flag.StringVar(&o.mode, "mode", "idle", "idle (hold --conns connections, then --fanout and --rate runs), connect-rate (open and close --conns connections, --concurrency at a time), storm (hold them, then drop them all at once and redial), churn (each connection comes and goes, every --lifetime or so, while --rate messages a second go to the users for --duration; counts what was lost), or compare (prints two servers' --results side by side)")
 	flag.IntVar(&o.slow, "slow", 0, "of the --conns connections, how many subscribe and then never read (a slow consumer): the paced run counts only the others, and reports the server's RSS peak")
+	flag.StringVar(&o.userPrefix, "user-prefix", "load-", "user ids are this followed by a number; give each generator its own when several share a fleet")
+	flag.DurationVar(&o.awaitBcast, "await-broadcast", 0, "idle: after the memory measurement, print \"awaiting a broadcast\" and wait up to this long for one message of type bench (payload {\"sent\": unix ns}) to reach every connection; report how long after its stamp the last one got it")
 	flag.IntVar(&o.pad, "pad", 100, "paced: bytes of padding in each published message")
 	results := flag.String("results", "", "compare: two files of result lines (this program's output for two servers), comma-separated")
 	names := flag.String("names", "Fleetwire,Centrifugo", "compare: the two servers' names")
@@ -174,7 +178,7 @@ func run() error {
 
 	tokens := make([]string, o.users)
 	for i := range tokens {
-		if tokens[i], err = auth.SignHS256([]byte(o.secret), auth.TokenRequest{UserID: fmt.Sprintf("load-%d", i), TTL: o.deadline + time.Hour}); err != nil {
+		if tokens[i], err = auth.SignHS256([]byte(o.secret), auth.TokenRequest{UserID: fmt.Sprintf("%s%d", o.userPrefix, i), TTL: o.deadline + time.Hour}); err != nil {
 			return err
 		}
 	}
@@ -185,6 +189,7 @@ func run() error {
 		_, err := churn(ctx, o, tokens)
 		return err
 	}
+	watchBroadcast = o.awaitBcast > 0
 	if o.rate > 0 {
 		track = newTracker(int(math.Ceil(float64(o.rate) * o.duration.Seconds())))
 	}
@@ -219,6 +224,9 @@ func run() error {
 			(heap.heap-heapBefore.heap)/n, (heap.stack-heapBefore.stack)/n)
 		fmt.Printf("server GC heap goal %.2f KiB per connection (go_memstats_next_gc_bytes: twice the heap live at the last collection, plus the stacks)\n",
 			idle.HeapGoalKiBPerConnection)
+	}
+	if o.awaitBcast > 0 {
+		awaitBroadcast(ctx, o.awaitBcast, received, len(conns), &idle)
 	}
 	line, _ := json.Marshal(idle)
 	fmt.Println(string(line))
@@ -260,6 +268,34 @@ type idleResult struct {
 	Connections              int     `json:"connections"`
 	RSSKiBPerConnection      float64 `json:"rssKiBPerConnection,omitempty"`
 	HeapGoalKiBPerConnection float64 `json:"heapGoalKiBPerConnection,omitempty"`
+	// BroadcastReached and BroadcastLastMs, with --await-broadcast: how
+	// many connections got the broadcast, and when the last did, after
+	// the stamp it carried.
+	BroadcastReached int64   `json:"broadcastReached,omitempty"`
+	BroadcastLastMs  float64 `json:"broadcastLastMs,omitempty"`
+}
+
+// watchBroadcast is set, with --await-broadcast, before any connection
+// reads.
+var watchBroadcast bool
+
+// lastBench is when a connection last read a bench message (unix ns), and
+// benchSent the "sent" stamp of the first one read, for --await-broadcast.
+var lastBench, benchSent atomic.Int64
+
+// awaitBroadcast waits up to d for every connection to have read one
+// bench message.
+func awaitBroadcast(ctx context.Context, d time.Duration, received *atomic.Int64, conns int, res *idleResult) {
+	fmt.Println("awaiting a broadcast")
+	deadline := time.Now().Add(d)
+	for received.Load() < int64(conns) && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	res.BroadcastReached = received.Load()
+	if sent := benchSent.Load(); sent > 0 {
+		res.BroadcastLastMs = float64(lastBench.Load()-sent) / 1e6
+	}
+	fmt.Printf("broadcast: %d of %d connections got it; the last %.1fms after its stamp\n", res.BroadcastReached, conns, res.BroadcastLastMs)
 }
 
 // dialAll opens o.conns connections with bounded parallelism. Each gets a
@@ -386,6 +422,12 @@ func count(c *websocket.Conn, received *atomic.Int64, socketIO bool) {
 			received.Add(1)
 			if track != nil {
 				track.note(p)
+			}
+			if watchBroadcast {
+				lastBench.Store(time.Now().UnixNano())
+				if sent, ok := intAfter(p, `"sent":`); ok {
+					benchSent.CompareAndSwap(0, sent)
+				}
 			}
 		case socketIO && string(p) == "2":
 			if err := c.WriteMessage(websocket.TextMessage, []byte("3")); err != nil {

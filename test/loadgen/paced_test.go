@@ -110,7 +110,7 @@ func TestChurnSmoke(t *testing.T) {
 		t.Run(proto.name, func(t *testing.T) {
 			o := options{url: "ws://" + p.Addr + proto.path, conns: 20, users: 20, secret: secret, sources: 20,
 				socketIO: proto.socketIO, rate: 100, duration: 3 * time.Second, drain: 2 * time.Second,
-				lifetime: 400 * time.Millisecond, offline: 100 * time.Millisecond}
+				lifetime: 400 * time.Millisecond, offline: 100 * time.Millisecond, userPrefix: "load-"}
 			o.urls = []string{o.url}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
