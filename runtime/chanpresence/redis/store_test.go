@@ -2,6 +2,9 @@ package redischanpresence_test
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,5 +61,64 @@ func TestUnrefreshedConnectionsLeave(t *testing.T) {
 func TestNewRequiresClient(t *testing.T) {
 	if _, err := redischanpresence.New(redischanpresence.Config{}); err == nil {
 		t.Fatal("New without a Client succeeded")
+	}
+}
+
+// A refresh sends one command per key, not per connection: 1,000
+// connections of distinct users on one channel, and two more of one user
+// on another, cost Redis about two commands a connection (one ZADD and
+// one PEXPIRE per user), plus a few per channel; and every one of them is
+// still present a TTL after it would have expired without the refresh.
+func TestRefreshSendsOneCommandPerKey(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newStore(t, srv, 2*time.Second)
+	ctx := context.Background()
+	var conns []chanpresence.Conn
+	for i := range 1000 {
+		conns = append(conns, chanpresence.Conn{Channel: "doc:big", UserID: fmt.Sprintf("u%d", i), ConnID: fmt.Sprintf("c%d", i)})
+	}
+	conns = append(conns, chanpresence.Conn{Channel: "doc:small", UserID: "ann", ConnID: "a1"},
+		chanpresence.Conn{Channel: "doc:small", UserID: "ann", ConnID: "a2"})
+	for _, c := range conns {
+		if _, err := s.Join(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = admin.Close() })
+	commands := func() int64 {
+		info, err := admin.Info(ctx, "stats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "total_commands_processed:"); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				return n
+			}
+		}
+		t.Fatal("no total_commands_processed")
+		return 0
+	}
+	for range 2 { // past the joins' expiry: only refreshes keep them
+		time.Sleep(time.Second)
+		before := commands()
+		if err := s.Refresh(ctx, conns); err != nil {
+			t.Fatal(err)
+		}
+		// 1,001 users: a ZADD and a PEXPIRE each; per channel a ZADD of
+		// its users (in chunks of 500) and two PEXPIREs; the INFO call.
+		if got, want := commands()-before, int64(2*1001+3+1+2*2+1); got > want {
+			t.Fatalf("a refresh of %d connections sent %d commands, want at most %d", len(conns), got, want)
+		}
+	}
+	time.Sleep(time.Second) // past the first refresh's expiry too
+	big, err := s.Stats(ctx, "doc:big")
+	if err != nil || big.Users != 1000 || big.Connections != 1000 {
+		t.Fatalf("doc:big after the refreshes: %+v %v, want 1000 users and connections", big, err)
+	}
+	small, err := s.Stats(ctx, "doc:small")
+	if err != nil || small.Users != 1 || small.Connections != 2 {
+		t.Fatalf("doc:small after the refreshes: %+v %v, want 1 user with 2 connections", small, err)
 	}
 }
