@@ -6,7 +6,11 @@ SHELL := /usr/bin/env bash
 GO      ?= go
 BIN     ?= bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# The operator's and the runtime's image: one image with both binaries.
+IMG     ?= ghcr.io/fleetwire/fleetwire:$(VERSION)
+DOCKER  ?= docker
 # The test budget is generous: CI must finish within 90 minutes on 2 cores.
 TEST_TIMEOUT ?= 20m
 CONTROLLER_GEN ?= $(GO) run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
@@ -28,12 +32,16 @@ lint: ## Run staticcheck (built once per version into the cache by hack/setup-st
 	"$$(./hack/setup-staticcheck.sh)" ./...
 
 .PHONY: build
-build: ## Build every binary under cmd/ into bin/.
-	@mkdir -p $(BIN)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/fleetwire-runtime ./cmd/runtime
-	@for d in cmd/*/; do n=$$(basename $$d); [ "$$n" = runtime ] && continue; \
-		echo "CGO_ENABLED=0 $(GO) build -o $(BIN)/fleetwire-$$n ./cmd/$$n"; \
-		CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/fleetwire-$$n ./cmd/$$n; done
+build: ## Build every binary under cmd/ into bin/ (hack/build.sh, as the Dockerfile does; VERSION, COMMIT, DATE).
+	VERSION='$(VERSION)' COMMIT='$(COMMIT)' DATE='$(DATE)' ./hack/build.sh $(BIN)
+
+.PHONY: docker-build
+docker-build: ## Build the image IMG (both binaries) with VERSION, COMMIT and DATE.
+	$(DOCKER) build --build-arg VERSION='$(VERSION)' --build-arg COMMIT='$(COMMIT)' --build-arg DATE='$(DATE)' -t '$(IMG)' .
+
+.PHONY: docker-push
+docker-push: ## Push the image IMG.
+	$(DOCKER) push '$(IMG)'
 
 .PHONY: run-runtime
 run-runtime: ## Run the runtime on its in-memory broker (dev mode without JWT_SECRET).

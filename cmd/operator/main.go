@@ -20,20 +20,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/fleetwire/fleetwire/api/v1alpha1"
 	"github.com/fleetwire/fleetwire/controllers"
+	"github.com/fleetwire/fleetwire/runtime/buildinfo"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 // defaultRuntimeImage is the image pods run when spec.image is empty: the
 // same image as the operator, which carries both binaries.
 func defaultRuntimeImage() string {
-	tag := version
+	tag := buildinfo.Version
 	if tag == "dev" {
 		tag = "latest"
 	}
@@ -113,11 +112,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 }
 
 func run(args []string, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "version" || args[0] == "--version" || args[0] == "-version") {
+		_, err := fmt.Fprintln(os.Stdout, "fleetwire-operator", buildinfo.Get())
+		return err
+	}
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap), zap.WriteTo(stderr)))
+	ctrlmetrics.Registry.MustRegister(buildinfo.Collector())
 	log := ctrl.Log.WithName("setup")
 
 	scheme := runtime.NewScheme()
@@ -202,7 +206,9 @@ func run(args []string, stderr io.Writer) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	log.Info("starting the manager", "version", version, "runtimeImage", o.runtimeImage,
+	bi := buildinfo.Get()
+	log.Info("starting the manager", "version", bi.Version, "commit", bi.Commit, "buildDate", bi.Date, "goVersion", bi.GoVersion,
+		"runtimeImage", o.runtimeImage,
 		"namespaces", o.namespaces, "leaderElection", o.leaderElect)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }

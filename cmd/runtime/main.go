@@ -2,7 +2,7 @@
 //
 //	fleetwire-runtime [flags]          run the runtime
 //	fleetwire-runtime token [flags]    print a signed token for development
-//	fleetwire-runtime version          print the version
+//	fleetwire-runtime version          print the version, commit, build date and Go version (also --version)
 package main
 
 import (
@@ -20,13 +20,11 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/runtime/buildinfo"
 	"github.com/fleetwire/fleetwire/runtime/config"
 	"github.com/fleetwire/fleetwire/runtime/logging"
 	"github.com/fleetwire/fleetwire/runtime/server"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -42,8 +40,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		switch args[0] {
 		case "token":
 			return runToken(args[1:], stdout, stderr)
-		case "version":
-			_, err := fmt.Fprintln(stdout, version)
+		case "version", "--version", "-version":
+			_, err := fmt.Fprintln(stdout, "fleetwire-runtime", buildinfo.Get())
 			return err
 		}
 	}
@@ -61,7 +59,7 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	defer func() { _ = sync() }()
 
-	opts := server.Options{Logger: log, Version: version}
+	opts := server.Options{Logger: log, Version: buildinfo.Version}
 	if cfg.DevMode() {
 		secret, where, err := devSecret()
 		if err != nil {

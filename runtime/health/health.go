@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"github.com/fleetwire/fleetwire/runtime/buildinfo"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -150,17 +151,18 @@ func (c *Checker) Ready(ctx context.Context) Readiness {
 
 // Detailed is the body of /health/detailed.
 type Detailed struct {
-	Status         string       `json:"status"` // "ok", "degraded" or "draining"
-	Version        string       `json:"version"`
-	UptimeSeconds  int64        `json:"uptimeSeconds"`
-	Draining       bool         `json:"draining"`
-	Ready          Readiness    `json:"readiness"`
-	Broker         BrokerStatus `json:"broker"`
-	Connections    int          `json:"connections"`
-	MaxConnections int          `json:"maxConnections"`
-	Queue          *queue.Stats `json:"queue,omitempty"`
-	Memory         Memory       `json:"memory"`
-	Goroutines     int          `json:"goroutines"`
+	Status         string         `json:"status"` // "ok", "degraded" or "draining"
+	Version        string         `json:"version"`
+	Build          buildinfo.Info `json:"build"` // version, commit, build date and Go version
+	UptimeSeconds  int64          `json:"uptimeSeconds"`
+	Draining       bool           `json:"draining"`
+	Ready          Readiness      `json:"readiness"`
+	Broker         BrokerStatus   `json:"broker"`
+	Connections    int            `json:"connections"`
+	MaxConnections int            `json:"maxConnections"`
+	Queue          *queue.Stats   `json:"queue,omitempty"`
+	Memory         Memory         `json:"memory"`
+	Goroutines     int            `json:"goroutines"`
 }
 
 // Memory is the Go runtime's view of the process's memory.
@@ -176,6 +178,7 @@ type Memory struct {
 func (c *Checker) Detail(ctx context.Context) Detailed {
 	d := Detailed{
 		Version:       c.cfg.Version,
+		Build:         buildinfo.Get(),
 		UptimeSeconds: int64(c.Uptime().Seconds()),
 		Draining:      c.Draining(),
 		Ready:         c.Ready(ctx),

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"github.com/fleetwire/fleetwire/runtime/buildinfo"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,7 +106,7 @@ func New() *Metrics {
 			"Channel publications, broadcasts and messages to users this node accepted just before its broker broke and the store no longer held once it was back (Redis restarted empty), stored and published again."),
 		types: labelSet{max: maxTypeLabels},
 	}
-	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	return m
 }
 
