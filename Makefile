@@ -35,6 +35,10 @@ lint: ## Run staticcheck (built once per version into the cache by hack/setup-st
 build: ## Build every binary under cmd/ into bin/ (hack/build.sh, as the Dockerfile does; VERSION, COMMIT, DATE).
 	VERSION='$(VERSION)' COMMIT='$(COMMIT)' DATE='$(DATE)' ./hack/build.sh $(BIN)
 
+.PHONY: build-installer
+build-installer: ## Render the one-file installer dist/install.yaml from config/default, for the image IMG.
+	IMG='$(IMG)' ./hack/build-installer.sh
+
 .PHONY: docker-build
 docker-build: ## Build the image IMG (both binaries) with VERSION, COMMIT and DATE.
 	$(DOCKER) build --build-arg VERSION='$(VERSION)' --build-arg COMMIT='$(COMMIT)' --build-arg DATE='$(DATE)' -t '$(IMG)' .
