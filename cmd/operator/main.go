@@ -180,6 +180,9 @@ func run(args []string, stderr io.Writer) error {
 		ns, name, _ := strings.Cut(o.customMetricsSvc, "/")
 		r.FleetTotalsURL = fmt.Sprintf("http://%s.%s.svc:%d", name, ns, o.fleetTotalsPort)
 	}
+	// Each RealtimeService's status as gauges, for the chart's alerts and
+	// dashboard.
+	ctrlmetrics.Registry.MustRegister(controllers.NewFleetCollector(mgr.GetCache()))
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}
