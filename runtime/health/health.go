@@ -174,6 +174,13 @@ type Memory struct {
 	NumGC          uint32 `json:"numGC"`
 }
 
+// BrokerUp reports whether the broker answered the last check; true
+// before the first.
+func (c *Checker) BrokerUp() bool {
+	st := c.lastBroker.Load()
+	return st == nil || st.Status == "up"
+}
+
 // Detail builds the detailed report.
 func (c *Checker) Detail(ctx context.Context) Detailed {
 	d := Detailed{

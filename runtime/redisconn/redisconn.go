@@ -131,9 +131,9 @@ const epochKey = "epoch"
 // (hub.Config.StoreEpoch says how they are compared).
 //
 // It has one part per place the data lives. On a Redis Cluster each
-// master holds its own part, under a key whose hash tag falls in its
-// slots (the largest range of them), so a shard that restarts empty alone
-// changes its part. Elsewhere, and when the prefix carries a hash tag of
+// shard holds its own part, under a key whose hash tag falls in its
+// slots (the largest range of them; CLUSTER SHARDS, Redis 7), so a shard
+// that restarts empty alone changes its part. Elsewhere, and when the prefix carries a hash tag of
 // its own (every key on one shard), there is one part, named "".
 func Epoch(ctx context.Context, client redis.UniversalClient, prefix string) (map[string]string, error) {
 	cc, ok := client.(*redis.ClusterClient)
@@ -144,23 +144,26 @@ func Epoch(ctx context.Context, client redis.UniversalClient, prefix string) (ma
 		}
 		return map[string]string{"": v}, nil
 	}
-	slots, err := cc.ClusterSlots(ctx).Result()
+	shards, err := cc.ClusterShards(ctx).Result()
 	if err != nil {
-		return nil, fmt.Errorf("reading the cluster's slots: %w", err)
+		return nil, fmt.Errorf("reading the cluster's shards: %w", err)
 	}
-	largest := map[string]redis.ClusterSlot{} // master's address -> its largest range
-	for _, r := range slots {
-		if len(r.Nodes) == 0 {
-			continue
+	var largest []redis.SlotRange // each shard's largest range of slots
+	for _, sh := range shards {
+		var l redis.SlotRange
+		found := false
+		for _, r := range sh.Slots {
+			if !found || r.End-r.Start > l.End-l.Start {
+				l, found = r, true
+			}
 		}
-		m := r.Nodes[0].Addr
-		if l, seen := largest[m]; !seen || r.End-r.Start > l.End-l.Start {
-			largest[m] = r
+		if found {
+			largest = append(largest, l)
 		}
 	}
 	out := make(map[string]string, len(largest))
 	for _, r := range largest {
-		tag := tagInSlots(r.Start, r.End)
+		tag := tagInSlots(int(r.Start), int(r.End))
 		v, err := epochPart(ctx, client, prefix+epochKey+"{"+tag+"}")
 		if err != nil {
 			return nil, err

@@ -126,6 +126,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		BrokerGrace: cfg.Health.BrokerGrace.Duration,
 	})
 	scheduleBeat(sched, checker)
+	m.Registry.MustRegister(&nodeCollector{maxConns: cfg.Limits.MaxConnections, checker: checker})
 	api, err := httpapi.New(httpapi.Config{
 		Hub:        h,
 		Verifier:   verifier,

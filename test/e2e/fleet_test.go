@@ -183,10 +183,14 @@ func TestReadinessFollowsRedisLoss(t *testing.T) {
 	if r := call(t, "GET", n.base+"/health/live", "", nil); r.Status != 200 {
 		t.Fatalf("liveness followed Redis: %s", r.Raw)
 	}
+	if up := value(t, scrape(t, n), "realtime_broker_up", nil); up != 0 {
+		t.Errorf("realtime_broker_up = %v with Redis down, want 0", up)
+	}
 	srv.Restart(t)
 	eventually(t, "readiness to come back", func() bool {
 		return call(t, "GET", n.base+"/health/ready", "", nil).Status == 200
 	})
+	eventually(t, "realtime_broker_up back to 1", func() bool { return value(t, scrape(t, n), "realtime_broker_up", nil) == 1 })
 	eventually(t, "the broker to resubscribe", func() bool {
 		return value(t, scrape(t, n), "realtime_broker_reconnects_total", nil) >= 1
 	})

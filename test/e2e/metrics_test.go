@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/runtime/config"
 )
 
 // scrape parses /metrics into families by name.
@@ -65,7 +66,7 @@ func value(t *testing.T, fams map[string]*dto.MetricFamily, name string, want ma
 }
 
 func TestMetricsAfterAScriptedSession(t *testing.T) {
-	n := startNode(t, nil)
+	n := startNode(t, func(c *config.Config) { c.Limits.MaxConnections = 1234 })
 	alice := dial(t, n, userToken(t, "alice"))
 	bob := dial(t, n, userToken(t, "bob"))
 	alice.subscribe("news:1", "news:2")
@@ -105,6 +106,9 @@ func TestMetricsAfterAScriptedSession(t *testing.T) {
 		{"realtime_rate_limit_decisions_total", map[string]string{"rule": "event", "outcome": "allowed"}, 1},
 		{"realtime_rate_limit_decisions_total", map[string]string{"rule": "connections_per_ip", "outcome": "allowed"}, 3},
 		{"realtime_http_requests_total", map[string]string{"route": "POST /ws/send/{userId}", "code": "200"}, 2},
+		{"realtime_max_connections", nil, 1234},
+		{"realtime_broker_up", nil, 1},
+		{"fleetwire_build_info", map[string]string{"version": "dev"}, 1},
 	}
 	for _, c := range checks {
 		if got := value(t, fams, c.name, c.labels); got != c.want {
