@@ -32,12 +32,14 @@ var (
 	fleetConnsDesc      = prometheus.NewDesc("fleetwire_realtimeservice_active_connections", "Open connections on the RealtimeService's ready pods, as last counted (status.activeConnections).", fleetLabels, nil)
 	fleetStaleDesc      = prometheus.NewDesc("fleetwire_realtimeservice_stale_connection_pods", "Ready pods whose connection count could not be read at the last count (status.staleConnectionPods).", fleetLabels, nil)
 	fleetConditionDesc  = prometheus.NewDesc("fleetwire_realtimeservice_condition", "1 for each condition's current status (True, False or Unknown), 0 for the others.", append(fleetLabels, "type", "status"), nil)
+	fleetTargetDesc     = prometheus.NewDesc("fleetwire_realtimeservice_target_connections_per_pod", "The autoscaler's target of connections per pod (spec.autoscaling.targetConnectionsPerPod); absent without autoscaling.", fleetLabels, nil)
+	fleetMaxDesc        = prometheus.NewDesc("fleetwire_realtimeservice_max_replicas", "The autoscaler's most pods (spec.autoscaling.maxReplicas); absent without autoscaling.", fleetLabels, nil)
 	fleetGenerationDesc = prometheus.NewDesc("fleetwire_realtimeservice_generation_observed", "1 when the operator has acted on the RealtimeService's latest spec (status.observedGeneration equals metadata.generation), else 0.", fleetLabels, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *FleetCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{fleetDesiredDesc, fleetReadyDesc, fleetConnsDesc, fleetStaleDesc, fleetConditionDesc, fleetGenerationDesc} {
+	for _, d := range []*prometheus.Desc{fleetDesiredDesc, fleetReadyDesc, fleetConnsDesc, fleetStaleDesc, fleetConditionDesc, fleetTargetDesc, fleetMaxDesc, fleetGenerationDesc} {
 		ch <- d
 	}
 }
@@ -61,6 +63,10 @@ func (c *FleetCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(fleetReadyDesc, float64(r.Status.ReadyReplicas))
 		gauge(fleetConnsDesc, float64(r.Status.ActiveConnections))
 		gauge(fleetStaleDesc, float64(r.Status.StaleConnectionPods))
+		if as := r.Spec.Autoscaling; as != nil {
+			gauge(fleetTargetDesc, float64(as.TargetConnectionsPerPod))
+			gauge(fleetMaxDesc, float64(as.MaxReplicas))
+		}
 		observed := 0.0
 		if r.Status.ObservedGeneration == r.Generation {
 			observed = 1

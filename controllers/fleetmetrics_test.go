@@ -20,7 +20,8 @@ func TestFleetCollector(t *testing.T) {
 	if err := v1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
-	rts := &v1.RealtimeService{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "chat", Generation: 3}}
+	rts := &v1.RealtimeService{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "chat", Generation: 3},
+		Spec: v1.RealtimeServiceSpec{Autoscaling: &v1.AutoscalingSpec{MaxReplicas: 10, TargetConnectionsPerPod: 5000}}}
 	rts.Status = v1.RealtimeServiceStatus{ObservedGeneration: 2, DesiredReplicas: 3, ReadyReplicas: 2, ActiveConnections: 1234, StaleConnectionPods: 1,
 		Conditions: []metav1.Condition{{Type: ConditionReady, Status: metav1.ConditionFalse}, {Type: ConditionDegraded, Status: metav1.ConditionTrue}}}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(rts).Build()
@@ -44,12 +45,18 @@ fleetwire_realtimeservice_desired_replicas{name="chat",namespace="apps"} 3
 # HELP fleetwire_realtimeservice_generation_observed 1 when the operator has acted on the RealtimeService's latest spec (status.observedGeneration equals metadata.generation), else 0.
 # TYPE fleetwire_realtimeservice_generation_observed gauge
 fleetwire_realtimeservice_generation_observed{name="chat",namespace="apps"} 0
+# HELP fleetwire_realtimeservice_max_replicas The autoscaler's most pods (spec.autoscaling.maxReplicas); absent without autoscaling.
+# TYPE fleetwire_realtimeservice_max_replicas gauge
+fleetwire_realtimeservice_max_replicas{name="chat",namespace="apps"} 10
 # HELP fleetwire_realtimeservice_ready_replicas Ready runtime pods of the RealtimeService (status.readyReplicas).
 # TYPE fleetwire_realtimeservice_ready_replicas gauge
 fleetwire_realtimeservice_ready_replicas{name="chat",namespace="apps"} 2
 # HELP fleetwire_realtimeservice_stale_connection_pods Ready pods whose connection count could not be read at the last count (status.staleConnectionPods).
 # TYPE fleetwire_realtimeservice_stale_connection_pods gauge
 fleetwire_realtimeservice_stale_connection_pods{name="chat",namespace="apps"} 1
+# HELP fleetwire_realtimeservice_target_connections_per_pod The autoscaler's target of connections per pod (spec.autoscaling.targetConnectionsPerPod); absent without autoscaling.
+# TYPE fleetwire_realtimeservice_target_connections_per_pod gauge
+fleetwire_realtimeservice_target_connections_per_pod{name="chat",namespace="apps"} 5000
 `
 	if err := testutil.GatherAndCompare(r, strings.NewReader(want)); err != nil {
 		t.Fatal(err)
