@@ -70,7 +70,7 @@ test-env: ## Make this machine ready for the tests: redis-server, and a cached k
 
 .PHONY: test
 test: test-env vet lint ## Run every test, including the fuzz seed corpora, the envtest suite and end-to-end suites.
-	KUBEBUILDER_ASSETS="$$(./hack/setup-envtest.sh 2>/dev/null)" FLEETWIRE_CLUSTER_ASSETS="$$(./hack/setup-cluster.sh 2>/dev/null)" HELM="$$(./hack/setup-helm.sh 2>/dev/null)" FLEETWIRE_KEDA_CRDS="$$(./hack/setup-keda.sh 2>/dev/null)" FLEETWIRE_ARTILLERY="$$(./hack/setup-artillery.sh 2>/dev/null)" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	KUBEBUILDER_ASSETS="$$(./hack/setup-envtest.sh 2>/dev/null)" FLEETWIRE_CLUSTER_ASSETS="$$(./hack/setup-cluster.sh 2>/dev/null)" HELM="$$(./hack/setup-helm.sh 2>/dev/null)" FLEETWIRE_KEDA_CRDS="$$(./hack/setup-keda.sh 2>/dev/null)" FLEETWIRE_ARTILLERY="$$(./hack/setup-artillery.sh 2>/dev/null)" FLEETWIRE_PROMETHEUS_OPERATOR_CRDS="$$(./hack/setup-prometheus-operator.sh 2>/dev/null)" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: faults
 faults: test-env ## Run the fault scenarios (docs/reliability.md) at full size where they have one: 1,000 clients for 60s of network drops, a reconnect storm of 19,500, a ten-minute soak, each attack from its own process for 10s, and the same scenarios against Centrifugo (built once by hack/setup-centrifugo.sh).
