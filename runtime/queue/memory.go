@@ -206,13 +206,24 @@ func (m *Memory) Clear(_ context.Context, userID string) (int, error) {
 // Stats implements Queue.
 func (m *Memory) Stats(_ context.Context) (Stats, error) {
 	users := 0
+	var oldest time.Time
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
 		users += len(s.queues)
+		for _, q := range s.queues {
+			// A queue keeps the order messages came in, so its first is
+			// its oldest; each expires a TTL after it was queued.
+			if len(q) > 0 {
+				if at := q[0].expires.Add(-m.cfg.TTL); oldest.IsZero() || at.Before(oldest) {
+					oldest = at
+				}
+			}
+		}
 		s.mu.Unlock()
 	}
 	return Stats{
+		OldestAt:  oldest,
 		Waiting:   int(m.waiting.Load()),
 		Users:     users,
 		Completed: m.completed.Load(),

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"time"
 
 	"github.com/fleetwire/fleetwire/runtime/message"
 )
@@ -32,6 +33,9 @@ type Queue interface {
 type UserDepth struct {
 	UserID string `json:"userId"`
 	Depth  int    `json:"depth"`
+	// Oldest is when the queue's oldest message was queued, where the
+	// store knows it cheaply; it is not part of the API's answer.
+	Oldest time.Time `json:"-"`
 }
 
 // Stats are queue counters. Waiting is a gauge; the rest count since start.
@@ -42,4 +46,7 @@ type Stats struct {
 	Completed int64 `json:"completed"` // messages handed to a connection from a queue
 	Failed    int64 `json:"failed"`    // messages dropped because a queue was full
 	Expired   int64 `json:"expired"`   // messages dropped because their TTL passed
+	// OldestAt is when the oldest message still waiting was queued; zero
+	// when none waits.
+	OldestAt time.Time `json:"oldestAt,omitzero"`
 }

@@ -247,6 +247,13 @@ var queueMetrics = []struct {
 		prometheus.CounterValue, func(s queue.Stats) float64 { return float64(s.Failed) }},
 	{prometheus.NewDesc("realtime_queue_expired_total", "Messages dropped because their TTL passed.", nil, nil),
 		prometheus.CounterValue, func(s queue.Stats) float64 { return float64(s.Expired) }},
+	{prometheus.NewDesc("realtime_queue_oldest_age_seconds", "How long the oldest message still waiting in an offline queue has waited; 0 when none waits.", nil, nil),
+		prometheus.GaugeValue, func(s queue.Stats) float64 {
+			if s.OldestAt.IsZero() {
+				return 0
+			}
+			return max(time.Since(s.OldestAt).Seconds(), 0)
+		}},
 }
 
 func (queueCollector) Describe(ch chan<- *prometheus.Desc) {

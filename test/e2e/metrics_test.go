@@ -99,6 +99,7 @@ func TestMetricsAfterAScriptedSession(t *testing.T) {
 		{"realtime_messages_sent_total", map[string]string{"type": "headline"}, 1},
 		{"realtime_messages_queued_total", nil, 1},
 		{"realtime_queue_waiting", nil, 1},
+		{"realtime_queue_users", nil, 1},
 		{"realtime_subscriptions", nil, 2},
 		{"realtime_channels", nil, 2},
 		{"realtime_delivery_latency_seconds", nil, 2},
@@ -114,6 +115,9 @@ func TestMetricsAfterAScriptedSession(t *testing.T) {
 		if got := value(t, fams, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
+	}
+	if age := value(t, fams, "realtime_queue_oldest_age_seconds", nil); age <= 0 || age > 60 {
+		t.Errorf("realtime_queue_oldest_age_seconds = %v with carol's message queued a moment ago", age)
 	}
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes"} {
 		if _, ok := fams[name]; !ok {

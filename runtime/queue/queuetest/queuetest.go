@@ -145,10 +145,17 @@ func Run(t *testing.T, newQueue Factory) {
 		if err != nil || st.Waiting != 3 || st.Users != 2 {
 			t.Fatalf("stats %+v err %v", st, err)
 		}
+		if age := time.Since(st.OldestAt); st.OldestAt.IsZero() || age < -time.Second || age > time.Minute {
+			t.Fatalf("stats: oldest queued at %v, want a moment ago", st.OldestAt)
+		}
 		_, _ = q.Drain(ctx, "a")
 		st, _ = q.Stats(ctx)
 		if st.Waiting != 1 || st.Users != 1 || st.Completed != 2 {
 			t.Fatalf("stats after drain %+v", st)
+		}
+		_, _ = q.Drain(ctx, "b")
+		if st, _ = q.Stats(ctx); !st.OldestAt.IsZero() {
+			t.Fatalf("stats with every queue empty: oldest queued at %v, want none", st.OldestAt)
 		}
 	})
 	t.Run("largest queues first", func(t *testing.T) {
@@ -159,7 +166,7 @@ func Run(t *testing.T, newQueue Factory) {
 			}
 		}
 		top, err := q.Largest(ctx, 2)
-		if err != nil || len(top) != 2 || top[0] != (queue.UserDepth{UserID: "b", Depth: 3}) || top[1] != (queue.UserDepth{UserID: "c", Depth: 2}) {
+		if err != nil || len(top) != 2 || top[0].UserID != "b" || top[0].Depth != 3 || top[1].UserID != "c" || top[1].Depth != 2 {
 			t.Fatalf("largest = %+v, %v", top, err)
 		}
 	})

@@ -320,6 +320,9 @@ func (q *Queue) Stats(ctx context.Context) (queue.Stats, error) {
 	st := queue.Stats{Users: len(depths), Completed: get("completed"), Failed: get("failed"), Expired: get("expired")}
 	for _, d := range depths {
 		st.Waiting += d.Depth
+		if !d.Oldest.IsZero() && (st.OldestAt.IsZero() || d.Oldest.Before(st.OldestAt)) {
+			st.OldestAt = d.Oldest
+		}
 	}
 	return st, nil
 }
@@ -340,8 +343,10 @@ func (q *Queue) depths(ctx context.Context) ([]queue.UserDepth, error) {
 	}
 	pipe := q.client.Pipeline()
 	lens := make([]*redis.IntCmd, len(users))
+	firsts := make([]*redis.XMessageSliceCmd, len(users))
 	for i, u := range users {
 		lens[i] = pipe.XLen(ctx, q.stream(u))
+		firsts[i] = pipe.XRangeN(ctx, q.stream(u), "-", "+", 1)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("while measuring queues: %w", err)
@@ -350,7 +355,7 @@ func (q *Queue) depths(ctx context.Context) ([]queue.UserDepth, error) {
 	var gone []any
 	for i, u := range users {
 		if d := int(lens[i].Val()); d > 0 {
-			out = append(out, queue.UserDepth{UserID: u, Depth: d})
+			out = append(out, queue.UserDepth{UserID: u, Depth: d, Oldest: entryTime(firsts[i].Val())})
 		} else {
 			gone = append(gone, u)
 		}
@@ -359,6 +364,20 @@ func (q *Queue) depths(ctx context.Context) ([]queue.UserDepth, error) {
 		_ = q.client.SRem(ctx, q.usersKey(), gone...).Err()
 	}
 	return out, nil
+}
+
+// entryTime is when the first of entries was added: its stream id starts
+// with the milliseconds of its XADD.
+func entryTime(entries []redis.XMessage) time.Time {
+	if len(entries) == 0 {
+		return time.Time{}
+	}
+	ms, _, _ := strings.Cut(entries[0].ID, "-")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(n)
 }
 
 // Largest implements queue.Queue.
