@@ -10,14 +10,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/fleetwire/fleetwire/runtime/auth"
 )
 
 // Churn: every connection lives a random while (--lifetime, ±50 %), says
@@ -311,30 +308,16 @@ func churnMessage(p []byte, socketIO bool) (id string, ack []byte, ok bool) {
 // sender returns a function that sends one "churn" message to a user
 // through the runtime's API with a service token, and returns its id.
 func sender(o options) (func(ctx context.Context, user string, seq int) (string, error), error) {
-	tok, err := auth.SignHS256([]byte(o.secret), auth.TokenRequest{UserID: "loadgen", Roles: []string{auth.RoleService}, TTL: time.Hour})
+	post, err := serviceAPI(o)
 	if err != nil {
 		return nil, err
 	}
-	u, err := url.Parse(o.url)
-	if err != nil {
-		return nil, err
-	}
-	base := "http://" + u.Host + "/ws/send/"
 	return func(ctx context.Context, user string, seq int) (string, error) {
-		body := fmt.Sprintf(`{"type":"churn","payload":{"seq":%d}}`, seq)
-		req, _ := http.NewRequestWithContext(ctx, "POST", base+url.PathEscape(user), strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return "", err
+		id, err := post(ctx, "/ws/send/"+url.PathEscape(user), fmt.Appendf(nil, `{"type":"churn","payload":{"seq":%d}}`, seq))
+		if err == nil && id == "" {
+			err = errors.New("send: no messageId in the answer")
 		}
-		defer resp.Body.Close()
-		var r struct{ MessageID string }
-		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&r) != nil || r.MessageID == "" {
-			return "", fmt.Errorf("send: HTTP %d", resp.StatusCode)
-		}
-		return r.MessageID, nil
+		return id, err
 	}, nil
 }
 

@@ -444,6 +444,21 @@ func publisher(o options) (func(ctx context.Context, payload any) error, error) 
 	if o.centrifugo {
 		return centrifugoPublisher(o)
 	}
+	post, err := serviceAPI(o)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, payload any) error {
+		body, _ := json.Marshal(map[string]any{"channel": "bench:all", "type": "bench", "payload": payload})
+		_, err := post(ctx, "/ws/publish", body)
+		return err
+	}, nil
+}
+
+// serviceAPI returns a function that posts a JSON body to a path of the
+// runtime's HTTP API with a service token, and returns the answer's
+// messageId; any status but 200 is an error.
+func serviceAPI(o options) (func(ctx context.Context, path string, body []byte) (string, error), error) {
 	tok, err := auth.SignHS256([]byte(o.secret), auth.TokenRequest{UserID: "loadgen", Roles: []string{auth.RoleService}, TTL: time.Hour})
 	if err != nil {
 		return nil, err
@@ -452,21 +467,22 @@ func publisher(o options) (func(ctx context.Context, payload any) error, error) 
 	if err != nil {
 		return nil, err
 	}
-	api := "http://" + u.Host + "/ws/publish"
-	return func(ctx context.Context, payload any) error {
-		body, _ := json.Marshal(map[string]any{"channel": "bench:all", "type": "bench", "payload": payload})
-		req, _ := http.NewRequestWithContext(ctx, "POST", api, bytes.NewReader(body))
+	base := "http://" + u.Host
+	return func(ctx context.Context, path string, body []byte) (string, error) {
+		req, _ := http.NewRequestWithContext(ctx, "POST", base+path, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return err
+			return "", err
 		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("publish: HTTP %d", resp.StatusCode)
+		defer resp.Body.Close()
+		var r struct{ MessageID string }
+		_ = json.NewDecoder(resp.Body).Decode(&r)
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("POST %s: HTTP %d", path, resp.StatusCode)
 		}
-		return nil
+		return r.MessageID, nil
 	}, nil
 }
 

@@ -21,13 +21,7 @@ func TestPacedSmoke(t *testing.T) {
 	o.urls = []string{o.url}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tokens := make([]string, o.users)
-	for i := range tokens {
-		var err error
-		if tokens[i], err = auth.SignHS256([]byte(secret), auth.TokenRequest{UserID: fmt.Sprintf("smoke-%d", i), TTL: time.Hour}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tokens := smokeTokens(t, secret, "smoke-", o.users)
 	track = newTracker(20)
 	defer func() { track = nil }()
 	conns, _, err := dialAll(ctx, o, tokens)
@@ -58,13 +52,7 @@ func TestConnectRateSmoke(t *testing.T) {
 	o := options{url: "ws://" + p.Addr + "/ws", conns: 50, users: 50, concurrency: 5, secret: secret, sources: 2,
 		pid: p.Cmd.Process.Pid}
 	o.urls = []string{o.url}
-	tokens := make([]string, o.users)
-	for i := range tokens {
-		var err error
-		if tokens[i], err = auth.SignHS256([]byte(secret), auth.TokenRequest{UserID: fmt.Sprintf("rate-%d", i), TTL: time.Hour}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tokens := smokeTokens(t, secret, "rate-", o.users)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := connectRate(ctx, o, tokens); err != nil {
@@ -78,13 +66,7 @@ func TestStormSmoke(t *testing.T) {
 	p := runtimeproc.Start(t, []byte(secret))
 	o := options{url: "ws://" + p.Addr + "/ws", conns: 30, users: 30, concurrency: 10, secret: secret, pid: p.Cmd.Process.Pid}
 	o.urls = []string{o.url}
-	tokens := make([]string, o.users)
-	for i := range tokens {
-		var err error
-		if tokens[i], err = auth.SignHS256([]byte(secret), auth.TokenRequest{UserID: fmt.Sprintf("storm-%d", i), TTL: time.Hour}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tokens := smokeTokens(t, secret, "storm-", o.users)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conns, _, err := dialAll(ctx, o, tokens)
@@ -114,13 +96,7 @@ func TestChurnSmoke(t *testing.T) {
 			o.urls = []string{o.url}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			tokens := make([]string, o.users)
-			for i := range tokens {
-				var err error
-				if tokens[i], err = auth.SignHS256([]byte(secret), auth.TokenRequest{UserID: fmt.Sprintf("load-%d", i), TTL: time.Hour}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			tokens := smokeTokens(t, secret, "load-", o.users)
 			res, err := churn(ctx, o, tokens)
 			if err != nil {
 				t.Fatal(err)
@@ -130,4 +106,17 @@ func TestChurnSmoke(t *testing.T) {
 			}
 		})
 	}
+}
+
+// smokeTokens signs n user tokens, prefix0 to prefix<n-1>.
+func smokeTokens(t *testing.T, secret, prefix string, n int) []string {
+	t.Helper()
+	tokens := make([]string, n)
+	for i := range tokens {
+		var err error
+		if tokens[i], err = auth.SignHS256([]byte(secret), auth.TokenRequest{UserID: fmt.Sprintf("%s%d", prefix, i), TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tokens
 }

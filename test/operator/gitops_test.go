@@ -13,19 +13,7 @@ import (
 func TestOperatorNeverWritesSpec(t *testing.T) {
 	c := startCluster(t)
 	c.startOperator(t)
-	manifest := `apiVersion: v1
-kind: Secret
-metadata: {name: chat-jwt, namespace: default}
-stringData: {secret: ` + strings.Repeat("s", 40) + `}
----
-apiVersion: realtime.fleetwire.io/v1alpha1
-kind: RealtimeService
-metadata: {name: chat, namespace: default, labels: {team: platform}}
-spec:
-  auth: {jwtSecretRef: {name: chat-jwt, key: secret}}
-  redis: {url: "redis://redis.default.svc:6379"}
-  autoscaling: {minReplicas: 1, maxReplicas: 5}
-`
+	manifest := autoscalingChat("{minReplicas: 1, maxReplicas: 5}")
 	c.mustKubectlStdin(t, manifest, "apply", "--server-side", "--field-manager=gitops", "-f", "-")
 	waitFor(t, "the operator to report status", func() bool {
 		out, _ := c.kubectl(t, "get", "rts", "chat", "-o", "jsonpath={.status.observedGeneration}")

@@ -118,10 +118,15 @@ spec:
 // the YAML flow map autoscaling says, and its JWT Secret.
 func (c *cluster) applyAutoscalingChat(t *testing.T, autoscaling string) {
 	t.Helper()
-	c.mustKubectlStdin(t, `apiVersion: v1
+	c.mustKubectlStdin(t, autoscalingChat(autoscaling), "apply", "-f", "-")
+}
+
+// autoscalingChat is the manifest applyAutoscalingChat applies.
+func autoscalingChat(autoscaling string) string {
+	return `apiVersion: v1
 kind: Secret
 metadata: {name: chat-jwt, namespace: default}
-stringData: {secret: `+strings.Repeat("s", 40)+`}
+stringData: {secret: ` + strings.Repeat("s", 40) + `}
 ---
 apiVersion: realtime.fleetwire.io/v1alpha1
 kind: RealtimeService
@@ -129,8 +134,8 @@ metadata: {name: chat, namespace: default}
 spec:
   redis: {url: "redis://redis.default.svc:6379"}
   auth: {jwtSecretRef: {name: chat-jwt, key: secret}}
-  autoscaling: `+autoscaling+`
-`, "apply", "-f", "-")
+  autoscaling: ` + autoscaling + `
+`
 }
 
 // customMetric reads a custom metrics API path with kubectl and returns
