@@ -176,3 +176,37 @@ func TestEpochLost(t *testing.T) {
 		}
 	}
 }
+
+// With a durable queue, a plain connection drains its queue at connect.
+// A drained message the connection took but the client is not known to
+// have read (a Socket.IO frame no pong confirmed) goes back to the queue
+// when the connection ends: it is in the store no more, so nothing else
+// would keep it. Found as a flaky TestSocketIOMessageOnADeadConnectionIsNotLost.
+func TestDrainedMessageGoesBackWhenTheConnectionDies(t *testing.T) {
+	q := queue.NewMemory(queue.Config{})
+	h := newTestHub(t, Config{Broker: broker.NewMemory(), Queue: q, DurableUserMessages: true})
+	ctx := context.Background()
+	msg := message.New("notice", payload("waiting"), message.PriorityNormal)
+	if _, err := q.Push(ctx, "bob", msg); err != nil {
+		t.Fatal(err)
+	}
+	c := newFakeConn()
+	c.hold = true // taken, never confirmed
+	s, err := h.Accept(c, protocol.JSON{}, claimsFor("bob"), Meta{ConnID: "bob-conn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the replay to take the message", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.pending) == 1
+	})
+	if st, _ := q.Stats(ctx); st.Waiting != 0 {
+		t.Fatalf("%d messages still queued: the replay should have drained the queue", st.Waiting)
+	}
+	s.End(nil) // the connection dies
+	msgs, _, err := q.Peek(ctx, "bob", 10)
+	if err != nil || len(msgs) != 1 || msgs[0].ID != msg.ID {
+		t.Fatalf("queue of bob after the connection died: %v %v, want the drained message back", msgs, err)
+	}
+}

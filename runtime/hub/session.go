@@ -314,9 +314,12 @@ func (s *Session) sendLocked(out *outbound, toUser bool) bool {
 		o.AckID = out.msg.ID
 	}
 	switch {
-	case toUser && s.hub.cfg.DurableUserMessages:
+	case toUser && s.hub.cfg.DurableUserMessages && !(out.msg.Queued && !s.meta.AckQueued):
 		// Already queued: nothing to salvage. A plain connection takes it
 		// out of the queue once written; an acks=1 one when acknowledged.
+		// (A queued message replayed to a plain connection was drained
+		// from the queue at connect: it is tagged below, so that it goes
+		// back if the connection ends before the client has it.)
 		if !s.meta.AckQueued {
 			id := out.msg.ID
 			o.OnWritten = func() { s.hub.removeDelivered(s.userID, id) }
