@@ -115,6 +115,13 @@ type Limits struct {
 	// MaxHeaderBytes bounds a request's headers; more is answered 431.
 	// Default 16 KiB, Node.js's default, which the replaced service had.
 	MaxHeaderBytes int `json:"maxHeaderBytes,omitempty"`
+	// ConnectionsPerSecondPerIP bounds the TCP connections one client
+	// address may open a second, HTTP requests and WebSocket upgrades
+	// alike, checked as they are accepted, before anything is read:
+	// connections over it get a bare 429 and are closed. 0 (the default)
+	// turns it off, as behind a load balancer every client shares its
+	// addresses; set it where clients reach the node directly.
+	ConnectionsPerSecondPerIP int `json:"connectionsPerSecondPerIP,omitempty"`
 }
 
 // RateLimit holds every rate rule. Window and Max are the default
@@ -540,6 +547,9 @@ func (c *Config) validateLimits(bad func(string, ...any)) {
 	}
 	if l.WriteTimeout.Duration < 100*time.Millisecond {
 		bad("limits.writeTimeout: must be at least 100ms, got %s", l.WriteTimeout)
+	}
+	if l.ConnectionsPerSecondPerIP < 0 || l.ConnectionsPerSecondPerIP > 1000000 {
+		bad("limits.connectionsPerSecondPerIP: must be from 0 (off) to 1000000, got %d", l.ConnectionsPerSecondPerIP)
 	}
 	if l.MaxHeaderBytes < 4<<10 || l.MaxHeaderBytes > 1<<20 {
 		bad("limits.maxHeaderBytes: must be from 4096 to 1048576 bytes, got %d", l.MaxHeaderBytes)

@@ -136,6 +136,7 @@ func TestInvalidSettingsAreNamed(t *testing.T) {
 		{"stray argument", []string{"serve"}, env(), "", "unexpected argument"},
 		{"outbound below body", nil, env(), "limits:\n  outboundQueueBytes: 2048\n", "limits.outboundQueueBytes"},
 		{"write delay too long", nil, env(), "transport:\n  writeDelay: 1s\n", "transport.writeDelay"},
+		{"negative connections per address", nil, env(), "limits:\n  connectionsPerSecondPerIP: -1\n", "limits.connectionsPerSecondPerIP: must be from 0 (off) to 1000000, got -1"},
 		{"presence ttl too short", nil, env(), "presence:\n  ttl: 10ms\n", "presence.ttl"},
 		{"server subscriptions ttl", nil, env(), "serverSubscriptions:\n  ttl: 0s\n", "serverSubscriptions.ttl"},
 		{"expiry warning", nil, env(), "auth:\n  expiryWarning: 2h\n", "auth.expiryWarning"},

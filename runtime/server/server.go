@@ -36,7 +36,9 @@ type Server struct {
 	health   *health.Checker
 	sched    *schedule.Scheduler
 	verifier *auth.Verifier
-	stores   *stores
+	// ipRefused counts a connection limits.connectionsPerSecondPerIP refused.
+	ipRefused func()
+	stores    *stores
 	// stopOrders ends the reading of rebalance orders; ordersDone closes
 	// once it has ended.
 	stopOrders context.CancelFunc
@@ -155,7 +157,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, hub: h, api: api, health: checker, sched: sched, verifier: verifier, stores: st}
+	s := &Server{cfg: cfg, log: log, hub: h, api: api, health: checker, sched: sched, verifier: verifier, stores: st,
+		ipRefused: func() { m.ConnectionsRejected.WithLabelValues("ip_rate").Inc() }}
 	ordersCtx, stopOrders := context.WithCancel(context.Background())
 	s.stopOrders, s.ordersDone = stopOrders, make(chan struct{})
 	if f := cfg.Rebalance.AnnotationsFile; f != "" {
@@ -296,7 +299,11 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 // clean shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.log.Info("runtime listening", "addr", ln.Addr().String(), "algorithms", s.verifier.Algorithms(),
-		"broker", s.stores.kind, "maxConnections", s.cfg.Limits.MaxConnections)
+		"broker", s.stores.kind, "maxConnections", s.cfg.Limits.MaxConnections,
+		"connectionsPerSecondPerIP", s.cfg.Limits.ConnectionsPerSecondPerIP)
+	if n := s.cfg.Limits.ConnectionsPerSecondPerIP; n > 0 {
+		ln = newIPRateListener(ln, n, s.ipRefused)
+	}
 	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

@@ -277,18 +277,32 @@ func TestSocketIOAttachmentAbuseIsCutOff(t *testing.T) {
 // how the runtime answered each attack; each attack must have met its
 // limit. The figures are not asserted: this machine is shared
 // (docs/reliability.md has them).
+//
+// The full runs end with the same attacks against a node that also bounds
+// the connections one address may open a second
+// (limits.connectionsPerSecondPerIP: 20), where the oversized requests are
+// refused with 429 as they are accepted, before they are parsed.
 func TestAttacksInAnotherProcess(t *testing.T) {
 	window, runs := 2*time.Second, []string{"floods,slowloris,headers,socketio"}
-	if os.Getenv("FLEETWIRE_FAULTS") == "full" {
+	full := os.Getenv("FLEETWIRE_FAULTS") == "full"
+	if full {
 		window, runs = 10*time.Second, append([]string{"floods", "slowloris", "headers", "socketio"}, runs...)
 	}
-	cfg := writeConfig(t, "limits:\n  httpHeaderTimeout: 1s\nrateLimit:\n  tiers:\n    monitor:\n      messages: {limit: 0}\n")
+	base := "limits:\n  httpHeaderTimeout: 1s\n"
+	tiers := "rateLimit:\n  tiers:\n    monitor:\n      messages: {limit: 0}\n"
+	cfg := writeConfig(t, base+tiers)
 	for _, attacks := range runs {
-		t.Run(attacks, func(t *testing.T) { attackFromAnotherProcess(t, cfg, attacks, window) })
+		t.Run(attacks, func(t *testing.T) { attackFromAnotherProcess(t, cfg, attacks, window, false) })
+	}
+	if full {
+		limited := writeConfig(t, base+"  connectionsPerSecondPerIP: 20\n"+tiers)
+		for _, attacks := range []string{"headers", "floods,slowloris,headers,socketio"} {
+			t.Run("ip-rate-20/"+attacks, func(t *testing.T) { attackFromAnotherProcess(t, limited, attacks, window, true) })
+		}
 	}
 }
 
-func attackFromAnotherProcess(t *testing.T, cfg, attacks string, window time.Duration) {
+func attackFromAnotherProcess(t *testing.T, cfg, attacks string, window time.Duration, ipRate bool) {
 	p := startProcessEnv(t, []string{"RATE_LIMIT_MAX=60", "LOG_LEVEL=warn"}, "--config", cfg)
 	pinned := pinCPUs(t, p.cmd.Process.Pid)
 	bystander := dial(t, p.node, token(t, auth.TokenRequest{UserID: "bystander", Tier: "monitor", TTL: time.Hour}))
@@ -323,6 +337,9 @@ func attackFromAnotherProcess(t *testing.T, cfg, attacks string, window time.Dur
 		"slowloris": "cut",
 		"headers":   "status 431",
 		"socketio":  "close 1000 ",
+	}
+	if ipRate {
+		limits["headers"] = "status 429" // refused as accepted, past 20 a second
 	}
 	for _, name := range strings.Split(attacks, ",") {
 		r := reports[name]
