@@ -90,6 +90,42 @@ func TestOversizedHeadersAreRefused(t *testing.T) {
 	}
 }
 
+// With limits.connectionsPerSecondPerIP, the connections one address
+// opens past the rate are refused as they are accepted, even the ones
+// whose headers would be refused anyway: a 429 with Retry-After and the
+// rate_limited error, counted as ip_rate; the node goes on serving.
+func TestConnectionsPerAddressAreBounded(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.Limits.ConnectionsPerSecondPerIP = 2 })
+	var codes []int
+	for range 4 {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(wait))
+		_, _ = conn.Write([]byte("GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: " + strings.Repeat("a", 24<<10) + "\r\n\r\n"))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes = append(codes, resp.StatusCode)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			var e struct{ Error struct{ Code string } }
+			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Error.Code != "rate_limited" || resp.Header.Get("Retry-After") == "" {
+				t.Errorf("the refusal: %v %+v, Retry-After %q", err, e, resp.Header.Get("Retry-After"))
+			}
+		}
+		_ = conn.Close()
+	}
+	if want := []int{431, 431, 429, 429}; !slices.Equal(codes, want) {
+		t.Fatalf("statuses %v, want %v", codes, want)
+	}
+	time.Sleep(time.Second) // the scrape is a connection from the same address
+	if got := value(t, scrape(t, n), "realtime_connection_attempts_rejected_total", map[string]string{"reason": "ip_rate"}); got < 2 {
+		t.Errorf("ip_rate refusals counted: %v, want at least 2", got)
+	}
+}
+
 // TestEventFloodsAreCutOff floods one node, with its default limits, from
 // three clients at once: unknown events, pings, and subscribes naming
 // thousands of channels. Each flooder is told rate_limited with a retry
