@@ -27,13 +27,31 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(os.Stderr, "fleetwire-runtime: %v\n", err)
-		}
-		os.Exit(2)
+	os.Exit(exitCode(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
+}
+
+// exitCode reports err and returns the process's exit code: 0 when it
+// ran to the end or only showed its help (asked for with --help), 2 on
+// an error.
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	default:
+		fmt.Fprintf(stderr, "fleetwire-runtime: %v\n", err)
+		return 2
 	}
 }
+
+// commandsHelp ends --help: the commands besides running the runtime.
+const commandsHelp = `
+Commands:
+  fleetwire-runtime [flags]           run the runtime (the flags above)
+  fleetwire-runtime token [flags]     print a signed token for development (token --help lists its flags)
+  fleetwire-runtime version           print the version, commit, build date and Go version (also --version)
+
+Every flag has an environment variable and a config file key: docs/configuration.md.
+`
 
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
@@ -50,6 +68,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 func serve(args []string, stderr io.Writer) error {
 	cfg, err := config.Load(args, os.LookupEnv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stderr, commandsHelp)
+	}
 	if err != nil {
 		return err
 	}
