@@ -163,3 +163,31 @@ func TestMissingConfigFile(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// The replaced service's DEBUG=websocket* turns on debug logs, as
+// LOG_LEVEL=debug does; LOG_LEVEL still wins, and other namespaces or an
+// exclusion leave the level alone.
+func TestDebugNamespacesSetTheLogLevel(t *testing.T) {
+	for _, tc := range []struct {
+		env  Source
+		want string
+	}{
+		{env("DEBUG", "websocket*"), "debug"},
+		{env("DEBUG", "websocket:*"), "debug"},
+		{env("DEBUG", "express:*,websocket"), "debug"},
+		{env("DEBUG", "*"), "debug"},
+		{env("DEBUG", "*,-websocket*"), "info"},
+		{env("DEBUG", "express:*"), "info"},
+		{env("DEBUG", "websocket*", "LOG_LEVEL", "warn"), "warn"},
+		{env(), "info"},
+	} {
+		cfg, err := Load(nil, tc.env, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Log.Level != tc.want {
+			d, _ := tc.env("DEBUG")
+			t.Errorf("DEBUG=%q: log level %q, want %q", d, cfg.Log.Level, tc.want)
+		}
+	}
+}

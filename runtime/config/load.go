@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"regexp"
 	"strings"
 	"time"
 
@@ -130,10 +131,34 @@ func applyEnv(cfg *Config, env Source) error {
 			cfg.Drain.Timeout = Duration{d}
 		}
 	}
+	if debugNamespaces(env) {
+		cfg.Log.Level = "debug" // LOG_LEVEL, below, still wins
+	}
 	str("LOG_LEVEL", &cfg.Log.Level)
 	str("RPC_PROXY_URL", &cfg.RPCProxy.URL)
 	applySocketIOEnv(cfg, env, &errs)
 	return errors.Join(errs...)
+}
+
+// debugNamespaces reports whether DEBUG, as the replaced service read it
+// (the debug package's comma- or space-separated namespaces, * a
+// wildcard, a leading - excluding), turns on its websocket logs: then the
+// runtime logs at debug level, as LOG_LEVEL=debug does.
+func debugNamespaces(env Source) bool {
+	v, ok := env("DEBUG")
+	if !ok {
+		return false
+	}
+	on := false
+	for _, ns := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		exclude := strings.HasPrefix(ns, "-")
+		ns = strings.TrimPrefix(ns, "-")
+		re := regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(ns), `\*`, ".*") + "$")
+		if re.MatchString("websocket") || re.MatchString("websocket:server") {
+			on = !exclude
+		}
+	}
+	return on
 }
 
 func envBool(env Source, key string, dst *bool, errs *[]error) {
