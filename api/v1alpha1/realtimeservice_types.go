@@ -713,6 +713,11 @@ type RealtimeServiceStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyReplicas`
 // +kubebuilder:printcolumn:name="Connections",type=integer,JSONPath=`.status.activeConnections`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.image`,priority=1,description="spec.image; empty runs the operator's runtime image"
+// +kubebuilder:printcolumn:name="Min",type=integer,JSONPath=`.spec.autoscaling.minReplicas`,priority=1
+// +kubebuilder:printcolumn:name="Max",type=integer,JSONPath=`.spec.autoscaling.maxReplicas`,priority=1
+// +kubebuilder:printcolumn:name="Redis",type=string,JSONPath=`.spec.redis.mode`,priority=1
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RealtimeService struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -57,4 +57,15 @@ func TestOperatorNeverWritesSpec(t *testing.T) {
 	if gen := strings.TrimSpace(c.mustKubectl(t, "get", "rts", "chat", "-o", "jsonpath={.metadata.generation}")); gen != "1" {
 		t.Errorf("generation %s after applying the same manifest again, want 1", gen)
 	}
+
+	// kubectl get -o wide adds the image, the autoscaling range, the Redis
+	// mode and the Ready condition's reason to the default columns.
+	wide := strings.Fields(c.mustKubectl(t, "get", "rts", "chat", "-o", "wide"))
+	header := strings.Join(wide[:10], " ")
+	if header != "NAME DESIRED READY CONNECTIONS STATUS IMAGE MIN MAX REDIS REASON" {
+		t.Errorf("wide columns: %s", header)
+	}
+	if row := strings.Join(wide[11:], " "); !strings.Contains(row, "1 5 standalone RollingOut") {
+		t.Errorf("wide row: %s, want the range 1 5, standalone and the reason RollingOut", row)
+	}
 }
