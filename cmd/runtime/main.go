@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/term"
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
 	"github.com/fleetwire/fleetwire/runtime/buildinfo"
@@ -93,7 +94,13 @@ func serve(args []string, stderr io.Writer) error {
 		}
 		log.Info("DEV MODE: no JWT_SECRET or public key is set; tokens are signed with a development secret. Never run like this in production.",
 			"devSecretFile", where)
-		printDevBanner(stderr, token, cfg.Port)
+		// The banner holds a token: it goes to a person at a terminal,
+		// never into a log stream, which stays pure JSON.
+		if isTerminal(stderr) {
+			printDevBanner(stderr, token, cfg.Port)
+		} else {
+			log.Info("the dev admin token is printed only to a terminal; sign one with: fleetwire-runtime token --user dev-admin --roles admin,service")
+		}
 	}
 
 	srv, err := server.New(cfg, opts)
@@ -152,6 +159,12 @@ func stopOnSignal(srv *server.Server, cfg *config.Config, sig os.Signal, more <-
 		log.Error(err, "shutdown was not clean")
 	}
 	return err
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func printDevBanner(w io.Writer, token string, port int) {

@@ -1,9 +1,17 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/fleetwire/fleetwire/test/testproc"
 )
 
 // --help lists the flags and the commands, and is not an error: the
@@ -32,5 +40,42 @@ func TestHelpListsTheCommandsAndExitsZero(t *testing.T) {
 	out.Reset()
 	if err := run([]string{"version"}, &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "fleetwire-runtime ") {
 		t.Errorf("version: %v %q", err, out.String())
+	}
+}
+
+// In dev mode with stderr not a terminal (a log collector, a pipe), the
+// log stream stays pure JSON, and the dev admin token is not in it.
+func TestDevModeLogsAreJSONWithoutTheToken(t *testing.T) {
+	bin := testproc.Binary(t, "github.com/fleetwire/fleetwire/cmd/runtime")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir(), "JWT_SECRET=", "HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port))
+	logs := &testproc.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), "runtime listening"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the runtime did not start:\n%s", logs.String())
+		}
+	}
+	out := logs.String()
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("not a JSON log line: %q", line)
+		}
+	}
+	if strings.Contains(out, "eyJ") {
+		t.Errorf("a token is in the log stream:\n%s", out)
+	}
+	if !strings.Contains(out, "fleetwire-runtime token --user dev-admin") {
+		t.Errorf("the log does not say how to get a dev token:\n%s", out)
 	}
 }
