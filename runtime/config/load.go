@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
