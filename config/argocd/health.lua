@@ -29,23 +29,20 @@ local function describe(c)
   end
   return text
 end
-local c = conditions["Stalled"]
-if c ~= nil and c.status == "True" then
-  return {status = "Degraded", message = describe(c)}
+-- The first condition that holds decides, in this order.
+local rules = {
+  {type = "Stalled", status = "Degraded"},
+  {type = "Degraded", status = "Degraded"},
+  {type = "Reconciling", status = "Progressing"},
+  {type = "Ready", status = "Healthy"},
+}
+for _, rule in ipairs(rules) do
+  local c = conditions[rule.type]
+  if c ~= nil and c.status == "True" then
+    return {status = rule.status, message = describe(c)}
+  end
 end
-c = conditions["Degraded"]
-if c ~= nil and c.status == "True" then
-  return {status = "Degraded", message = describe(c)}
-end
-c = conditions["Reconciling"]
-if c ~= nil and c.status == "True" then
-  return {status = "Progressing", message = describe(c)}
-end
-c = conditions["Ready"]
-if c ~= nil and c.status == "True" then
-  return {status = "Healthy", message = describe(c)}
-end
-if c ~= nil then
-  hs.message = describe(c)
+if conditions["Ready"] ~= nil then
+  hs.message = describe(conditions["Ready"])
 end
 return hs
