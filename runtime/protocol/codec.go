@@ -56,27 +56,35 @@ var _ Codec = JSON{}
 func (JSON) Name() string { return "native" }
 
 type wireFrame struct {
-	Event *string         `json:"event"`
+	Event json.RawMessage `json:"event"`
 	Data  json.RawMessage `json:"data,omitempty"`
-	ID    *json.Number    `json:"id,omitempty"`
+	ID    json.RawMessage `json:"id,omitempty"`
 }
 
-// Decode implements Codec.
+// Decode implements Codec. Every refusal says what is wrong with the
+// frame, without echoing it.
 func (JSON) Decode(p []byte) (Frame, error) {
 	var w wireFrame
 	// json.Unmarshal also refuses data after the object.
 	if err := json.Unmarshal(p, &w); err != nil {
 		return Frame{}, Errorf(CodeBadFrame, "frame is not a JSON object: %s", jsonErrorText(err))
 	}
-	if w.Event == nil || *w.Event == "" {
-		return Frame{}, Errorf(CodeBadFrame, `frame needs a non-empty "event" string`)
+	var event string
+	if len(w.Event) == 0 || json.Unmarshal(w.Event, &event) != nil {
+		if len(w.Event) == 0 {
+			return Frame{}, Errorf(CodeBadFrame, `frame needs an "event" string, e.g. {"event": "ping"}`)
+		}
+		return Frame{}, Errorf(CodeBadFrame, `"event" must be a string, not %s`, jsonType(w.Event))
 	}
-	if len(*w.Event) > MaxEventLen {
+	if event == "" {
+		return Frame{}, Errorf(CodeBadFrame, `"event" must not be empty`)
+	}
+	if len(event) > MaxEventLen {
 		return Frame{}, Errorf(CodeBadFrame, "event name is longer than %d bytes", MaxEventLen)
 	}
-	f := Frame{Event: *w.Event, Data: w.Data}
-	if w.ID != nil {
-		id, err := parseID(*w.ID)
+	f := Frame{Event: event, Data: w.Data}
+	if len(w.ID) > 0 && !bytes.Equal(w.ID, []byte("null")) {
+		id, err := parseID(w.ID)
 		if err != nil {
 			return Frame{}, err
 		}
@@ -91,12 +99,36 @@ func (JSON) Decode(p []byte) (Frame, error) {
 // MaxSafeID keeps ids exact in JavaScript numbers (2^53-1).
 const MaxSafeID = 1<<53 - 1
 
-func parseID(n json.Number) (uint64, error) {
-	v, err := n.Int64()
+func parseID(raw json.RawMessage) (uint64, error) {
+	if t := jsonType(raw); t != "a number" {
+		return 0, Errorf(CodeBadFrame, `"id" must be an integer between 0 and %d, not %s`, int64(MaxSafeID), t)
+	}
+	v, err := json.Number(raw).Int64()
 	if err != nil || v < 0 || v > MaxSafeID {
 		return 0, Errorf(CodeBadFrame, `"id" must be an integer between 0 and %d`, int64(MaxSafeID))
 	}
 	return uint64(v), nil
+}
+
+// jsonType names the kind of a valid JSON value, for error messages.
+func jsonType(raw []byte) string {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
 }
 
 // jsonErrorText keeps decoder errors short and free of echoed input.
@@ -106,10 +138,29 @@ func jsonErrorText(err error) string {
 		return fmt.Sprintf("syntax error at byte %d", se.Offset)
 	}
 	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field == "" {
+		return "it is " + jsonValueName(te.Value)
+	}
 	if errors.As(err, &te) {
 		return fmt.Sprintf("field %q has the wrong type", te.Field)
 	}
 	return "invalid JSON"
+}
+
+// jsonValueName names the Value of a json.UnmarshalTypeError.
+func jsonValueName(v string) string {
+	switch v {
+	case "array", "object":
+		return "an " + v
+	case "bool":
+		return "a boolean"
+	case "null":
+		return "null"
+	}
+	if v == "" {
+		return "not an object"
+	}
+	return "a " + v
 }
 
 // EncodeEvent implements Codec.

@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -12,6 +13,8 @@ func TestJSONDecode(t *testing.T) {
 		in      string
 		want    Frame
 		wantErr Code
+		// wantMsg is what the error message must say.
+		wantMsg string
 	}{
 		{name: "event only", in: `{"event":"ping"}`, want: Frame{Event: "ping"}},
 		{name: "with id and data", in: `{"event":"subscribe","id":7,"data":{"channels":["a"]}}`,
@@ -19,10 +22,15 @@ func TestJSONDecode(t *testing.T) {
 		{name: "null data is no data", in: `{"event":"ping","data":null}`, want: Frame{Event: "ping"}},
 		{name: "id zero is an id", in: `{"event":"ping","id":0}`, want: Frame{Event: "ping", HasID: true}},
 		{name: "not json", in: `hello`, wantErr: CodeBadFrame},
-		{name: "array", in: `["ping"]`, wantErr: CodeBadFrame},
-		{name: "missing event", in: `{"data":1}`, wantErr: CodeBadFrame},
-		{name: "empty event", in: `{"event":""}`, wantErr: CodeBadFrame},
-		{name: "event not string", in: `{"event":5}`, wantErr: CodeBadFrame},
+		{name: "array", in: `["ping"]`, wantErr: CodeBadFrame, wantMsg: "not a JSON object: it is an array"},
+		{name: "array of numbers", in: `[1,2]`, wantErr: CodeBadFrame, wantMsg: "not a JSON object: it is an array"},
+		{name: "string", in: `"ping"`, wantErr: CodeBadFrame, wantMsg: "it is a string"},
+		{name: "missing event", in: `{"data":1}`, wantErr: CodeBadFrame, wantMsg: `needs an "event" string`},
+		{name: "empty event", in: `{"event":""}`, wantErr: CodeBadFrame, wantMsg: `"event" must not be empty`},
+		{name: "event not string", in: `{"event":5}`, wantErr: CodeBadFrame, wantMsg: `"event" must be a string, not a number`},
+		{name: "id is a string", in: `{"event":"ping","id":"x"}`, wantErr: CodeBadFrame, wantMsg: `"id" must be an integer between 0 and 9007199254740991, not a string`},
+		{name: "id is an object", in: `{"event":"ping","id":{}}`, wantErr: CodeBadFrame, wantMsg: "not an object"},
+		{name: "null id is no id", in: `{"event":"ping","id":null}`, want: Frame{Event: "ping"}},
 		{name: "negative id", in: `{"event":"ping","id":-1}`, wantErr: CodeBadFrame},
 		{name: "fractional id", in: `{"event":"ping","id":1.5}`, wantErr: CodeBadFrame},
 		{name: "id above 2^53", in: `{"event":"ping","id":9007199254740993}`, wantErr: CodeBadFrame},
@@ -36,6 +44,9 @@ func TestJSONDecode(t *testing.T) {
 				var pe *Error
 				if !errors.As(err, &pe) || pe.Code != tt.wantErr {
 					t.Fatalf("Decode(%q) error = %v, want code %s", tt.in, err, tt.wantErr)
+				}
+				if !strings.Contains(pe.Message, tt.wantMsg) {
+					t.Fatalf("Decode(%q) says %q; it should say %q", tt.in, pe.Message, tt.wantMsg)
 				}
 				return
 			}
