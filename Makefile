@@ -107,6 +107,10 @@ bench-compare: ## Measure the runtime and Centrifugo side by side: idle memory a
 load-artillery: ## Run the Artillery Socket.IO scenario (test/load) against a local runtime (LOAD_DURATION, LOAD_RATE).
 	./hack/load-artillery.sh
 
+.PHONY: console-screenshots
+console-screenshots: test-env ## Refresh docs/images/console/ with the screenshots the console's browser test takes (test/console).
+	FLEETWIRE_ARTIFACTS=$(CURDIR)/docs/images $(GO) test -count=1 -run 'TestConsole' ./test/console/
+
 .PHONY: clean
 clean: ## Remove build output.
 	rm -rf $(BIN)

@@ -72,6 +72,8 @@ func runtimeConfig(rts *v1.RealtimeService) config.Config {
 	setDuration(&cfg.Drain.Timeout, spec.Drain.Timeout)
 	cfg.Rebalance.AnnotationsFile = podInfoDir + "/annotations"
 	applySocketIO(&cfg.SocketIO, spec.SocketIO)
+	console := spec.Console != nil && spec.Console.Enabled
+	cfg.Console.Enabled = &console
 	return cfg
 }
 

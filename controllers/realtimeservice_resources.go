@@ -227,7 +227,12 @@ func buildContainer(d *desired) corev1.Container {
 	if rts.Spec.Pod != nil && rts.Spec.Pod.Resources != nil {
 		resources = *rts.Spec.Pod.Resources
 	}
-	var env []corev1.EnvVar
+	// POD_NAME and POD_IP name the node in the fleet registry and say
+	// where the other nodes reach it (docs/console.md).
+	env := []corev1.EnvVar{
+		{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+	}
 	if ref := rts.Spec.Auth.JWTSecretRef; ref != nil {
 		env = append(env, secretEnv("JWT_SECRET", ref))
 	}

@@ -99,6 +99,18 @@ func TestRenderedConfigLoadsInTheRuntime(t *testing.T) {
 			if c.SocketIO.Enabled {
 				t.Errorf("socketIO = %+v, want it off unless asked for", c.SocketIO)
 			}
+			if c.ConsoleEnabled() {
+				t.Error("the console is on, want it off unless asked for")
+			}
+		}},
+		{"console", func() *v1.RealtimeService {
+			rts := minimalRTS()
+			rts.Spec.Console = &v1.ConsoleSpec{Enabled: true}
+			return rts
+		}(), func(t *testing.T, c *config.Config) {
+			if !c.ConsoleEnabled() {
+				t.Error("spec.console.enabled did not turn the console on")
+			}
 		}},
 		{"websocket-only Socket.IO", func() *v1.RealtimeService {
 			rts := minimalRTS()
@@ -218,7 +230,8 @@ func TestBuildDeployment(t *testing.T) {
 				t.Errorf("spread = %+v", pod.TopologySpreadConstraints)
 			}
 			c := pod.Containers[0]
-			if len(c.Env) != 2 || c.Env[0].Name != "JWT_SECRET" || c.Env[0].ValueFrom.SecretKeyRef.Name != "jwt" || c.Env[1].Name != "GOMEMLIMIT" {
+			if len(c.Env) != 4 || c.Env[0].ValueFrom.FieldRef.FieldPath != "metadata.name" || c.Env[1].ValueFrom.FieldRef.FieldPath != "status.podIP" ||
+				c.Env[2].Name != "JWT_SECRET" || c.Env[2].ValueFrom.SecretKeyRef.Name != "jwt" || c.Env[3].Name != "GOMEMLIMIT" {
 				t.Errorf("env = %+v", c.Env)
 			}
 			if len(pod.Volumes) != 3 || pod.Volumes[2].DownwardAPI == nil || pod.Volumes[2].DownwardAPI.Items[0].FieldRef.FieldPath != "metadata.annotations" {
@@ -240,7 +253,7 @@ func TestBuildDeployment(t *testing.T) {
 			for _, e := range pod.Containers[0].Env {
 				names = append(names, e.Name)
 			}
-			if strings.Join(names, ",") != "JWT_SECRET,REDIS_URL,REDIS_PASSWORD,GOMEMLIMIT" {
+			if strings.Join(names, ",") != "POD_NAME,POD_IP,JWT_SECRET,REDIS_URL,REDIS_PASSWORD,GOMEMLIMIT" {
 				t.Errorf("env = %v", names)
 			}
 			if pod.NodeSelector["pool"] != "realtime" || pod.PriorityClassName != "high" {

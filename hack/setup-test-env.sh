@@ -6,7 +6,8 @@
 #   - redis-server (Debian package), for the Redis integration tests;
 #   - node and npm (Debian packages), which run socket.io-client in the
 #     Socket.IO tests; the tests install socket.io-client itself with
-#     `npm ci` from test/sio/package-lock.json.
+#     `npm ci` from test/sio/package-lock.json;
+#   - chromium (Debian package), the headless browser test/console drives.
 set -euo pipefail
 
 log() { printf 'setup-test-env: %s\n' "$*" >&2; }
@@ -60,5 +61,18 @@ ensure_node() {
 	log "installed node ${version}"
 }
 
+ensure_chromium() {
+	if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+		return 0
+	fi
+	log "chromium not found; installing it with apt-get"
+	apt_install chromium
+	command -v chromium >/dev/null 2>&1 || { log "chromium still missing after apt-get"; return 1; }
+	local version
+	version="$(chromium --version 2>/dev/null || true)"
+	log "installed ${version}"
+}
+
 ensure_redis
 ensure_node
+ensure_chromium

@@ -598,10 +598,18 @@ type MonitoringSpec struct {
 	Interval *metav1.Duration `json:"interval,omitempty"`
 }
 
+// ConsoleSpec is the runtime's web console.
+type ConsoleSpec struct {
+	// Enabled serves the console. It needs an admin token to sign in.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+}
+
 // RealtimeServiceSpec is the desired fleet.
 // +kubebuilder:validation:XValidation:rule="self.replicas <= 1 || has(self.redis)",message="more than one replica needs spec.redis: the in-memory broker cannot span pods"
 // +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || self.autoscaling.maxReplicas <= 1 || has(self.redis)",message="autoscaling above one replica needs spec.redis: the in-memory broker cannot span pods"
 // +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || self.autoscaling.targetConnectionsPerPod <= self.limits.maxConnectionsPerPod",message="autoscaling.targetConnectionsPerPod must not exceed limits.maxConnectionsPerPod"
+// +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !has(oldSelf.autoscaling) || self.replicas == oldSelf.replicas",message="spec.replicas cannot change while autoscaling is set, because the autoscaler owns the pod count (kubectl scale included): change autoscaling.minReplicas or autoscaling.maxReplicas, or remove autoscaling in the same change"
 type RealtimeServiceSpec struct {
 	// Replicas is the pod count when autoscaling is off. One pod on the
 	// in-memory broker needs no Redis.
@@ -640,6 +648,10 @@ type RealtimeServiceSpec struct {
 	// SocketIO is the Socket.IO v4 endpoint.
 	// +optional
 	SocketIO *SocketIOSpec `json:"socketIO,omitempty"`
+	// Console serves the web console at /console/ on every pod
+	// (docs/console.md). Off unless enabled.
+	// +optional
+	Console *ConsoleSpec `json:"console,omitempty"`
 	// RPCProxy forwards client rpc events to an application backend.
 	// +optional
 	RPCProxy *RPCProxySpec `json:"rpcProxy,omitempty"`

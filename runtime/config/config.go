@@ -61,6 +61,7 @@ type Config struct {
 	Health              Health              `json:"health,omitempty"`
 	Log                 Log                 `json:"log,omitempty"`
 	SocketIO            SocketIO            `json:"socketIO"`
+	Console             Console             `json:"console,omitempty"`
 }
 
 // Auth configures token verification.

@@ -137,6 +137,7 @@ func applyEnv(cfg *Config, env Source) error {
 	str("LOG_LEVEL", &cfg.Log.Level)
 	str("RPC_PROXY_URL", &cfg.RPCProxy.URL)
 	applySocketIOEnv(cfg, env, &errs)
+	applyConsoleEnv(cfg, env, &errs)
 	return errors.Join(errs...)
 }
 

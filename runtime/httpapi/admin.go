@@ -15,16 +15,15 @@ import (
 
 // adminRoutes registers the admin API; every route needs the admin role.
 func (a *API) adminRoutes() {
-	m := a.mux
-	m.Handle("GET /admin/connections", a.admin(a.handleAdminConnections))
-	m.Handle("GET /admin/queues", a.admin(a.handleAdminQueues))
-	m.Handle("DELETE /admin/queues/user/{userId}", a.admin(a.handleClearQueue))
-	m.Handle("POST /admin/alert", a.admin(a.handleAlert))
-	m.Handle("POST /admin/disconnect/{userId}", a.admin(a.handleDisconnect))
-	m.Handle("POST /admin/tokens/revoke", a.admin(a.handleRevoke))
-	m.Handle("POST /admin/rebalance", a.admin(a.handleRebalance))
-	m.Handle("GET /admin/rebalance", a.admin(a.handleRebalanceState))
-	m.Handle("DELETE /admin/rebalance", a.admin(a.handleStopRebalance))
+	a.handle("GET /admin/connections", a.admin(a.handleAdminConnections))
+	a.handle("GET /admin/queues", a.admin(a.handleAdminQueues))
+	a.handle("DELETE /admin/queues/user/{userId}", a.admin(a.handleClearQueue))
+	a.handle("POST /admin/alert", a.admin(a.handleAlert))
+	a.handle("POST /admin/disconnect/{userId}", a.admin(a.handleDisconnect))
+	a.handle("POST /admin/tokens/revoke", a.admin(a.handleRevoke))
+	a.handle("POST /admin/rebalance", a.admin(a.handleRebalance))
+	a.handle("GET /admin/rebalance", a.admin(a.handleRebalanceState))
+	a.handle("DELETE /admin/rebalance", a.admin(a.handleStopRebalance))
 }
 
 // maxTop bounds ?top=N on the admin listings.

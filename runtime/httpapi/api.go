@@ -8,19 +8,23 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
 	"github.com/go-logr/logr"
+	"github.com/gorilla/websocket"
 
 	"github.com/fleetwire/fleetwire/runtime/auth"
+	"github.com/fleetwire/fleetwire/runtime/fleet"
 	"github.com/fleetwire/fleetwire/runtime/health"
 	"github.com/fleetwire/fleetwire/runtime/hub"
 	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
 	"github.com/fleetwire/fleetwire/runtime/ratelimit"
+	"github.com/fleetwire/fleetwire/runtime/socketio"
 	"github.com/fleetwire/fleetwire/runtime/transport"
 )
 
@@ -58,13 +62,20 @@ type Config struct {
 	HSTSMaxAge time.Duration
 	// SocketIO, when set, serves Socket.IO v4 clients at its Path.
 	SocketIO *SocketIOConfig
+	// Fleet, when set, serves the fleet overview and the user pages the
+	// console reads (console.go).
+	Fleet *fleet.Fleet
+	// Console, when set, serves the web console's files at /console/.
+	Console http.Handler
 }
 
 // API serves the runtime's HTTP endpoints.
 type API struct {
 	cfg Config
 	mux *http.ServeMux
-	sio *socketIO // nil when Socket.IO is off
+	// patterns are the routes registered, for the hints of handleNoRoute.
+	patterns []string
+	sio      *socketIO // nil when Socket.IO is off
 }
 
 // New returns the API with every route registered.
@@ -113,27 +124,33 @@ func (a *API) Shutdown(ctx context.Context) error {
 }
 
 func (a *API) routes() {
-	m := a.mux
-	m.HandleFunc("GET /ws", a.handleWebSocket)
+	a.handle("GET /ws", http.HandlerFunc(a.handleWebSocket))
 	if a.sio != nil {
-		m.Handle(a.sio.path(), a.sio.server)
+		a.handle(a.sio.path(), a.sio.server)
 	}
-	m.Handle("POST /ws/send/bulk", a.service(a.handleSendBulk))
-	m.Handle("POST /ws/send/{userId}", a.service(a.handleSend))
-	m.Handle("POST /ws/broadcast", a.service(a.handleBroadcast))
-	m.Handle("POST /ws/publish", a.service(a.handlePublish))
-	m.Handle("GET /ws/status/{userId}", a.service(a.handleStatus))
-	m.Handle("GET /ws/queue/{userId}", a.service(a.handleQueue))
-	m.Handle("GET /ws/channels/{channel}/history", a.service(a.handleHistory))
-	m.Handle("GET /ws/channels/{channel}/presence", a.service(a.handlePresence))
-	m.Handle("GET /ws/channels/{channel}/presence-stats", a.service(a.handlePresenceStats))
-	m.Handle("POST /ws/subscribe/{userId}", a.service(a.handleSubscribeUser))
-	m.Handle("POST /ws/unsubscribe/{userId}", a.service(a.handleUnsubscribeUser))
-	m.Handle("POST /ws/test", a.service(a.handleTest))
+	a.handle("POST /ws/send/bulk", a.service(a.handleSendBulk))
+	a.handle("POST /ws/send/{userId}", a.service(a.handleSend))
+	a.handle("POST /ws/broadcast", a.service(a.handleBroadcast))
+	a.handle("POST /ws/publish", a.service(a.handlePublish))
+	a.handle("GET /ws/status/{userId}", a.service(a.handleStatus))
+	a.handle("GET /ws/queue/{userId}", a.service(a.handleQueue))
+	a.handle("GET /ws/channels/{channel}/history", a.service(a.handleHistory))
+	a.handle("GET /ws/channels/{channel}/presence", a.service(a.handlePresence))
+	a.handle("GET /ws/channels/{channel}/presence-stats", a.service(a.handlePresenceStats))
+	a.handle("POST /ws/subscribe/{userId}", a.service(a.handleSubscribeUser))
+	a.handle("POST /ws/unsubscribe/{userId}", a.service(a.handleUnsubscribeUser))
+	a.handle("POST /ws/test", a.service(a.handleTest))
 	a.adminRoutes()
+	a.consoleRoutes()
 	a.healthRoutes()
 	a.metricsRoutes()
-	m.HandleFunc("/", a.handleNoRoute)
+	a.handle("/", http.HandlerFunc(a.handleNoRoute))
+}
+
+// handle registers one route and remembers its pattern.
+func (a *API) handle(pattern string, h http.Handler) {
+	a.mux.Handle(pattern, h)
+	a.patterns = append(a.patterns, pattern)
 }
 
 // handleNoRoute answers requests no route took: 405 with Allow when the
@@ -154,7 +171,36 @@ func (a *API) handleNoRoute(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, " or "))))
 		return
 	}
-	writeError(w, r, newError(http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
+	writeError(w, r, newError(http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path+a.pathHint(r.URL.Path)))
+}
+
+// pathHint tells a caller who missed a route what is there: the routes
+// under the same first path segment, or where Socket.IO is.
+func (a *API) pathHint(path string) string {
+	if strings.HasPrefix(path, socketio.DefaultPath) && a.sio == nil {
+		return "; Socket.IO is off on this node (socketIO.enabled, SOCKETIO_ENABLED)"
+	}
+	if a.sio != nil && a.sio.path() != socketio.DefaultPath && strings.HasPrefix(path, socketio.DefaultPath) {
+		return "; Socket.IO is served at " + a.sio.path() + ", the client's path option"
+	}
+	first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if first == "" {
+		return "; see docs/protocol.md for the endpoints"
+	}
+	var near []string
+	for _, p := range a.patterns {
+		_, route, _ := strings.Cut(p, " ")
+		if route == "" {
+			route = p
+		}
+		if route == "/"+first || strings.HasPrefix(route, "/"+first+"/") {
+			near = append(near, p)
+		}
+	}
+	if len(near) == 0 {
+		return "; see docs/protocol.md for the endpoints"
+	}
+	return "; under /" + first + " there are: " + strings.Join(near, ", ")
 }
 
 // Handler returns the API with request ids, request logging and HTTP
@@ -179,7 +225,13 @@ func (a *API) admin(h handlerFunc) http.Handler { return a.authorized(h, auth.Ro
 
 func (a *API) authorized(h handlerFunc, roles ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		claims, err := a.cfg.Verifier.Verify(r.Context(), auth.TokenFromRequest(r))
+		token, aerr := requestToken(r, false)
+		if aerr != nil {
+			a.cfg.Metrics.AuthFailures.WithLabelValues(string(auth.ReasonMissing)).Inc()
+			writeError(w, r, aerr)
+			return
+		}
+		claims, err := a.cfg.Verifier.Verify(r.Context(), token)
 		if err != nil {
 			a.cfg.Metrics.AuthFailures.WithLabelValues(reasonOf(err)).Inc()
 			writeError(w, r, authError(err))
@@ -235,6 +287,51 @@ func (a *API) limit(w http.ResponseWriter, r *http.Request, ruleName, key string
 		fmt.Sprintf("too many %s: the limit is %d per %s; retry after %s", what, rule.Limit, rule.Window, d.RetryAfter.Round(time.Millisecond)))
 }
 
+// requestToken reads the caller's token from the Authorization: Bearer
+// header or, where inQuery allows it (the WebSocket and Socket.IO
+// upgrades, which browsers cannot give headers), from ?token=. The HTTP
+// API refuses ?token=: a token in a URL ends up in access logs. An empty
+// token with no error is left to the verifier to refuse.
+func requestToken(r *http.Request, inQuery bool) (string, *apiError) {
+	h := r.Header.Get("Authorization")
+	if h == "" && inQuery {
+		if tok := subprotocolToken(r); tok != "" {
+			return tok, nil
+		}
+	}
+	if h == "" {
+		if !inQuery && r.URL.Query().Has("token") {
+			return "", newError(http.StatusUnauthorized, string(auth.ReasonMissing),
+				"the HTTP API takes its token only in an Authorization: Bearer header; ?token= is for the WebSocket upgrade at /ws, because URLs end up in access logs")
+		}
+		return auth.TokenFromRequest(r), nil
+	}
+	scheme, _, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "bearer") {
+		return "", newError(http.StatusUnauthorized, string(auth.ReasonMissing),
+			fmt.Sprintf("the Authorization header uses the %q scheme; send Authorization: Bearer <jwt>", scheme))
+	}
+	return auth.TokenFromRequest(r), nil
+}
+
+// Browsers cannot set headers on a WebSocket upgrade. Besides ?token=,
+// they can send the token as a subprotocol, which keeps it out of URLs:
+// new WebSocket(url, [SubprotocolName, SubprotocolTokenPrefix + token]).
+// The answer selects SubprotocolName, never the token.
+const (
+	SubprotocolName        = "fleetwire"
+	SubprotocolTokenPrefix = "fleetwire.bearer."
+)
+
+func subprotocolToken(r *http.Request) string {
+	for _, p := range websocket.Subprotocols(r) {
+		if tok, ok := strings.CutPrefix(p, SubprotocolTokenPrefix); ok {
+			return tok
+		}
+	}
+	return ""
+}
+
 func authError(err error) *apiError {
 	var ve *auth.VerifyError
 	if errors.As(err, &ve) {
@@ -255,6 +352,7 @@ func decodeJSON(r *http.Request, v any) error {
 		}
 	}
 	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var tooLarge *http.MaxBytesError
 		var typeErr *json.UnmarshalTypeError
@@ -271,6 +369,14 @@ func decodeJSON(r *http.Request, v any) error {
 		case errors.Is(err, context.Canceled):
 			return err
 		}
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			name, _ = strconv.Unquote(name)
+			return fieldError(name, fmt.Sprintf("unknown field %q; this endpoint takes %s", name, fieldList(v)))
+		}
+		var fe *fieldParseError
+		if errors.As(err, &fe) {
+			return fieldError(fe.field, fe.msg)
+		}
 		return newError(http.StatusBadRequest, CodeInvalidJSON, "body must be a JSON object")
 	}
 	if dec.More() {
@@ -278,6 +384,38 @@ func decodeJSON(r *http.Request, v any) error {
 	}
 	return nil
 }
+
+// fieldList names the JSON fields of the struct v points to, embedded
+// structs included, for the error that refuses an unknown field.
+func fieldList(v any) string {
+	var names []string
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for f := range t.Fields() {
+			if f.Anonymous && f.Type.Kind() == reflect.Struct {
+				walk(f.Type)
+				continue
+			}
+			if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+				names = append(names, strconv.Quote(name))
+			}
+		}
+	}
+	if t := reflect.TypeOf(v); t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct {
+		walk(t.Elem())
+	}
+	if len(names) == 0 {
+		return "no fields"
+	}
+	return strings.Join(names, ", ")
+}
+
+// fieldParseError is returned by a field's UnmarshalJSON so that
+// decodeJSON can name the field: encoding/json passes such errors on
+// without saying where they came from.
+type fieldParseError struct{ field, msg string }
+
+func (e *fieldParseError) Error() string { return e.field + ": " + e.msg }
 
 func jsonKind(k string) string {
 	switch k {

@@ -7,10 +7,10 @@ import (
 // healthRoutes serves the replaced service's health endpoints. None needs
 // a token: probes and load balancers call them.
 func (a *API) healthRoutes() {
-	a.mux.HandleFunc("GET /health", a.handleHealth)
-	a.mux.HandleFunc("GET /health/live", a.handleLive)
-	a.mux.HandleFunc("GET /health/ready", a.handleReady)
-	a.mux.HandleFunc("GET /health/detailed", a.handleDetailed)
+	a.handle("GET /health", http.HandlerFunc(a.handleHealth))
+	a.handle("GET /health/live", http.HandlerFunc(a.handleLive))
+	a.handle("GET /health/ready", http.HandlerFunc(a.handleReady))
+	a.handle("GET /health/detailed", http.HandlerFunc(a.handleDetailed))
 }
 
 // Health is the body of GET /health.

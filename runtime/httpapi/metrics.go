@@ -18,12 +18,12 @@ func (a *API) metricsRoutes() {
 	// drops only its own series: the rest are what an operator needs most
 	// right then.
 	prom := promhttp.HandlerFor(a.cfg.Metrics.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
-	a.mux.Handle("GET /metrics", prom)
-	a.mux.Handle("GET /metrics/prometheus", prom)
-	a.mux.HandleFunc("GET /metrics/snapshot", a.handleSnapshot)
-	a.mux.HandleFunc("GET /metrics/counter/{name}", a.handleFamily(metrics.KindCounter))
-	a.mux.HandleFunc("GET /metrics/gauge/{name}", a.handleFamily(metrics.KindGauge))
-	a.mux.HandleFunc("GET /metrics/histogram/{name}", a.handleFamily(metrics.KindHistogram))
+	a.handle("GET /metrics", prom)
+	a.handle("GET /metrics/prometheus", prom)
+	a.handle("GET /metrics/snapshot", http.HandlerFunc(a.handleSnapshot))
+	a.handle("GET /metrics/counter/{name}", http.HandlerFunc(a.handleFamily(metrics.KindCounter)))
+	a.handle("GET /metrics/gauge/{name}", http.HandlerFunc(a.handleFamily(metrics.KindGauge)))
+	a.handle("GET /metrics/histogram/{name}", http.HandlerFunc(a.handleFamily(metrics.KindHistogram)))
 }
 
 // Snapshot is the body of GET /metrics/snapshot.

@@ -267,7 +267,23 @@ type RevokeRequest struct {
 	JTI string `json:"jti"`
 	// ExpiresAt is when the token expires anyway (RFC 3339). Default: 24h
 	// from now, which covers tokens issued with the usual lifetimes.
-	ExpiresAt *time.Time `json:"expiresAt"`
+	ExpiresAt *revokeTime `json:"expiresAt"`
+}
+
+// revokeTime is an RFC 3339 time whose parse errors name "expiresAt".
+type revokeTime struct{ time.Time }
+
+func (t *revokeTime) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return &fieldParseError{field: "expiresAt", msg: `"expiresAt" must be an RFC 3339 time string, e.g. "2026-12-31T23:00:00Z"`}
+	}
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return &fieldParseError{field: "expiresAt", msg: fmt.Sprintf(`"expiresAt" must be an RFC 3339 time, e.g. "2026-12-31T23:00:00Z"; %q is not`, s)}
+	}
+	t.Time = v
+	return nil
 }
 
 // RevokeReply answers POST /admin/tokens/revoke.
@@ -293,7 +309,7 @@ func (a *API) handleRevoke(_ http.ResponseWriter, r *http.Request, _ *auth.Claim
 		if !req.ExpiresAt.After(time.Now()) {
 			return nil, fieldError("expiresAt", `"expiresAt" must be in the future`)
 		}
-		until = *req.ExpiresAt
+		until = req.ExpiresAt.Time
 	}
 	if a.cfg.Denylist == nil {
 		return nil, newError(http.StatusNotImplemented, CodeInternal, "token revocation is not configured")

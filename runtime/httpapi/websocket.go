@@ -53,7 +53,14 @@ func (a *API) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, aerr)
 		return
 	}
-	claims, err := a.cfg.Verifier.Verify(r.Context(), auth.TokenFromRequest(r))
+	token, aerr := requestToken(r, true)
+	if aerr != nil {
+		a.cfg.Metrics.AuthFailures.WithLabelValues(string(auth.ReasonMissing)).Inc()
+		a.cfg.Metrics.ConnectionsRejected.WithLabelValues("auth").Inc()
+		writeError(w, r, aerr)
+		return
+	}
+	claims, err := a.cfg.Verifier.Verify(r.Context(), token)
 	if err != nil {
 		a.cfg.Metrics.AuthFailures.WithLabelValues(reasonOf(err)).Inc()
 		a.cfg.Metrics.ConnectionsRejected.WithLabelValues("auth").Inc()
@@ -67,7 +74,11 @@ func (a *API) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, aerr)
 		return
 	}
-	conn, err := a.cfg.Upgrader.Upgrade(w, r, nil)
+	var answer http.Header
+	if subprotocolToken(r) != "" {
+		answer = http.Header{"Sec-Websocket-Protocol": {SubprotocolName}}
+	}
+	conn, err := a.cfg.Upgrader.Upgrade(w, r, answer)
 	if err != nil {
 		// gorilla/websocket has already answered the request.
 		a.cfg.Logger.V(1).Info("websocket upgrade failed", "error", err.Error(), "requestId", requestID(r.Context()))

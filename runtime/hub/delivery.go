@@ -34,6 +34,15 @@ type receipt struct {
 // when the user has none. The answer says which happened; when delivery
 // ran on this node during the call, it is exact.
 func (h *Hub) SendToUser(ctx context.Context, userID string, msg *message.Message) (Delivery, error) {
+	d, err := h.sendToUser(ctx, userID, msg)
+	if err == nil {
+		h.deliveries.add(DeliveryRecord{At: time.Now().UTC(), UserID: userID, MessageID: msg.ID, Type: msg.Type,
+			Priority: string(msg.Priority), Status: d.Status})
+	}
+	return d, err
+}
+
+func (h *Hub) sendToUser(ctx context.Context, userID string, msg *message.Message) (Delivery, error) {
 	if h.cfg.DurableUserMessages {
 		return h.sendDurable(ctx, userID, msg)
 	}

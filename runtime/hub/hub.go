@@ -166,6 +166,10 @@ type Hub struct {
 	holding   atomic.Bool
 	dedup     atomic.Bool // gap.filled is in use
 
+	// deliveries records the direct messages this node sent lately, for
+	// the console's user page (inspect.go).
+	deliveries deliveryLog
+
 	count     atomic.Int64
 	closing   atomic.Bool
 	rebalance rebalancer            // see rebalance.go

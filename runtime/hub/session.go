@@ -79,6 +79,7 @@ type Session struct {
 	claims atomic.Pointer[auth.Claims]
 	userID string
 	meta   Meta
+	since  time.Time // when Accept took the connection
 
 	mu        sync.Mutex
 	channels  []string    // subscribed channels; a slice is smaller than a map at these sizes
@@ -115,7 +116,7 @@ func (h *Hub) Accept(conn Conn, codec protocol.Codec, claims *auth.Claims, meta 
 		conn.Close(closeServiceRestart.code, closeServiceRestart.reason)
 		return nil, ErrClosing
 	}
-	s := &Session{hub: h, conn: conn, codec: codec, userID: claims.UserID(), meta: meta, replaying: true}
+	s := &Session{hub: h, conn: conn, codec: codec, userID: claims.UserID(), meta: meta, replaying: true, since: time.Now()}
 	s.claims.Store(claims)
 	h.count.Add(1)
 	h.cfg.Metrics.ActiveConnections.Inc()

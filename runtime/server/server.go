@@ -15,6 +15,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/auth"
 	"github.com/fleetwire/fleetwire/runtime/channel"
 	"github.com/fleetwire/fleetwire/runtime/config"
+	"github.com/fleetwire/fleetwire/runtime/console"
 	"github.com/fleetwire/fleetwire/runtime/health"
 	"github.com/fleetwire/fleetwire/runtime/httpapi"
 	"github.com/fleetwire/fleetwire/runtime/hub"
@@ -43,6 +44,7 @@ type Server struct {
 	// once it has ended.
 	stopOrders context.CancelFunc
 	ordersDone chan struct{}
+	fleet      *nodeFleet
 }
 
 // Options are what the caller decides beyond the Config.
@@ -129,7 +131,14 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	})
 	scheduleBeat(sched, checker)
 	m.Registry.MustRegister(&nodeCollector{maxConns: cfg.Limits.MaxConnections, checker: checker})
+	fl := newFleet(cfg, st, m, h, checker, opts.Version, log)
+	var consoleFiles http.Handler
+	if cfg.ConsoleEnabled() {
+		consoleFiles = console.Handler()
+	}
 	api, err := httpapi.New(httpapi.Config{
+		Fleet:      fl.fleet,
+		Console:    consoleFiles,
 		Hub:        h,
 		Verifier:   verifier,
 		Denylist:   denylist,
@@ -157,7 +166,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, hub: h, api: api, health: checker, sched: sched, verifier: verifier, stores: st,
+	s := &Server{cfg: cfg, log: log, hub: h, api: api, health: checker, sched: sched, verifier: verifier, stores: st, fleet: fl,
 		ipRefused: func() { m.ConnectionsRejected.WithLabelValues("ip_rate").Inc() }}
 	ordersCtx, stopOrders := context.WithCancel(context.Background())
 	s.stopOrders, s.ordersDone = stopOrders, make(chan struct{})
@@ -304,6 +313,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	if n := s.cfg.Limits.ConnectionsPerSecondPerIP; n > 0 {
 		ln = newIPRateListener(ln, n, s.ipRefused)
 	}
+	s.fleet.start(ln.Addr())
 	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -339,6 +349,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) stop(ctx context.Context, dc hub.DrainConfig) error {
 	s.stopOrders()
 	<-s.ordersDone
+	s.fleet.stop()
 	hubErr := s.hub.Drain(ctx, dc)
 	apiErr := s.api.Shutdown(ctx)
 	httpErr := s.http.Shutdown(ctx)

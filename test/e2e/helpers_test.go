@@ -361,6 +361,13 @@ func call(t *testing.T, method, u, tok string, body any) apiResult {
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
+	return rawCall(t, req)
+}
+
+// rawCall sends a request as it is and reads the API's answer.
+func rawCall(t *testing.T, req *http.Request) apiResult {
+	t.Helper()
+	method, u := req.Method, req.URL.String()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, u, err)

@@ -361,3 +361,24 @@ func checkCustomMetricsRBAC(t *testing.T, c *cluster, sa string) {
 		t.Errorf("the HPA controller may not read the custom metrics: %+v", sar.Status)
 	}
 }
+
+// TestKubectlScaleIsRefusedWhileAutoscaling: with autoscaling set, the
+// autoscaler owns the pod count, so `kubectl scale` would answer "scaled"
+// and change nothing. The CRD refuses it with a message that says what to
+// change instead; removing autoscaling and setting replicas in one change
+// is accepted, and kubectl scale works again after.
+func TestKubectlScaleIsRefusedWhileAutoscaling(t *testing.T) {
+	c := startCluster(t)
+	c.applyAutoscalingChat(t, "{minReplicas: 2, maxReplicas: 5}")
+	out, err := c.kubectl(t, "scale", "rts/chat", "--replicas=4")
+	if err == nil || !strings.Contains(out, "autoscaling.minReplicas") || !strings.Contains(out, "spec.replicas cannot change while autoscaling is set") {
+		t.Fatalf("kubectl scale on an autoscaled RealtimeService: err %v\n%s", err, out)
+	}
+	// Changing the autoscaling bounds is the way, and is accepted.
+	c.mustKubectl(t, "patch", "rts", "chat", "--type=merge", "-p", `{"spec":{"autoscaling":{"minReplicas":4}}}`)
+	c.mustKubectl(t, "patch", "rts", "chat", "--type=merge", "-p", `{"spec":{"autoscaling":null,"replicas":4}}`)
+	c.mustKubectl(t, "scale", "rts/chat", "--replicas=3")
+	if got := c.mustKubectl(t, "get", "rts", "chat", "-o", "jsonpath={.spec.replicas}"); got != "3" {
+		t.Fatalf("spec.replicas after kubectl scale without autoscaling: %q", got)
+	}
+}
