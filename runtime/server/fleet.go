@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/fleetwire/fleetwire/runtime/config"
 	"github.com/fleetwire/fleetwire/runtime/fleet"
 	"github.com/fleetwire/fleetwire/runtime/health"
 	"github.com/fleetwire/fleetwire/runtime/hub"
@@ -30,12 +29,8 @@ type nodeFleet struct {
 	done   chan struct{}
 }
 
-func newFleet(cfg *config.Config, st *stores, m *metrics.Metrics, h *hub.Hub, checker *health.Checker, version string, log logr.Logger) *nodeFleet {
+func newFleet(reg fleet.Registry, m *metrics.Metrics, h *hub.Hub, checker *health.Checker, version string, log logr.Logger) *nodeFleet {
 	nf := &nodeFleet{name: nodeName("")}
-	var reg fleet.Registry = fleet.NewMemory()
-	if st.client != nil {
-		reg = fleet.NewRedis(st.client, cfg.Redis().Prefix())
-	}
 	nf.fleet = fleet.New(fleet.Config{
 		Registry: reg,
 		Logger:   log.WithName("fleet"),

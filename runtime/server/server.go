@@ -131,7 +131,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	})
 	scheduleBeat(sched, checker)
 	m.Registry.MustRegister(&nodeCollector{maxConns: cfg.Limits.MaxConnections, checker: checker})
-	fl := newFleet(cfg, st, m, h, checker, opts.Version, log)
+	fl := newFleet(st.fleet, m, h, checker, opts.Version, log)
 	var consoleFiles http.Handler
 	if cfg.ConsoleEnabled() {
 		consoleFiles = console.Handler()

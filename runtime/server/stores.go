@@ -15,6 +15,8 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/chanpresence"
 	redischanpresence "github.com/fleetwire/fleetwire/runtime/chanpresence/redis"
 	"github.com/fleetwire/fleetwire/runtime/config"
+	"github.com/fleetwire/fleetwire/runtime/fleet"
+	redisfleet "github.com/fleetwire/fleetwire/runtime/fleet/redis"
 	"github.com/fleetwire/fleetwire/runtime/history"
 	redishistory "github.com/fleetwire/fleetwire/runtime/history/redis"
 	"github.com/fleetwire/fleetwire/runtime/metrics"
@@ -44,6 +46,7 @@ type stores struct {
 	recovery recovery.Store
 	subs     serversub.Store
 	chanPres chanpresence.Store
+	fleet    fleet.Registry
 	client   redis.UniversalClient
 	// epoch names the data Redis holds (redisconn.Epoch); nil in memory.
 	epoch func(ctx context.Context) (map[string]string, error)
@@ -63,6 +66,7 @@ func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores
 			recovery: recovery.NewMemory(),
 			subs:     serversub.NewMemory(),
 			chanPres: chanpresence.NewMemory(),
+			fleet:    fleet.NewMemory(),
 		}, nil
 	}
 	rc := cfg.Redis()
@@ -98,6 +102,9 @@ func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores
 		return nil, err
 	}
 	if s.subs, err = redisserversub.New(redisserversub.Config{Client: client, Prefix: prefix}); err != nil {
+		return nil, err
+	}
+	if s.fleet, err = redisfleet.New(redisfleet.Config{Client: client, Prefix: prefix}); err != nil {
 		return nil, err
 	}
 	if s.chanPres, err = redischanpresence.New(redischanpresence.Config{Client: client, Prefix: prefix, TTL: cfg.Presence.TTL.Duration}); err != nil {
