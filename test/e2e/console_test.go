@@ -68,9 +68,10 @@ func TestConsoleUserPageAndDisconnectSpanTheFleet(t *testing.T) {
 	srv := redistestStart(t)
 	cfg := writeConfig(t, "")
 	var nodes []*node
+	var procs []*proc
 	for range 3 {
 		p := startProcessEnv(t, []string{"REDIS_URL=" + srv.URL(), "POD_IP=127.0.0.1"}, "--config", cfg, "--drain-pre-delay", "0s", "--drain-timeout", "0s")
-		nodes = append(nodes, p.node)
+		nodes, procs = append(nodes, p.node), append(procs, p)
 	}
 	onB := dial(t, nodes[1], userToken(t, "alice"))
 	onC := dial(t, nodes[2], userToken(t, "alice"))
@@ -100,6 +101,16 @@ func TestConsoleUserPageAndDisconnectSpanTheFleet(t *testing.T) {
 		if code, _ := c.expectClose(); code != 4004 {
 			t.Fatalf("close code %d, want 4004", code)
 		}
+	}
+	// A node killed without a word stays in the registry until it is
+	// stale; meanwhile the page names it instead of hiding its part.
+	if err := procs[2].cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-procs[2].exit
+	page = call(t, "GET", nodes[0].base+"/admin/users/alice", adminToken(t), nil)
+	if u, _ := page.Body["unreachable"].([]any); page.Status != http.StatusOK || len(u) != 1 {
+		t.Fatalf("the page with a dead node: %s", page.Raw)
 	}
 	// A service token may not read the console's endpoints.
 	if r := call(t, "GET", nodes[0].base+"/admin/users/alice", serviceToken(t), nil); r.Status != http.StatusForbidden {
