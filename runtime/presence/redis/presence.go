@@ -115,28 +115,47 @@ func (p *Presence) Get(ctx context.Context, userID string) (presence.Info, error
 	return presence.Info{Online: n > 0, Connections: int(n)}, nil
 }
 
+// listPage is how many keys one SCAN step returns, and so how many
+// ZRANGEs go in one pipeline.
+const listPage = 1000
+
 // Connections implements presence.Lister by scanning every presence key
-// (on every master of a cluster). It is for admin endpoints.
+// (on every master of a cluster), reading each page of keys in one
+// pipeline. It is for admin endpoints.
 func (p *Presence) Connections(ctx context.Context) ([]presence.Conn, error) {
 	var out []presence.Conn
 	var mu sync.Mutex
 	scan := func(ctx context.Context, c *redis.Client) error {
 		now := fmt.Sprint(nowMs())
-		iter := c.Scan(ctx, 0, p.prefix+"presence:{*}", 500).Iterator()
-		for iter.Next(ctx) {
-			key := iter.Val()
-			user := strings.TrimSuffix(strings.TrimPrefix(key, p.prefix+"presence:{"), "}")
-			members, err := c.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, Start: now, Stop: "+inf", ByScore: true}).Result()
+		for cursor := uint64(0); ; {
+			keys, next, err := c.Scan(ctx, cursor, p.prefix+"presence:{*}", listPage).Result()
 			if err != nil {
 				return err
 			}
+			cmds := make([]*redis.StringSliceCmd, len(keys))
+			if len(keys) > 0 {
+				if _, err := c.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+					for i, key := range keys {
+						cmds[i] = pipe.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, Start: now, Stop: "+inf", ByScore: true})
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
 			mu.Lock()
-			for _, m := range members {
-				out = append(out, presence.Conn{UserID: user, ConnID: m})
+			for i, key := range keys {
+				user := strings.TrimSuffix(strings.TrimPrefix(key, p.prefix+"presence:{"), "}")
+				for _, m := range cmds[i].Val() {
+					out = append(out, presence.Conn{UserID: user, ConnID: m})
+				}
 			}
 			mu.Unlock()
+			if next == 0 {
+				return nil
+			}
+			cursor = next
 		}
-		return iter.Err()
 	}
 	var err error
 	switch c := p.client.(type) {

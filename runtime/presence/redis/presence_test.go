@@ -2,6 +2,7 @@ package redispresence_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -83,5 +84,73 @@ func TestSharedAcrossNodes(t *testing.T) {
 	}
 	if last, _ := b.Leave(ctx, "carol", "b1"); !last {
 		t.Fatal("final leave not last")
+	}
+}
+
+// TestConnectionsListsEveryLiveConnection lists more users than one scan
+// page holds, and leaves out the connections that expired.
+func TestConnectionsListsEveryLiveConnection(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	p := newPresence(t, srv, time.Minute)
+	want := map[presence.Conn]bool{}
+	for i := range 1200 {
+		c := presence.Conn{UserID: fmt.Sprintf("u%d", i), ConnID: "c1"}
+		if _, err := p.Join(ctx, c.UserID, c.ConnID); err != nil {
+			t.Fatal(err)
+		}
+		want[c] = true
+	}
+	if _, err := p.Join(ctx, "u7", "c2"); err != nil {
+		t.Fatal(err)
+	}
+	want[presence.Conn{UserID: "u7", ConnID: "c2"}] = true
+	// A connection whose expiry has passed, as a dead node leaves it.
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer raw.Close()
+	if err := raw.ZAdd(ctx, "fleetwire:presence:{gone}", redis.Z{Score: 1, Member: "c1"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Connections(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d connections listed, want %d", len(got), len(want))
+	}
+	for _, c := range got {
+		if !want[c] {
+			t.Fatalf("listed %+v, which is not live", c)
+		}
+	}
+}
+
+// BenchmarkConnections lists 20,000 users' connections, as a fleet-wide
+// GET /admin/connections does.
+func BenchmarkConnections(b *testing.B) {
+	srv := redistest.Start(b)
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	b.Cleanup(func() { _ = c.Close() })
+	p, err := redispresence.New(redispresence.Config{Client: c, TTL: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const users = 20000
+	exp := float64(time.Now().Add(time.Hour).UnixMilli())
+	if _, err := c.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for i := range users {
+			pipe.ZAdd(ctx, fmt.Sprintf("fleetwire:presence:{u%d}", i), redis.Z{Score: exp, Member: "c1"})
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		got, err := p.Connections(ctx)
+		if err != nil || len(got) != users {
+			b.Fatalf("%d connections, %v", len(got), err)
+		}
 	}
 }
