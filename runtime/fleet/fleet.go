@@ -201,6 +201,9 @@ type Overview struct {
 	// Series sums the nodes' samples interval by interval, oldest first.
 	Series          []Sample `json:"series"`
 	IntervalSeconds int      `json:"intervalSeconds"`
+	// Warnings say what could not be read, so a partial answer is never
+	// mistaken for the whole fleet.
+	Warnings []string `json:"warnings"`
 }
 
 // Totals add up the nodes. A user connected to two nodes counts on both.
@@ -238,14 +241,19 @@ func (f *Fleet) Nodes(ctx context.Context) ([]Node, error) {
 	return nodes, nil
 }
 
-// Overview reads the registry and sums it up.
-func (f *Fleet) Overview(ctx context.Context) (Overview, error) {
+// Overview reads the registry and sums it up. When the registry cannot be
+// read (Redis is away), it shows this node alone and says so in Warnings:
+// that is when a person most needs to see the node.
+func (f *Fleet) Overview(ctx context.Context) Overview {
+	o := Overview{IntervalSeconds: int(f.cfg.Interval / time.Second),
+		Recent: Recent{WindowSeconds: int(recentWindow / time.Second)}, Warnings: []string{}}
 	nodes, err := f.Nodes(ctx)
 	if err != nil {
-		return Overview{}, err
+		o.Warnings = append(o.Warnings, "only this node is shown: the fleet registry could not be read ("+err.Error()+")")
+		self := f.self()
+		self.Series = f.Series()
+		nodes = []Node{self}
 	}
-	o := Overview{IntervalSeconds: int(f.cfg.Interval / time.Second),
-		Recent: Recent{WindowSeconds: int(recentWindow / time.Second)}}
 	bySlot := map[int64]*Sample{}
 	since := time.Now().Add(-recentWindow).Unix()
 	for i := range nodes {
@@ -279,5 +287,5 @@ func (f *Fleet) Overview(ctx context.Context) (Overview, error) {
 		o.Series = append(o.Series, *s)
 	}
 	slices.SortFunc(o.Series, func(a, b Sample) int { return cmp.Compare(a.At, b.At) })
-	return o, nil
+	return o
 }

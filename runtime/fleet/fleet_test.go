@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,10 +64,7 @@ func TestOverviewSumsTheNodesIntervalByInterval(t *testing.T) {
 	if err := reg.Put(context.Background(), Node{Name: "gone", Connections: 100, UpdatedAt: time.Now().Add(-time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	o, err := fa.Overview(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := fa.Overview(context.Background())
 	if o.Totals.Nodes != 2 || o.Totals.Connections != 5 || o.Totals.MessagesOut != 20 {
 		t.Fatalf("totals %+v, want 2 nodes, 5 connections, 20 messages out per second", o.Totals)
 	}
@@ -79,5 +78,23 @@ func TestOverviewSumsTheNodesIntervalByInterval(t *testing.T) {
 		if n.Series != nil {
 			t.Fatalf("the overview lists nodes without their series: %+v", n)
 		}
+	}
+}
+
+// failingRegistry cannot be read, as when Redis is away.
+type failingRegistry struct{ *Memory }
+
+func (*failingRegistry) List(context.Context, time.Duration) ([]Node, error) {
+	return nil, errors.New("connection refused")
+}
+
+func TestOverviewShowsThisNodeWhenTheRegistryFails(t *testing.T) {
+	n := &testNode{name: "a", conns: 4}
+	o := n.fleet(&failingRegistry{Memory: NewMemory()}, time.Second, 0).Overview(context.Background())
+	if len(o.Nodes) != 1 || o.Nodes[0].Name != "a" || o.Totals.Connections != 4 {
+		t.Fatalf("overview %+v, want this node alone", o)
+	}
+	if len(o.Warnings) != 1 || !strings.Contains(o.Warnings[0], "only this node is shown") || !strings.Contains(o.Warnings[0], "connection refused") {
+		t.Fatalf("warnings %q", o.Warnings)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/fleet"
 	"github.com/fleetwire/fleetwire/runtime/hub"
 	"github.com/fleetwire/fleetwire/runtime/message"
+	"github.com/fleetwire/fleetwire/runtime/queue"
 )
 
 // consoleRoutes registers what the console reads beyond the rest of the
@@ -39,14 +40,14 @@ type FleetReply struct {
 // fleetTopQueues is how many of the deepest queues the overview lists.
 const fleetTopQueues = 5
 
+// handleFleet answers even when Redis is away, with what this node knows
+// and a warning for each part it could not read.
 func (a *API) handleFleet(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
-	o, err := a.cfg.Fleet.Overview(r.Context())
-	if err != nil {
-		return nil, err
-	}
+	o := a.cfg.Fleet.Overview(r.Context())
 	q, err := a.cfg.Hub.QueueReport(r.Context(), fleetTopQueues)
 	if err != nil {
-		return nil, err
+		o.Warnings = append(o.Warnings, "the offline queues could not be read ("+err.Error()+")")
+		q.Largest = []queue.UserDepth{}
 	}
 	return FleetReply{Overview: o, Queues: q}, nil
 }
@@ -72,6 +73,8 @@ type UserReply struct {
 	// Unreachable names the nodes that did not answer; their part is
 	// missing.
 	Unreachable []string `json:"unreachable"`
+	// Warnings say what else could not be read (Redis away).
+	Warnings []string `json:"warnings"`
 }
 
 // userDeliveries bounds the deliveries a user page shows; userQueuePeek
@@ -97,14 +100,16 @@ func (a *API) handleUser(_ http.ResponseWriter, r *http.Request, _ *auth.Claims)
 	if r.URL.Query().Get("local") == "1" {
 		return reply, nil
 	}
-	st, err := a.cfg.Hub.Status(r.Context(), userID)
-	if err != nil {
-		return nil, err
+	reply.Warnings = []string{}
+	if st, err := a.cfg.Hub.Status(r.Context(), userID); err != nil {
+		reply.Warnings = append(reply.Warnings, "presence could not be read ("+err.Error()+"); the count is this node's")
+		reply.Online, reply.Connections = len(reply.Sessions) > 0, len(reply.Sessions)
+	} else {
+		reply.Online, reply.Connections = st.Online, st.Connections
 	}
-	reply.Online, reply.Connections = st.Online, st.Connections
 	msgs, depth, err := a.cfg.Hub.Queue().Peek(r.Context(), userID, userQueuePeek)
 	if err != nil {
-		return nil, fmt.Errorf("while reading the queue of %s: %w", userID, err)
+		reply.Warnings = append(reply.Warnings, "the offline queue could not be read ("+err.Error()+")")
 	}
 	if msgs == nil {
 		msgs = []*message.Message{}

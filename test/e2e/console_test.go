@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 
 	"github.com/fleetwire/fleetwire/runtime/config"
@@ -116,4 +119,45 @@ func TestConsoleUserPageAndDisconnectSpanTheFleet(t *testing.T) {
 	if r := call(t, "GET", nodes[0].base+"/admin/users/alice", serviceToken(t), nil); r.Status != http.StatusForbidden {
 		t.Fatalf("a service token read a user page: %d", r.Status)
 	}
+}
+
+// TestConsoleOverviewWithRedisAway: with Redis stopped, the overview and
+// a user page still answer, with this node's part and a warning for what
+// could not be read.
+func TestConsoleOverviewWithRedisAway(t *testing.T) {
+	srv, nodes := startFleet(t, 1, "")
+	n := nodes[0]
+	dial(t, n, userToken(t, "alice"))
+	// A token with a jti cannot be checked against the revocation list
+	// while Redis is away, and is refused (auth_unavailable); one without
+	// a jti, as many identity providers issue, still passes.
+	admin, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "ops", "roles": []string{"admin"},
+		"exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	if r := call(t, "GET", n.base+"/admin/fleet", adminToken(t), nil); r.Status != http.StatusServiceUnavailable || r.errorCode() != "auth_unavailable" {
+		t.Fatalf("a token with a jti while Redis is away: %d %s", r.Status, r.Raw)
+	}
+	r := call(t, "GET", n.base+"/admin/fleet", admin, nil)
+	mustStatus(t, r, http.StatusOK)
+	w, _ := r.Body["warnings"].([]any)
+	if len(w) != 2 || !strings.Contains(fmt.Sprint(w), "only this node is shown") || !strings.Contains(fmt.Sprint(w), "offline queues could not be read") {
+		t.Fatalf("overview with Redis away: %s", r.Raw)
+	}
+	if nodesListed, _ := r.Body["nodes"].([]any); len(nodesListed) != 1 || r.Body["totals"].(map[string]any)["connections"].(float64) != 1 {
+		t.Fatalf("overview with Redis away lists %s", r.Raw)
+	}
+	u := call(t, "GET", n.base+"/admin/users/alice", admin, nil)
+	mustStatus(t, u, http.StatusOK)
+	if s, _ := u.Body["sessions"].([]any); len(s) != 1 || u.Body["online"] != true || len(u.Body["warnings"].([]any)) == 0 {
+		t.Fatalf("user page with Redis away: %s", u.Raw)
+	}
+	srv.Restart(t)
+	eventually(t, "the overview without warnings once Redis is back", func() bool {
+		r := call(t, "GET", n.base+"/admin/fleet", admin, nil)
+		w, _ := r.Body["warnings"].([]any)
+		return r.Status == http.StatusOK && len(w) == 0
+	})
 }

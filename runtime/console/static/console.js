@@ -62,6 +62,7 @@ const ERROR_TEXT = {
   token_revoked: "This token has been revoked.",
   token_algorithm_not_allowed: "The token is signed with an algorithm this runtime does not accept.",
   token_claims_invalid: "The token's issuer, audience or subject is not accepted here.",
+  auth_unavailable: "The revocation list (Redis) could not be read, so tokens with a jti cannot be checked; retry once Redis is back.",
   forbidden: "This token lacks the admin role. The console needs a token with \"roles\": [\"admin\"].",
   rate_limited: "Too many requests; wait a moment and retry.",
   store_unavailable: "Redis did not answer; retry in a moment.",
@@ -187,7 +188,7 @@ function overviewView(view) {
       const f = await api("GET", "/admin/fleet");
       if (stopped) return;
       showError(null);
-      root.replaceChildren(...renderOverview(f));
+      root.replaceChildren(...renderOverview(f).filter(Boolean));
     } catch (e) {
       if (!stopped) handleFailure(e);
     }
@@ -227,6 +228,8 @@ function renderOverview(f) {
     h("td", { class: "num" }, u.depth)));
   return [
     h("h1", {}, "Fleet overview"),
+    (f.warnings || []).length ? h("div", { class: "warning", id: "fleet-warnings", role: "status" },
+      f.warnings.map((w) => h("p", {}, w))) : null,
     h("div", { class: "grid" },
       stat("Nodes", t.nodes, "total-nodes"),
       stat("Connections", t.connections, "total-connections"),
@@ -333,7 +336,9 @@ function renderUser(u, reload, keptForm) {
   return [
     h("h1", {}, "User ", h("span", { class: "mono" }, u.userId), " ",
       h("span", { id: "user-online", class: "pill " + (u.online ? "ok" : "muted") }, u.online ? "online" : "offline")),
-    u.unreachable.length ? h("p", { class: "warn" }, "Not shown: the connections on " + u.unreachable.join(", ") + ", which did not answer.") : null,
+    u.unreachable.length || (u.warnings || []).length ? h("div", { class: "warning", id: "user-warnings", role: "status" },
+      u.unreachable.length ? h("p", {}, "Not shown: the connections on " + u.unreachable.join(", ") + ", which did not answer.") : null,
+      (u.warnings || []).map((w) => h("p", {}, w))) : null,
     h("section", { class: "card" }, h("h2", {}, `Connections (${u.connections} across the fleet)`),
       table(["Node", "Transport", "Since", "Channels", "IP", ""], sessions, "No live connection."),
       h("div", { class: "actions" },
