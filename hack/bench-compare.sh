@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bench-compare.sh measures the runtime and Centrifugo side by side with
 # the project's load generator, one server at a time, each fresh for each
-# run, on loopback: N idle connections held (memory per connection), then
-# paced fan-outs to 5,000 subscribers of one channel at stepped rates,
+# run, on loopback: N idle connections held (memory per connection), M
+# handshakes (JWT, connected, a subscribe) at concurrency 50 from 32
+# loopback addresses (rate and server CPU per handshake), then paced
+# fan-outs to 5,000 subscribers of one channel at stepped rates,
 # published through each server's HTTP API. It prints both servers'
 # figures, their ratio, and the highest rate each sustained (every
 # publish on time, nothing lost, p99 within 500ms).
@@ -10,17 +12,19 @@
 # (hack/setup-centrifugo.sh, CENTRIFUGO_VERSION); it runs with its
 # in-memory engine, as the runtime does here.
 #
-#   BENCH_IDLE_CONNS (19000)  idle connections
+#   BENCH_IDLE_CONNS (19000)  idle connections; 0 skips the idle run
+#   BENCH_HANDSHAKES (19000)  handshakes; 0 skips them
 #   BENCH_SUBSCRIBERS (5000)  fan-out subscribers
-#   BENCH_RATES (10 20 30 50) publishes a second to all of them, one run each
+#   BENCH_RATES (10 20 30 50) publishes a second to all of them, one run each; "" skips the fan-out
 #   BENCH_DURATION (10s)      how long the fan-out publishes
 #   BENCH_OUT (a temp dir)    where the result lines are kept
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secret="bench-compare-secret-0123456789abcdef0123"
 idle="${BENCH_IDLE_CONNS:-19000}"
+handshakes="${BENCH_HANDSHAKES:-19000}"
 subs="${BENCH_SUBSCRIBERS:-5000}"
-rates="${BENCH_RATES:-10 20 30 50}"
+rates="${BENCH_RATES-10 20 30 50}"
 duration="${BENCH_DURATION:-10s}"
 out="${BENCH_OUT:-$(mktemp -d)}"
 mkdir -p "$out"
@@ -62,11 +66,20 @@ start_centrifugo() {
 run() {
   local name=$1 url=$2 proto=$3 start=$4
   : >"$out/$name.jsonl"
-  echo "== $name: $idle idle connections" >&2
-  $start
-  "$bin/loadgen" --url "$url" --protocol "$proto" --secret "$secret" --pid "$pid" --conns "$idle" \
-    --concurrency 32 --sources 8 --hold 10s | tee -a "$out/$name.jsonl" >&2
-  stop
+  if [ "$idle" -gt 0 ]; then
+    echo "== $name: $idle idle connections" >&2
+    $start
+    "$bin/loadgen" --url "$url" --protocol "$proto" --secret "$secret" --pid "$pid" --conns "$idle" \
+      --concurrency 32 --sources 8 --hold 10s | tee -a "$out/$name.jsonl" >&2
+    stop
+  fi
+  if [ "$handshakes" -gt 0 ]; then
+    echo "== $name: $handshakes handshakes, concurrency 50, 32 source addresses" >&2
+    $start
+    "$bin/loadgen" --url "$url" --protocol "$proto" --secret "$secret" --pid "$pid" --mode connect-rate \
+      --conns "$handshakes" --concurrency 50 --sources 32 | tee -a "$out/$name.jsonl" >&2 || true
+    stop
+  fi
   for rate in $rates; do
     echo "== $name: paced fan-out, $subs subscribers, $rate publishes a second for $duration" >&2
     $start

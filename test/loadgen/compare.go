@@ -9,8 +9,8 @@ import (
 	"strings"
 )
 
-// compare reads the JSON lines two servers' runs printed (idle, then
-// paced fan-outs at stepped rates) and prints them side by side, with the
+// compare reads the JSON lines two servers' runs printed (idle,
+// handshakes, then paced fan-outs at stepped rates) and prints them side by side, with the
 // first server's figure over the second's: the idle memory, each rate's
 // run, and the highest rate each sustained (every publish made on time,
 // nothing lost, p99 within sustainedP99Ms). hack/bench-compare.sh runs it
@@ -21,6 +21,7 @@ func compare(w io.Writer, names, files []string) error {
 	}
 	var idle [2]idleResult
 	var paced [2][]pacedResult
+	var handshakes [2]connectRateResult
 	for i, f := range files {
 		fh, err := os.Open(f)
 		if err != nil {
@@ -42,6 +43,10 @@ func compare(w io.Writer, names, files []string) error {
 					found++
 					seenIdle = json.Unmarshal(line, &idle[i]) == nil
 				}
+			case "connect-rate":
+				if json.Unmarshal(line, &handshakes[i]) == nil {
+					found++
+				}
 			case "paced":
 				var p pacedResult
 				if json.Unmarshal(line, &p) == nil {
@@ -55,7 +60,7 @@ func compare(w io.Writer, names, files []string) error {
 			return fmt.Errorf("%s: %w", f, err)
 		}
 		if found == 0 {
-			return fmt.Errorf("%s holds no idle or paced result line", f)
+			return fmt.Errorf("%s holds no idle, connect-rate or paced result line", f)
 		}
 	}
 	fmt.Fprintf(w, "| measure | %s | %s | %s / %s |\n| --- | --- | --- | --- |\n", names[0], names[1], names[0], names[1])
@@ -69,6 +74,13 @@ func compare(w io.Writer, names, files []string) error {
 	row("idle connections", float64(idle[0].Connections), float64(idle[1].Connections), "")
 	row("server RSS per idle connection", idle[0].RSSKiBPerConnection, idle[1].RSSKiBPerConnection, "KiB")
 	row("GC heap goal per idle connection", idle[0].HeapGoalKiBPerConnection, idle[1].HeapGoalKiBPerConnection, "KiB")
+	if handshakes[0].Handshakes > 0 || handshakes[1].Handshakes > 0 {
+		h := handshakes
+		row(fmt.Sprintf("handshakes (JWT, connected, a subscribe), concurrency %d, %d sources: a second", h[0].Concurrency, h[0].Sources),
+			h[0].PerSecond, h[1].PerSecond, "")
+		row("  handshake latency p99", h[0].P99Ms, h[1].P99Ms, "ms")
+		row("  server CPU per handshake", h[0].ServerCPUPerMic, h[1].ServerCPUPerMic, "µs")
+	}
 	var best [2]pacedResult
 	for k := range 2 {
 		for _, p := range paced[k] {

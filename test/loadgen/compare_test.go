@@ -21,9 +21,11 @@ func TestCompare(t *testing.T) {
 	write(a, "server RSS before: 1 KiB\n"+
 		`{"mode":"idle","connections":100,"rssKiBPerConnection":8}`+"\n"+
 		`{"mode":"idle","connections":5,"rssKiBPerConnection":99}`+"\n"+ // the paced run's own
+		`{"mode":"connect-rate","handshakes":1000,"handshakesPerSecond":6000,"concurrency":50,"sources":32,"latencyP99Ms":12,"serverCpuMicrosecondsPerHandshake":150}`+"\n"+
 		`{"mode":"paced","subscribers":5,"publishesPerSecond":10,"published":10,"received":50,"deliveriesPerSecond":300,"latencyP99Ms":20,"serverCpuSeconds":0.5}`+"\n"+
 		`{"mode":"paced","subscribers":5,"publishesPerSecond":20,"published":15,"skipped":5,"received":75,"deliveriesPerSecond":400,"latencyP99Ms":30,"serverCpuSeconds":1}`+"\n")
 	write(b, `{"mode":"idle","connections":100,"rssKiBPerConnection":32}`+"\n"+
+		`{"mode":"connect-rate","handshakes":1000,"handshakesPerSecond":5000,"concurrency":50,"sources":32,"latencyP99Ms":10,"serverCpuMicrosecondsPerHandshake":100}`+"\n"+
 		`{"mode":"paced","subscribers":5,"publishesPerSecond":10,"published":10,"received":50,"deliveriesPerSecond":200,"latencyP99Ms":10,"serverCpuSeconds":1}`+"\n"+
 		`{"mode":"paced","subscribers":5,"publishesPerSecond":20,"published":20,"received":100,"deliveriesPerSecond":390,"latencyP99Ms":600,"serverCpuSeconds":1}`+"\n")
 	var out strings.Builder
@@ -32,6 +34,8 @@ func TestCompare(t *testing.T) {
 	}
 	for _, row := range []string{
 		"| server RSS per idle connection | 8 KiB | 32 KiB | 0.25 |",
+		"| handshakes (JWT, connected, a subscribe), concurrency 50, 32 sources: a second | 6000 | 5000 | 1.20 |",
+		"|   server CPU per handshake | 150 µs | 100 µs | 1.50 |",
 		"| max sustained deliveries a second | 300 | 200 | 1.50 |", // 20/s: A skipped, B's p99 above 500ms
 		"| 5 subscribers, 10 publishes/s: published | 10 | 10 | 1.00 |",
 		"|   deliveries per server CPU second | 100 | 50 | 2.00 |",

@@ -13,6 +13,20 @@ import (
 	"github.com/fleetwire/fleetwire/test/procstat"
 )
 
+// connectRateResult is the JSON line connect-rate prints.
+type connectRateResult struct {
+	Mode            string  `json:"mode"`
+	Handshakes      int64   `json:"handshakes"`
+	Failed          int64   `json:"failed"`
+	Seconds         float64 `json:"seconds"`
+	PerSecond       float64 `json:"handshakesPerSecond"`
+	Concurrency     int     `json:"concurrency"`
+	Sources         int     `json:"sources"`
+	P50Ms           float64 `json:"latencyP50Ms"`
+	P99Ms           float64 `json:"latencyP99Ms"`
+	ServerCPUPerMic float64 `json:"serverCpuMicrosecondsPerHandshake,omitempty"`
+}
+
 // connectRate measures handshakes: o.conns connections, o.concurrency at
 // a time, each a WebSocket upgrade with a JWT, the connected event and a
 // subscribe with its ack, then closed. Connections go out from o.sources
@@ -46,15 +60,8 @@ func connectRate(ctx context.Context, o options, tokens []string) error {
 		return true
 	})
 	el := time.Since(start)
-	res := struct {
-		Handshakes      int64   `json:"handshakes"`
-		Failed          int64   `json:"failed"`
-		Seconds         float64 `json:"seconds"`
-		PerSecond       float64 `json:"handshakesPerSecond"`
-		P50Ms           float64 `json:"latencyP50Ms"`
-		P99Ms           float64 `json:"latencyP99Ms"`
-		ServerCPUPerMic float64 `json:"serverCpuMicrosecondsPerHandshake,omitempty"`
-	}{Handshakes: done.Load(), Failed: failed.Load(), Seconds: el.Seconds(), PerSecond: float64(done.Load()) / el.Seconds(),
+	res := connectRateResult{Mode: "connect-rate", Handshakes: done.Load(), Failed: failed.Load(), Seconds: el.Seconds(),
+		PerSecond: float64(done.Load()) / el.Seconds(), Concurrency: o.concurrency, Sources: o.sources,
 		P50Ms: ms(latency.quantile(0.5)), P99Ms: ms(latency.quantile(0.99))}
 	if o.pid > 0 && res.Handshakes > 0 {
 		res.ServerCPUPerMic = float64((procstat.CPUTime(o.pid) - cpuBefore).Microseconds()) / float64(res.Handshakes)
