@@ -71,9 +71,13 @@ func compare(w io.Writer, names, files []string) error {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", what, figure(a, unit), figure(b, unit), ratio)
 	}
-	row("idle connections", float64(idle[0].Connections), float64(idle[1].Connections), "")
-	row("server RSS per idle connection", idle[0].RSSKiBPerConnection, idle[1].RSSKiBPerConnection, "KiB")
-	row("GC heap goal per idle connection", idle[0].HeapGoalKiBPerConnection, idle[1].HeapGoalKiBPerConnection, "KiB")
+	// A stage that was skipped (hack/bench-compare.sh's BENCH_* set to 0
+	// or "") prints no rows.
+	if idle[0].Connections > 0 || idle[1].Connections > 0 {
+		row("idle connections", float64(idle[0].Connections), float64(idle[1].Connections), "")
+		row("server RSS per idle connection", idle[0].RSSKiBPerConnection, idle[1].RSSKiBPerConnection, "KiB")
+		row("GC heap goal per idle connection", idle[0].HeapGoalKiBPerConnection, idle[1].HeapGoalKiBPerConnection, "KiB")
+	}
 	if handshakes[0].Handshakes > 0 || handshakes[1].Handshakes > 0 {
 		h := handshakes
 		row(fmt.Sprintf("handshakes (JWT, connected, a subscribe), concurrency %d, %d sources: a second", h[0].Concurrency, h[0].Sources),
@@ -89,8 +93,10 @@ func compare(w io.Writer, names, files []string) error {
 			}
 		}
 	}
-	row("max sustained deliveries a second", best[0].DeliveriesPerS, best[1].DeliveriesPerS, "")
-	row("  at publishes a second", float64(best[0].Rate), float64(best[1].Rate), "")
+	if len(paced[0]) > 0 || len(paced[1]) > 0 {
+		row("max sustained deliveries a second", best[0].DeliveriesPerS, best[1].DeliveriesPerS, "")
+		row("  at publishes a second", float64(best[0].Rate), float64(best[1].Rate), "")
+	}
 	for n := 0; n < max(len(paced[0]), len(paced[1])); n++ {
 		var a, b pacedResult
 		if n < len(paced[0]) {

@@ -46,6 +46,16 @@ func TestCompare(t *testing.T) {
 			t.Errorf("no row %q in:\n%s", row, out.String())
 		}
 	}
+	// Only handshakes: no idle or fan-out rows.
+	write(a, `{"mode":"connect-rate","handshakes":10,"handshakesPerSecond":60,"concurrency":50,"sources":32}`+"\n")
+	write(b, `{"mode":"connect-rate","handshakes":10,"handshakesPerSecond":50,"concurrency":50,"sources":32}`+"\n")
+	out.Reset()
+	if err := compare(&out, []string{"A", "B"}, []string{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "idle") || strings.Contains(out.String(), "sustained") || !strings.Contains(out.String(), "| 60 | 50 | 1.20 |") {
+		t.Errorf("handshakes only:\n%s", out.String())
+	}
 	write(b, "nothing\n")
 	if err := compare(&out, []string{"A", "B"}, []string{a, b}); err == nil {
 		t.Error("a file without results was taken")
