@@ -58,9 +58,13 @@ type Counters struct {
 // Config configures a Fleet. Zero durations mean the defaults.
 type Config struct {
 	Registry Registry
-	// Self returns this node's vital signs now; the Fleet fills in the
-	// rates, the times and the series.
-	Self     func() Node
+	// Self returns this node's vital signs now. It runs on every overview
+	// request, so it must be cheap. The Fleet fills in the name, address,
+	// readiness, rates, times and series.
+	Self func() Node
+	// Ready reports whether the node takes new connections. It may do
+	// I/O (a broker ping), so it runs once per sample, not per request.
+	Ready    func() bool
 	Counters func() Counters
 	// Interval is how often a sample is taken and written. Default 5s.
 	Interval time.Duration
@@ -87,7 +91,9 @@ type Fleet struct {
 	size    int
 	last    Counters
 	lastAt  time.Time
+	name    string
 	address string
+	ready   bool
 }
 
 // New returns a Fleet; Run starts its sampling.
@@ -102,21 +108,26 @@ func New(cfg Config) *Fleet {
 	return &Fleet{cfg: cfg, started: time.Now().UTC(), size: size}
 }
 
-// Name is this node's name.
-func (f *Fleet) Name() string { return f.cfg.Self().Name }
-
-// SetAddress says where other nodes reach this one.
-func (f *Fleet) SetAddress(addr string) {
+// Name is this node's name in the registry.
+func (f *Fleet) Name() string {
 	f.mu.Lock()
-	f.address = addr
+	defer f.mu.Unlock()
+	return f.name
+}
+
+// SetIdentity names this node and says where other nodes reach it.
+func (f *Fleet) SetIdentity(name, address string) {
+	f.mu.Lock()
+	f.name, f.address = name, address
 	f.mu.Unlock()
 }
 
 // Run samples every interval and writes this node to the registry until
 // ctx ends, then removes it.
 func (f *Fleet) Run(ctx context.Context) {
+	ready := f.cfg.Ready()
 	f.mu.Lock()
-	f.last, f.lastAt = f.cfg.Counters(), time.Now()
+	f.last, f.lastAt, f.ready = f.cfg.Counters(), time.Now(), ready
 	f.mu.Unlock()
 	f.put(ctx)
 	t := time.NewTicker(f.cfg.Interval)
@@ -125,7 +136,7 @@ func (f *Fleet) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = f.cfg.Registry.Remove(rctx, f.self().Name)
+			_ = f.cfg.Registry.Remove(rctx, f.Name())
 			cancel()
 			return
 		case now := <-t.C:
@@ -139,8 +150,10 @@ func (f *Fleet) Run(ctx context.Context) {
 func (f *Fleet) sample(now time.Time) {
 	c := f.cfg.Counters()
 	self := f.cfg.Self()
+	ready := f.cfg.Ready()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.ready = ready
 	secs := now.Sub(f.lastAt).Seconds()
 	if secs <= 0 {
 		return
@@ -171,12 +184,13 @@ func (f *Fleet) put(ctx context.Context) {
 	}
 }
 
-// self is this node now, with the rates of its last sample.
+// self is this node now, with the readiness and rates of its last
+// sample.
 func (f *Fleet) self() Node {
 	n := f.cfg.Self()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n.Address = f.address
+	n.Name, n.Address, n.Ready = f.name, f.address, f.ready
 	n.StartedAt = f.started
 	n.UpdatedAt = time.Now().UTC()
 	if len(f.ring) > 0 {

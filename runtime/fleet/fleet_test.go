@@ -16,9 +16,12 @@ type testNode struct {
 }
 
 func (n *testNode) fleet(reg Registry, interval, window time.Duration) *Fleet {
-	return New(Config{Registry: reg, Interval: interval, Window: window,
-		Self:     func() Node { return Node{Name: n.name, Connections: n.conns, Users: n.conns, Ready: true} },
+	f := New(Config{Registry: reg, Interval: interval, Window: window,
+		Self:     func() Node { return Node{Connections: n.conns, Users: n.conns} },
+		Ready:    func() bool { return true },
 		Counters: func() Counters { return n.c }})
+	f.SetIdentity(n.name, n.name+":8080")
+	return f
 }
 
 func TestRingIsBoundedAndRatesArePerSecond(t *testing.T) {

@@ -124,9 +124,15 @@ func (a *API) handleDisconnect(_ http.ResponseWriter, r *http.Request, _ *auth.C
 	if err := validateUserID("userId", userID); err != nil {
 		return nil, err
 	}
+	return DisconnectReply{UserID: userID, Disconnected: a.disconnectHere(r, userID)}, nil
+}
+
+// disconnectHere closes the user's sessions on this node, logs it and
+// returns how many it closed.
+func (a *API) disconnectHere(r *http.Request, userID string) int {
 	n := a.cfg.Hub.DisconnectUser(userID)
 	a.cfg.Logger.Info("user disconnected by an administrator", "userId", userID, "connections", n, "requestId", requestID(r.Context()))
-	return DisconnectReply{UserID: userID, Disconnected: n}, nil
+	return n
 }
 
 // TestRequest is the body of POST /ws/test.

@@ -75,6 +75,8 @@ type API struct {
 	// patterns are the routes registered, for the hints of handleNoRoute.
 	patterns []string
 	sio      *socketIO // nil when Socket.IO is off
+	// peers asks the other nodes for their part of a console answer.
+	peers *http.Client
 }
 
 // New returns the API with every route registered.
@@ -100,7 +102,7 @@ func New(cfg Config) (*API, error) {
 	if cfg.Origins == nil {
 		cfg.Origins = NewOriginPolicy(nil, false)
 	}
-	a := &API{cfg: cfg, mux: http.NewServeMux()}
+	a := &API{cfg: cfg, mux: http.NewServeMux(), peers: &http.Client{Timeout: fanoutTimeout}}
 	if cfg.SocketIO != nil {
 		sio, err := a.newSocketIO(*cfg.SocketIO)
 		if err != nil {

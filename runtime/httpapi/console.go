@@ -107,14 +107,12 @@ func (a *API) handleUser(_ http.ResponseWriter, r *http.Request, _ *auth.Claims)
 	} else {
 		reply.Online, reply.Connections = st.Online, st.Connections
 	}
-	msgs, depth, err := a.cfg.Hub.Queue().Peek(r.Context(), userID, userQueuePeek)
+	q, err := a.peekQueue(r.Context(), userID, userQueuePeek)
 	if err != nil {
 		reply.Warnings = append(reply.Warnings, "the offline queue could not be read ("+err.Error()+")")
+		q = QueueReply{UserID: userID, Messages: []*message.Message{}}
 	}
-	if msgs == nil {
-		msgs = []*message.Message{}
-	}
-	reply.Queue = &QueueReply{UserID: userID, Depth: depth, Messages: msgs}
+	reply.Queue = &q
 	parts, unreachable := a.askOtherNodes(r, http.MethodGet, "/admin/users/"+url.PathEscape(userID)+"?local=1")
 	reply.Unreachable = unreachable
 	for _, raw := range parts {
@@ -141,13 +139,12 @@ type FleetDisconnectReply struct {
 
 // handleFleetDisconnect closes the user's connections on every node, by
 // asking each for POST /admin/disconnect/:userId.
-func (a *API) handleFleetDisconnect(w http.ResponseWriter, r *http.Request, c *auth.Claims) (any, error) {
-	local, err := a.handleDisconnect(w, r, c)
-	if err != nil {
+func (a *API) handleFleetDisconnect(_ http.ResponseWriter, r *http.Request, _ *auth.Claims) (any, error) {
+	userID := r.PathValue("userId")
+	if err := validateUserID("userId", userID); err != nil {
 		return nil, err
 	}
-	userID := r.PathValue("userId")
-	reply := FleetDisconnectReply{UserID: userID, Disconnected: local.(DisconnectReply).Disconnected}
+	reply := FleetDisconnectReply{UserID: userID, Disconnected: a.disconnectHere(r, userID)}
 	parts, unreachable := a.askOtherNodes(r, http.MethodPost, "/admin/disconnect/"+url.PathEscape(userID))
 	reply.Unreachable = unreachable
 	for _, raw := range parts {
@@ -191,8 +188,6 @@ func (a *API) askOtherNodes(r *http.Request, method, path string) (bodies []json
 	return bodies, unreachable
 }
 
-var fanoutClient = &http.Client{Timeout: fanoutTimeout}
-
 func (a *API) askNode(r *http.Request, n fleet.Node, method, path string) (json.RawMessage, error) {
 	if n.Address == "" {
 		return nil, fmt.Errorf("node %s has no address", n.Name)
@@ -205,7 +200,7 @@ func (a *API) askNode(r *http.Request, n fleet.Node, method, path string) (json.
 	}
 	req.Header.Set("Authorization", r.Header.Get("Authorization"))
 	req.Header.Set("X-Request-ID", requestID(r.Context()))
-	resp, err := fanoutClient.Do(req)
+	resp, err := a.peers.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -252,9 +253,14 @@ func (a *API) handleQueue(_ http.ResponseWriter, r *http.Request, _ *auth.Claims
 	if aerr != nil {
 		return nil, aerr
 	}
-	msgs, depth, err := a.cfg.Hub.Queue().Peek(r.Context(), userID, limit)
+	return a.peekQueue(r.Context(), userID, limit)
+}
+
+// peekQueue reads the first limit messages of the user's offline queue.
+func (a *API) peekQueue(ctx context.Context, userID string, limit int) (QueueReply, error) {
+	msgs, depth, err := a.cfg.Hub.Queue().Peek(ctx, userID, limit)
 	if err != nil {
-		return nil, fmt.Errorf("while reading the queue of %s: %w", userID, err)
+		return QueueReply{}, fmt.Errorf("while reading the queue of %s: %w", userID, err)
 	}
 	if msgs == nil {
 		msgs = []*message.Message{}

@@ -24,21 +24,22 @@ type nodeFleet struct {
 	fleet *fleet.Fleet
 
 	mu     sync.Mutex
-	name   string
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 func newFleet(reg fleet.Registry, m *metrics.Metrics, h *hub.Hub, checker *health.Checker, version string, log logr.Logger) *nodeFleet {
-	nf := &nodeFleet{name: nodeName("")}
+	nf := &nodeFleet{}
 	nf.fleet = fleet.New(fleet.Config{
 		Registry: reg,
 		Logger:   log.WithName("fleet"),
 		Self: func() fleet.Node {
+			return fleet.Node{Version: version, Draining: checker.Draining(), Connections: h.Connections(), Users: h.Users()}
+		},
+		Ready: func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			return fleet.Node{Name: nf.nodeName(), Version: version, Ready: checker.Ready(ctx).Ready,
-				Draining: checker.Draining(), Connections: h.Connections(), Users: h.Users()}
+			return checker.Ready(ctx).Ready
 		},
 		Counters: func() fleet.Counters {
 			return fleet.Counters{
@@ -49,13 +50,8 @@ func newFleet(reg fleet.Registry, m *metrics.Metrics, h *hub.Hub, checker *healt
 			}
 		},
 	})
+	nf.fleet.SetIdentity(nodeName(""), "")
 	return nf
-}
-
-func (nf *nodeFleet) nodeName() string {
-	nf.mu.Lock()
-	defer nf.mu.Unlock()
-	return nf.name
 }
 
 // start names the node after the port it serves on, sets its address and
@@ -66,12 +62,11 @@ func (nf *nodeFleet) start(addr net.Addr) {
 	if nf.cancel != nil {
 		return
 	}
-	port := ""
+	port, address := "", ""
 	if ta, ok := addr.(*net.TCPAddr); ok {
-		port = strconv.Itoa(ta.Port)
-		nf.fleet.SetAddress(nodeAddress(ta))
+		port, address = strconv.Itoa(ta.Port), nodeAddress(ta)
 	}
-	nf.name = nodeName(port)
+	nf.fleet.SetIdentity(nodeName(port), address)
 	ctx, cancel := context.WithCancel(context.Background())
 	nf.cancel, nf.done = cancel, make(chan struct{})
 	go func() {
