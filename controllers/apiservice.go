@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"sync"
 	"time"
@@ -33,6 +34,9 @@ type MetricsAPIRegistrar struct {
 	// custom metrics API.
 	Namespace, Name string
 	Port            int32
+	// CABundle is the PEM certificate of the authority that signed the
+	// API's serving certificate; the API server verifies the API with it.
+	CABundle []byte
 	// Every is how often the registration is checked again. Default 1m.
 	Every time.Duration
 
@@ -113,9 +117,9 @@ func (r *MetricsAPIRegistrar) record(holder string) {
 	r.mu.Unlock()
 }
 
-// desired is the operator's APIService. The API's certificate is
-// self-signed (cmd/operator), so TLS is not verified; what travels is
-// counts of connections, and callers are still authenticated.
+// desired is the operator's APIService. The API's serving certificate
+// is signed by an authority the operator makes at start (cmd/operator),
+// whose certificate it carries, so the API server verifies it.
 func (r *MetricsAPIRegistrar) desired() *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"metadata": map[string]any{"name": CustomMetricsAPIService,
@@ -123,8 +127,8 @@ func (r *MetricsAPIRegistrar) desired() *unstructured.Unstructured {
 		"spec": map[string]any{
 			"group": "custom.metrics.k8s.io", "version": "v1beta2",
 			"groupPriorityMinimum": int64(100), "versionPriority": int64(200),
-			"insecureSkipTLSVerify": true,
-			"service":               map[string]any{"namespace": r.Namespace, "name": r.Name, "port": int64(r.Port)},
+			"caBundle": base64.StdEncoding.EncodeToString(r.CABundle),
+			"service":  map[string]any{"namespace": r.Namespace, "name": r.Name, "port": int64(r.Port)},
 		},
 	}}
 	u.SetGroupVersionKind(apiServiceGVK)

@@ -189,9 +189,11 @@ func run(args []string, stderr io.Writer) error {
 	if o.customMetricsPort != 0 {
 		cm := &controllers.CustomMetrics{Pods: mgr.GetAPIReader(), Counts: counts,
 			MaxAge: o.connectionInterval + controllers.MaxCountDuration}
-		if err := addCustomMetricsAPI(mgr, cm, o.customMetricsPort); err != nil {
+		caBundle, err := addCustomMetricsAPI(mgr, cm, o.customMetricsPort, registrar.Namespace, registrar.Name)
+		if err != nil {
 			return fmt.Errorf("the custom metrics API: %w", err)
 		}
+		registrar.CABundle = caBundle
 		if err := mgr.Add(registrar); err != nil {
 			return err
 		}

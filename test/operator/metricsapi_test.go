@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -57,6 +58,11 @@ func TestBuiltinCustomMetricsServeConnections(t *testing.T) {
 		return got["chat-a"] == "3" && got["chat-b"] == "1"
 	})
 	t.Logf("kubectl get --raw %s: %v", path, got)
+	// The aggregator verified the API's serving certificate to get there:
+	// the APIService carries the authority that signed it.
+	if out := c.mustKubectl(t, "get", "apiservice", "v1beta2.custom.metrics.k8s.io", "-o", "jsonpath={.spec.insecureSkipTLSVerify}|{.spec.caBundle}"); strings.HasPrefix(out, "true") || strings.HasSuffix(out, "|") {
+		t.Errorf("the APIService does not verify the API's certificate: insecureSkipTLSVerify|caBundle = %q", out)
+	}
 	if one := c.customMetric(t, "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/chat-a/realtime_active_connections"); one["chat-a"] != "3" {
 		t.Errorf("one pod's metric: %v", one)
 	}
@@ -78,6 +84,8 @@ func TestBuiltinCustomMetricsServeConnections(t *testing.T) {
 // service already holds the custom metrics APIService, as an installed
 // prometheus-adapter would: the operator leaves it alone, and reports it
 // on a RealtimeService that autoscales, with a condition and an Event.
+// Switched to the prometheus provider, the fleet gets its HPA and the
+// condition goes.
 func TestMetricsAPIHeldElsewhereIsReported(t *testing.T) {
 	c := startCluster(t)
 	held := `apiVersion: apiregistration.k8s.io/v1
@@ -111,6 +119,25 @@ spec:
 	})
 	if out := c.mustKubectl(t, "get", "apiservice", "v1beta2.custom.metrics.k8s.io", "-o", "jsonpath={.spec.service.namespace}/{.spec.service.name}"); out != "monitoring/prometheus-adapter" {
 		t.Errorf("the operator took the APIService over: it points at %s", out)
+	}
+
+	// Switched to the prometheus provider, as the condition says: the HPA
+	// reads the same Pods metric, now through the adapter, and the
+	// condition is gone.
+	c.applyAutoscalingChat(t, "{maxReplicas: 4, provider: prometheus}")
+	waitFor(t, "MetricsAPIReady to go", func() bool {
+		out, _ := c.kubectl(t, "get", "rts", "chat", "-o", `jsonpath={.status.conditions[?(@.type=="MetricsAPIReady")].reason}`)
+		return out == ""
+	})
+	var hpa autoscalingv2.HorizontalPodAutoscaler
+	waitFor(t, "the HPA", func() bool {
+		return c.client.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "chat"}, &hpa) == nil
+	})
+	if m := hpa.Spec.Metrics; len(m) != 1 || m[0].Type != autoscalingv2.PodsMetricSourceType || m[0].Pods.Metric.Name != "realtime_active_connections" {
+		t.Errorf("the prometheus provider's HPA metrics: %+v", m)
+	}
+	if out := c.mustKubectl(t, "get", "rts", "chat", "-o", `jsonpath={.status.conditions[?(@.type=="AutoscalerReady")].reason}`); out != "" {
+		t.Errorf("AutoscalerReady, which only the keda provider sets, is %q with the prometheus provider", out)
 	}
 }
 
