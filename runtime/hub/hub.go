@@ -41,6 +41,11 @@ type Config struct {
 	// client a rebalance order moves (rebalance.go); the server gives it
 	// the drain's bound.
 	RebalanceDelayMax time.Duration
+	// RebalanceClaim, when set, claims a user for window fleet-wide
+	// before a rebalance order asks them to reconnect, and reports false
+	// when another node claimed them within the window. Nil keeps the
+	// record on this node only, which is the whole fleet on one node.
+	RebalanceClaim func(ctx context.Context, userID string, window time.Duration) (bool, error)
 	// MaxChannelsPerConnection caps subscriptions per connection. Default 100.
 	MaxChannelsPerConnection int
 	// ChannelPresence records who is on channels whose namespace has

@@ -24,7 +24,10 @@ import (
 //     order expires, so a stale order from an operator that went away
 //     does nothing;
 //   - a user asked to reconnect is not asked again within RebalanceWindow,
-//     on this node, even if the balancer sends them straight back;
+//     even if the balancer sends them straight back, or to another hot
+//     node: each node remembers whom it asked, and with a shared store
+//     (Config.RebalanceClaim, Redis) a user is claimed fleet-wide before
+//     being asked;
 //   - a draining node ignores orders: the drain closes everything anyway.
 
 // RebalanceOrder asks a node to shed connections down to Target.
@@ -179,8 +182,15 @@ func (h *Hub) rebalanceLoop(ctx context.Context) {
 // reconnecting, with a reason of its own.
 var closeRebalance = closeReason{protocol.CloseServiceRestart, "rebalance", "rebalance"}
 
+// rebalanceCandidates is how many clients one step of an order looks at
+// to find one no node asked lately.
+const rebalanceCandidates = 8
+
 // shedOne asks one client not asked within RebalanceWindow to reconnect,
-// and reports whether it found one.
+// and reports whether it found one. With Config.RebalanceClaim, a user
+// is asked only once its fleet-wide claim is taken; one another node
+// holds is remembered here as asked. When the claim cannot be read, no
+// one is asked this step: an order never risks asking a user twice.
 func (h *Hub) shedOne(order RebalanceOrder) bool {
 	r := &h.rebalance
 	now := time.Now()
@@ -194,25 +204,28 @@ func (h *Hub) shedOne(order RebalanceOrder) bool {
 		}
 	}
 	r.mu.Unlock()
-	var pick *Session
+	var candidates []*Session
+	seen := map[string]bool{}
 	h.eachSession(func(s *Session) {
-		if pick != nil {
+		if len(candidates) == rebalanceCandidates || seen[s.userID] {
 			return
 		}
 		r.mu.Lock()
 		_, asked := r.asked[s.userID]
 		r.mu.Unlock()
 		if !asked {
-			pick = s
+			seen[s.userID] = true
+			candidates = append(candidates, s)
 		}
 	})
-	if pick == nil {
+	pick, err := h.claimOne(candidates, now)
+	if err != nil {
+		h.log.Error(err, "rebalance: could not claim a user fleet-wide; asking no one this step")
 		return false
 	}
-	r.mu.Lock()
-	r.asked[pick.userID] = now
-	r.total++
-	r.mu.Unlock()
+	if pick == nil {
+		return len(candidates) > 0 // others claimed these: look again next step
+	}
 	delay := jitter(h.cfg.RebalanceDelayMax)
 	h.log.Info("asking a client to reconnect elsewhere", "userId", pick.userID, "socketId", pick.meta.ConnID,
 		"delayMs", delay.Milliseconds(), "connections", h.count.Load(), "target", order.Target)
@@ -224,4 +237,34 @@ func (h *Hub) shedOne(order RebalanceOrder) bool {
 	}
 	pick.mu.Unlock()
 	return true
+}
+
+// claimOne returns the first candidate whose user it could claim, and
+// records every user it looked at as asked: the one it picked, and those
+// another node claimed. It returns nil when none could be claimed, and
+// an error, asking no one, when a claim could not be read.
+func (h *Hub) claimOne(candidates []*Session, now time.Time) (*Session, error) {
+	r := &h.rebalance
+	for _, s := range candidates {
+		if claim := h.cfg.RebalanceClaim; claim != nil {
+			ctx, cancel := context.WithTimeout(h.ctx, time.Second)
+			free, err := claim(ctx, s.userID, RebalanceWindow)
+			cancel()
+			if err != nil {
+				return nil, err
+			}
+			if !free {
+				r.mu.Lock()
+				r.asked[s.userID] = now // another node asked them lately
+				r.mu.Unlock()
+				continue
+			}
+		}
+		r.mu.Lock()
+		r.asked[s.userID] = now
+		r.total++
+		r.mu.Unlock()
+		return s, nil
+	}
+	return nil, nil
 }

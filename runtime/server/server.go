@@ -111,6 +111,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		RecoveryOutlivesNode:     st.kind == "redis",
 		RecoveryWindow:           cfg.SocketIO.RecoveryWindow.Duration,
 		RebalanceDelayMax:        cfg.Drain.ReconnectDelayMax.Duration,
+		RebalanceClaim:           st.rebalanceClaim,
 		ServerSubs:               st.subs,
 		ChannelPresence:          st.chanPres,
 		ServerSubTTL:             cfg.ServerSubscriptions.TTL.Duration,

@@ -50,6 +50,10 @@ type stores struct {
 	client   redis.UniversalClient
 	// epoch names the data Redis holds (redisconn.Epoch); nil in memory.
 	epoch func(ctx context.Context) (map[string]string, error)
+	// rebalanceClaim claims a user fleet-wide before a rebalance order
+	// asks them to reconnect (hub.Config.RebalanceClaim); nil in memory,
+	// where the node is the fleet.
+	rebalanceClaim func(ctx context.Context, userID string, window time.Duration) (bool, error)
 }
 
 func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores, error) {
@@ -76,7 +80,12 @@ func newStores(cfg *config.Config, m *metrics.Metrics, log logr.Logger) (*stores
 	}
 	prefix := rc.Prefix()
 	s := &stores{kind: "redis", client: client,
-		epoch: func(ctx context.Context) (map[string]string, error) { return redisconn.Epoch(ctx, client, prefix) }}
+		epoch: func(ctx context.Context) (map[string]string, error) { return redisconn.Epoch(ctx, client, prefix) },
+		// One key per user asked, gone with the window: SET NX takes it
+		// for the first node only.
+		rebalanceClaim: func(ctx context.Context, userID string, window time.Duration) (bool, error) {
+			return client.SetNX(ctx, prefix+"rebalance:asked:"+userID, 1, window).Result()
+		}}
 	if s.broker, err = redisbroker.New(redisbroker.Config{Client: client, Prefix: prefix, Logger: log.WithName("broker"),
 		OnReconnect:    m.BrokerReconnects.Inc,
 		HealthInterval: cfg.Health.SubscriptionCheck.Duration,

@@ -204,3 +204,65 @@ func readUntilClose(ws *websocket.Conn, stop <-chan struct{}) (string, int, erro
 		}
 	}
 }
+
+// TestRebalanceAsksEachUserOnceAcrossTheFleet runs two nodes on one
+// redis-server, both over their targets, as two hot pods are after a
+// scale-up. Node A asks its 10 clients to reconnect, and they come back
+// to node B, as a balancer may send them to the other hot pod. B's order
+// asks none of them again: A claimed each user fleet-wide first.
+func TestRebalanceAsksEachUserOnceAcrossTheFleet(t *testing.T) {
+	_, nodes := startFleet(t, 2, "drain:\n  reconnectDelayMax: 50ms\n")
+	a, b := nodes[0], nodes[1]
+	admin := adminToken(t)
+	const users = 10
+	var mu sync.Mutex
+	asks := map[string][]string{} // user -> node/reason/code of each ask
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for i := range users {
+		user := fmt.Sprintf("mover-%02d", i)
+		ws := rawDial(t, a, userToken(t, user))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, at := range []string{"A", "B"} {
+				reason, code, err := readUntilClose(ws, stop)
+				if err != nil {
+					return // the test ended
+				}
+				mu.Lock()
+				asks[user] = append(asks[user], fmt.Sprintf("%s/%s/%d", at, reason, code))
+				mu.Unlock()
+				if at == "B" {
+					return
+				}
+				if ws, err = dialQuiet(b, userToken(t, user)); err != nil {
+					t.Errorf("%s could not reconnect to B: %v", user, err)
+					return
+				}
+			}
+		}()
+	}
+	t.Cleanup(func() { close(stop); wg.Wait() })
+	order := map[string]any{"target": 0, "perSecond": 50, "durationSeconds": 30}
+	mustStatus(t, call(t, "POST", a.base+"/admin/rebalance", admin, order), 200)
+	connections := func(n *node) float64 {
+		return call(t, "GET", n.base+"/admin/rebalance", admin, nil).Body["connections"].(float64)
+	}
+	eventually(t, "every client moved to B", func() bool { return connections(a) == 0 && connections(b) == users })
+	mustStatus(t, call(t, "POST", b.base+"/admin/rebalance", admin, order), 200)
+	time.Sleep(time.Second) // 50 chances for B to ask, at 50/s
+	st := call(t, "GET", b.base+"/admin/rebalance", admin, nil)
+	t.Logf("B after a second of its order: %s", st.Raw)
+	if st.Body["asked"].(float64) != 0 || st.Body["connections"].(float64) != users {
+		t.Errorf("B asked users A had asked: %s", st.Raw)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range users {
+		user := fmt.Sprintf("mover-%02d", i)
+		if got := asks[user]; len(got) != 1 || got[0] != "A/rebalance/1012" {
+			t.Errorf("%s was asked %v, want once, by A", user, got)
+		}
+	}
+}
