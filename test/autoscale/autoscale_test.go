@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -22,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/fleetwire/fleetwire/api/v1alpha1"
+	"github.com/fleetwire/fleetwire/test/testproc"
 )
 
 // TestHPAScalesOnConnectionsAndRemovesEmptyPods runs a RealtimeService
@@ -71,7 +74,7 @@ func TestHPAScalesOnConnectionsAndRemovesEmptyPods(t *testing.T) {
 	tl.note("scaled down to 1")
 	c.waitForStatus(t, 1)
 	tl.stop()
-	t.Logf("timeline (time, pod:connections/deletion cost[>rebalance target], metric values, HPA desired, Deployment replicas):\n%s", tl)
+	tl.save(t)
 
 	if left[0] != newest {
 		t.Fatalf("the pod left is %s, want the busy %s", left[0], newest)
@@ -229,6 +232,20 @@ func (tl *timeline) note(what string) {
 }
 
 func (tl *timeline) stop() { close(tl.done); tl.wg.Wait() }
+
+// save logs the timeline and writes it to
+// <artifacts>/autoscale/<test>.txt (testproc.Artifacts), where it can be
+// read after a passing run too.
+func (tl *timeline) save(t *testing.T) {
+	t.Helper()
+	const header = "timeline (time, pod:connections/deletion cost[>rebalance target], metric values, HPA desired, Deployment replicas):\n"
+	t.Logf("%s%s", header, tl)
+	file := filepath.Join(testproc.Artifacts(t, "autoscale"), t.Name()+".txt")
+	if err := os.WriteFile(file, []byte(header+tl.String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("timeline written to %s", file)
+}
 
 func (tl *timeline) String() string {
 	tl.mu.Lock()

@@ -118,7 +118,7 @@ func TestRebalanceSpreadsConnectionsAfterScaleUp(t *testing.T) {
 	tl.note("the order on " + first + " removed")
 	time.Sleep(3 * time.Second) // time for a second ask, were there one
 	tl.stop()
-	t.Logf("timeline (time, pod:connections/deletion cost[>rebalance target], metric values, HPA desired, Deployment replicas):\n%s", tl)
+	tl.save(t)
 
 	mu.Lock()
 	defer mu.Unlock()

@@ -21,6 +21,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/auth"
 	"github.com/fleetwire/fleetwire/test/redistest"
 	"github.com/fleetwire/fleetwire/test/runtimeproc"
+	"github.com/fleetwire/fleetwire/test/testproc"
 )
 
 var secret = []byte(strings.Repeat("k", 40))
@@ -120,20 +121,9 @@ func contains(s string) func(string) bool {
 	return func(got string) bool { return strings.Contains(got, s) }
 }
 
-// artifacts is where screenshots (PNG) go: $FLEETWIRE_ARTIFACTS, else a
-// directory under the system's temporary directory. The path is logged.
-func artifacts(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("FLEETWIRE_ARTIFACTS")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "fleetwire-artifacts")
-	}
-	dir = filepath.Join(dir, "console")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+// artifacts is where screenshots (PNG) go (testproc.Artifacts). The
+// path is logged.
+func artifacts(t *testing.T) string { return testproc.Artifacts(t, "console") }
 
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
