@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -206,6 +208,19 @@ func (c *localCluster) waitForStatus(t *testing.T, n int32) {
 		return rts.Status.DesiredReplicas == n && rts.Status.ReadyReplicas == n
 	})
 	t.Logf("RealtimeService status: %s", got)
+	// As a person sees it: kubectl get rts, whose DESIRED and READY
+	// columns follow the HPA too.
+	out, err := exec.Command("kubectl", "--kubeconfig", c.kubeconfig, "get", "rts", "chat", "-n", "default").CombinedOutput()
+	t.Logf("kubectl get rts chat:\n%s", out)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var row []string
+	if len(lines) == 2 {
+		row = strings.Fields(lines[1])
+	}
+	if err != nil || len(row) < 3 || !strings.HasPrefix(lines[0], "NAME   DESIRED   READY") ||
+		!slices.Equal(row[:3], []string{"chat", fmt.Sprint(n), fmt.Sprint(n)}) {
+		t.Errorf("kubectl get rts chat (%v): want %d desired and %d ready", err, n, n)
+	}
 }
 
 func (c *localCluster) deletionCost(pod string) string {
