@@ -27,6 +27,10 @@ type Claims struct {
 	// Info is what channel presence shows about the user (any JSON), such
 	// as a display name.
 	Info json.RawMessage `json:"info,omitempty"`
+	// Algorithm is the algorithm whose key verified the token (HS256,
+	// RS256 or ES256), set by Verify. One key is configured per
+	// algorithm, so it names the key.
+	Algorithm string `json:"-"`
 }
 
 // UserID returns the subject, or the legacy userId claim when sub is empty.

@@ -166,9 +166,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		return nil, &VerifyError{Reason: ReasonMissing, Detail: "no token in the Authorization header or the token query parameter"}
 	}
 	claims := &Claims{}
-	if _, err := v.parser.ParseWithClaims(token, claims, v.keyFor); err != nil {
+	tok, err := v.parser.ParseWithClaims(token, claims, v.keyFor)
+	if err != nil {
 		return nil, classify(err)
 	}
+	claims.Algorithm = tok.Method.Alg()
 	if claims.UserID() == "" {
 		return nil, &VerifyError{Reason: ReasonClaims, Detail: "token has no sub claim"}
 	}

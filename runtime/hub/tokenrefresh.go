@@ -45,7 +45,8 @@ type TokenExpiringData struct {
 }
 
 // handleRefresh replaces the connection's claims with a new token's: one
-// that verifies, is not revoked, and names the same user. Anything else
+// that verifies, is not revoked, names the same user, and is signed with
+// the same key as the connection's first token. Anything else
 // is refused, and the connection keeps its claims and its expiry.
 // Channels the new claims no longer allow are unsubscribed, and the
 // client is told with an unsubscribed event.
@@ -72,6 +73,9 @@ func (s *Session) handleRefresh(f Frame) (any, *protocol.Error) {
 	}
 	if claims.UserID() != s.userID {
 		return nil, protocol.Errorf(protocol.CodeTokenRefused, "the new token is for another user; a connection keeps its user")
+	}
+	if was := s.Claims().Algorithm; was != "" && claims.Algorithm != was {
+		return nil, protocol.Errorf(protocol.CodeTokenRefused, "the new token is signed with another key (%s, not %s); a connection keeps its key", claims.Algorithm, was)
 	}
 	s.claims.Store(claims)
 	exp := claims.Expiry()

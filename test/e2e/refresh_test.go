@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +115,41 @@ func TestRefreshWithFewerRolesLeavesChannels(t *testing.T) {
 	mustStatus(t, call(t, "POST", n.base+"/ws/publish", serviceToken(t), map[string]any{"channel": "news:1", "type": "headline"}), 200)
 	if m := c.expectMessage("headline"); m.Channel != "news:1" {
 		t.Fatalf("got %+v, want only news:1", m)
+	}
+}
+
+// TestRefreshKeepsTheKey runs a node that takes both HS256 tokens (the
+// secret) and RS256 ones (a public key): a connection opened with one
+// key's token is refreshed only with a token of the same key, even for
+// the same user, and keeps its claims when refused.
+func TestRefreshKeepsTheKey(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := writePEM(t, t.TempDir(), "rsa.pem", &rsaKey.PublicKey)
+	n := startNode(t, func(c *config.Config) { c.Auth.PublicKeyFile = pub })
+	hs := func() string { return signWith(t, jwt.SigningMethodHS256, []byte(testSecret), baseClaims(nil)) }
+	rs := func() string { return signWith(t, jwt.SigningMethodRS256, rsaKey, baseClaims(nil)) }
+	for _, tc := range []struct {
+		name          string
+		first, other  func() string
+		firstAlg, alt string
+	}{
+		{"opened with HS256", hs, rs, "HS256", "RS256"},
+		{"opened with RS256", rs, hs, "RS256", "HS256"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, n, tc.first())
+			f := c.request("refresh", map[string]any{"token": tc.other()})
+			var e errorData
+			f.decode(t, &e)
+			if f.Event != "error" || e.Code != "token_refused" || !strings.Contains(e.Message, tc.alt+", not "+tc.firstAlg) {
+				t.Fatalf("refresh with the other key's token: %s %s, want token_refused naming both keys", f.Event, f.Data)
+			}
+			if f := c.request("refresh", map[string]any{"token": tc.first()}); f.Event != "ack" {
+				t.Fatalf("refresh with the same key's token: %s %s", f.Event, f.Data)
+			}
+		})
 	}
 }
