@@ -46,6 +46,10 @@ type Config struct {
 	// MaxPayload bounds, in bytes, one POST body and one WebSocket frame
 	// from the client; announced as maxPayload in the handshake. Default 1e6.
 	MaxPayload int
+	// EnableCompression negotiates permessage-deflate on the WebSocket
+	// transport when the client offers it. Default off: a compressing
+	// connection holds a deflate state while it writes.
+	EnableCompression bool
 	// Transports allowed: "polling" and/or "websocket"; default both.
 	Transports []string
 	// UpgradeTimeout bounds the polling to WebSocket upgrade; a probe

@@ -69,8 +69,9 @@ func NewServer(cfg Config) (*Server, error) {
 			// ReadBufferSize makes gorilla adopt it), and written through
 			// buffers taken from a pool only while writing, so an idle
 			// connection holds neither.
-			WriteBufferPool: &sync.Pool{},
-			CheckOrigin:     checkOrigin,
+			WriteBufferPool:   &sync.Pool{},
+			EnableCompression: cfg.EnableCompression,
+			CheckOrigin:       checkOrigin,
 			// Answer upgrade failures in the reference server's JSON form.
 			Error: func(w http.ResponseWriter, _ *http.Request, status int, _ error) {
 				if status == http.StatusForbidden {

@@ -29,6 +29,12 @@ type Message struct {
 	// message was written, which proves it read the message. It never runs
 	// if the session ends first. It must not block.
 	OnDelivered func()
+	// Frame, when set, is the text message's WebSocket frame ('4' and
+	// Data), prepared once for every session that sends the same message:
+	// the WebSocket transport writes it instead of framing Data again, and
+	// with permessage-deflate the message is compressed once, not once per
+	// session. Polling still writes Data.
+	Frame *websocket.PreparedMessage
 }
 
 type sessionState uint8
@@ -48,7 +54,8 @@ type outPacket struct {
 	tag         any
 	onWritten   func()
 	onDelivered func()
-	size        int // bytes counted against MaxQueueBytes; 0 for control packets
+	frame       *websocket.PreparedMessage // Message.Frame
+	size        int                        // bytes counted against MaxQueueBytes; 0 for control packets
 }
 
 // Socket is one Engine.IO session. Its methods are safe for concurrent use.
@@ -266,7 +273,7 @@ func (s *Socket) Send(m Message) error {
 	}
 	s.enqueueLocked(outPacket{
 		typ: packetMessage, data: m.Data, binary: m.Binary,
-		tag: m.Tag, onWritten: m.OnWritten, onDelivered: m.OnDelivered, size: len(m.Data),
+		tag: m.Tag, onWritten: m.OnWritten, onDelivered: m.OnDelivered, frame: m.Frame, size: len(m.Data),
 	})
 	return nil
 }

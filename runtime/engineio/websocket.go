@@ -3,6 +3,7 @@ package engineio
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -232,7 +233,7 @@ func (s *Socket) canUpgradeLocked() bool {
 //
 // Frames are still handled one at a time, in order. A WebSocket ping from
 // the client (Engine.IO clients send none; their heartbeat is a packet)
-// is answered inside ReadMessage, which then waits there for the next
+// is answered inside NextReader, which then waits there for the next
 // frame.
 func (s *Socket) readLoop(c *websocket.Conn, park parker) {
 	defer s.srv.track.done()
@@ -256,12 +257,35 @@ func (s *Socket) readLoop(c *websocket.Conn, park parker) {
 
 // readFrame reads one frame and acts on it, and reports whether to read on.
 func (s *Socket) readFrame(c *websocket.Conn) bool {
-	mt, data, err := c.ReadMessage()
+	mt, data, err := s.srv.readMessage(c)
 	if err != nil {
 		s.onReadError(c, err)
 		return false
 	}
 	return s.handleFrame(c, mt, data)
+}
+
+// readMessage reads the next data message. MaxPayload holds for the
+// message as it is after decompression: gorilla/websocket bounds only the
+// bytes on the wire, so a small permessage-deflate frame could otherwise
+// inflate without bound. Past the bound the client gets a 1009 close, as
+// gorilla/websocket writes for a frame over its own limit.
+func (srv *Server) readMessage(c *websocket.Conn) (int, []byte, error) {
+	mt, r, err := c.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	limit := int64(srv.cfg.MaxPayload)
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return 0, nil, err
+	}
+	if int64(len(data)) > limit {
+		msg := websocket.FormatCloseMessage(websocket.CloseMessageTooBig, "message too big")
+		_ = c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(srv.cfg.WriteTimeout))
+		return 0, nil, websocket.ErrReadLimit
+	}
+	return mt, data, nil
 }
 
 // handleFrame acts on one frame and reports whether to read on.
@@ -450,6 +474,9 @@ var typeBytes = []byte("0123456")
 func writeFrame(c *websocket.Conn, p outPacket) error {
 	if p.binary {
 		return c.WriteMessage(websocket.BinaryMessage, p.data)
+	}
+	if p.frame != nil {
+		return c.WritePreparedMessage(p.frame)
 	}
 	fw, err := c.NextWriter(websocket.TextMessage)
 	if err != nil {

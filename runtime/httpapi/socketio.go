@@ -38,6 +38,9 @@ type SocketIOConfig struct {
 	MaxMessageBytes int
 	// ObserveDelivery is called with each written message's delivery delay.
 	ObserveDelivery func(time.Duration)
+	// Compression negotiates permessage-deflate on the WebSocket
+	// transport, as transport.compression does for native connections.
+	Compression bool
 	// Recovery turns on connection state recovery: the CONNECT reply
 	// carries a pid, and a client that comes back with it and its offset
 	// takes its earlier session over (see hub.PlanRecovery).
@@ -88,6 +91,8 @@ func (a *API) newSocketIO(cfg SocketIOConfig) (*socketIO, error) {
 			Transports:    cfg.Transports,
 			MaxQueueBytes: cfg.MaxQueueBytes,
 			WriteTimeout:  cfg.WriteTimeout,
+			// Compression is negotiated when the client offers it.
+			EnableCompression: cfg.Compression,
 			// The origin is checked in Authorize, with a JSON answer.
 			CheckOrigin: func(*http.Request) bool { return true },
 			Authorize:   e.admit,

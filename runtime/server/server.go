@@ -378,6 +378,7 @@ func socketIOConfig(cfg *config.Config, m *metrics.Metrics, sched *schedule.Sche
 		WriteTimeout:    cfg.Limits.WriteTimeout.Duration,
 		MaxMessageBytes: int(cfg.Limits.MaxMessageBytes),
 		ObserveDelivery: func(d time.Duration) { m.DeliveryLatency.Observe(d.Seconds()) },
+		Compression:     cfg.Transport.Compression,
 		Recovery:        sio.Recovery,
 		Scheduler:       sched,
 	}

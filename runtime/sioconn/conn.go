@@ -3,8 +3,11 @@ package sioconn
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/fleetwire/fleetwire/runtime/engineio"
 	"github.com/fleetwire/fleetwire/runtime/hub"
@@ -106,6 +109,16 @@ func (c *Conn) HandleDisconnect(reason string) {
 // being lost.
 func (c *Conn) SendPrepared(p *protocol.Prepared, o protocol.Outgoing) error {
 	m := engineio.Message{Data: p.Bytes(), Tag: o.Tag, OnWritten: c.observe(o), OnDelivered: o.OnWritten}
+	if o.AckID == "" {
+		// Framed (and compressed) once for every session that sends it.
+		frame, err := p.Form(frameKey{}, func(b []byte) (any, error) {
+			return websocket.NewPreparedMessage(websocket.TextMessage, append([]byte{'4'}, b...))
+		})
+		if err != nil {
+			return fmt.Errorf("while framing a message: %w", err)
+		}
+		m.Frame = frame.(*websocket.PreparedMessage)
+	}
 	if o.Tag != nil && c.cfg.Multiplexed {
 		m.Tag = &ownedTag{owner: c, tag: o.Tag}
 	}
@@ -122,6 +135,9 @@ func (c *Conn) SendPrepared(p *protocol.Prepared, o protocol.Outgoing) error {
 	}
 	return sendError(c.sock.SendPacket(m))
 }
+
+// frameKey stores a message's WebSocket frame in a protocol.Prepared.
+type frameKey struct{}
 
 // acknowledge runs when the client acknowledges a message sent with an
 // AckID (the Socket.IO client's callback on the event), on the goroutine

@@ -97,3 +97,26 @@ func TestMultiplexedDropPendingHandsEachConnItsOwn(t *testing.T) {
 		t.Fatalf("/chat got %v a second time", got)
 	}
 }
+
+// A message prepared once for many Socket.IO connections is framed for
+// WebSocket once: every Conn that sends it hands the session the same
+// frame, which gorilla/websocket compresses once per compression setting
+// when permessage-deflate is on.
+func TestPreparedMessageIsFramedOnce(t *testing.T) {
+	sockets := joinTwo(t)
+	cfg := &Config{Multiplexed: true}
+	b, err := Codec{}.EncodeEvent("notification", []byte(`{"n":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := protocol.NewPrepared(b)
+	for _, s := range sockets {
+		if err := New(s, cfg).SendPrepared(p, protocol.Outgoing{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	built := 0
+	if _, err := p.Form(frameKey{}, func([]byte) (any, error) { built++; return nil, nil }); err != nil || built != 0 {
+		t.Fatalf("the frame was not kept with the message for the next Conn (built again: %d, %v)", built, err)
+	}
+}

@@ -245,7 +245,7 @@ func (s *Socket) SendPacketWithAck(m engineio.Message, ack func(args []any)) err
 		return fmt.Errorf("socketio: SendPacketWithAck takes an EVENT packet without an ack id")
 	}
 	p.ID, p.HasID = s.expectAck(ack), true
-	m.Data = p.Encode()
+	m.Data, m.Frame = p.Encode(), nil // a frame prepared for many is not this one
 	return s.forgetAckOnError(p.ID, s.SendPacket(m))
 }
 

@@ -1,11 +1,14 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -299,5 +302,79 @@ func TestClosedForAbuseReadsNothingMore(t *testing.T) {
 	}
 	if handled != 5 {
 		t.Fatalf("%d frames handled, want 5: nothing after the close", handled)
+	}
+}
+
+// countingConn counts the bytes read from a connection.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// TestPreparedMessageIsCompressedOncePerMessage sends one prepared
+// message to three clients that negotiated permessage-deflate: each reads
+// it whole, in far fewer bytes than it has, and the connections share one
+// WebSocket form of it, which gorilla/websocket compresses once per
+// compression setting, not once per connection.
+func TestPreparedMessageIsCompressedOncePerMessage(t *testing.T) {
+	up := NewUpgrader(Config{EnableCompression: true})
+	conns := make(chan *Conn, 3)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			t.Errorf("upgrade: %v", err)
+			return
+		}
+		conns <- c
+	}))
+	t.Cleanup(srv.Close)
+	payload := []byte(`{"text":"` + strings.Repeat("all work and no play ", 1000) + `"}`)
+	p := protocol.NewPrepared(payload)
+	var clients []*websocket.Conn
+	var read []*atomic.Int64
+	for range 3 {
+		n := new(atomic.Int64)
+		d := websocket.Dialer{EnableCompression: true, NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			return countingConn{c, n}, err
+		}}
+		cl, resp, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Close() })
+		if ext := resp.Header.Get("Sec-WebSocket-Extensions"); !strings.Contains(ext, "permessage-deflate") {
+			t.Fatalf("extensions %q", ext)
+		}
+		c := <-conns
+		t.Cleanup(c.Abort)
+		if err := c.SendPrepared(p, Outgoing{Size: len(payload)}); err != nil {
+			t.Fatal(err)
+		}
+		clients, read = append(clients, cl), append(read, n)
+	}
+	for i, cl := range clients {
+		_ = cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, got, err := cl.ReadMessage()
+		if err != nil || string(got) != string(payload) {
+			t.Fatalf("client %d read %d bytes (%v), want the %d-byte message", i, len(got), err, len(payload))
+		}
+		if n := read[i].Load(); n > int64(len(payload))/10 {
+			t.Errorf("client %d: %d bytes on the wire for a %d-byte message: not compressed", i, n, len(payload))
+		} else {
+			t.Logf("client %d: %d bytes on the wire, upgrade answer included, for a %d-byte message", i, n, len(payload))
+		}
+	}
+	if _, err := p.Form(preparedKey{}, func([]byte) (any, error) {
+		t.Error("the three connections did not share one WebSocket form of the message")
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
