@@ -94,7 +94,11 @@ const channelFeatureRules = `channels:
 // one Redis topology, each started with env.
 func checkChannelFeatures(t *testing.T, env []string) {
 	be := vetter(t)
-	cfg := writeConfig(t, channelFeatureRules+"rpcProxy:\n  url: "+be.URL+"\n")
+	// Compression is negotiated only with clients that offer it, and the
+	// expiry warning comes a second before exp: the other checks' clients
+	// neither offer it nor hold tokens that expire.
+	refreshAndCompression := "transport:\n  compression: true\nauth:\n  leeway: 0s\n  expiryWarning: 1s\n"
+	cfg := writeConfig(t, channelFeatureRules+refreshAndCompression+"rpcProxy:\n  url: "+be.URL+"\n")
 	var n [3]*node
 	for i := range n {
 		n[i] = startProcessEnv(t, env, "--config", cfg).node
@@ -104,6 +108,9 @@ func checkChannelFeatures(t *testing.T, env []string) {
 	t.Run("client publish", func(t *testing.T) { checkClientPublish(t, n[1], n[2]) })
 	t.Run("presence", func(t *testing.T) { checkPresence(t, n[2], n[0]) })
 	t.Run("server-side subscriptions", func(t *testing.T) { checkServerSubscriptions(t, n[0], n[1], n[2]) })
+	t.Run("token refresh", func(t *testing.T) { checkRefresh(t, n[1], n[0]) })
+	t.Run("compression", func(t *testing.T) { checkCompression(t, n[2], n[1]) })
+	t.Run("Socket.IO compression", func(t *testing.T) { checkSocketIOCompression(t, n[0], n[2]) })
 }
 
 // TestChannelFeaturesOnRedisCluster: every channel feature across three
