@@ -293,27 +293,28 @@ func (s *Socket) Closed() bool {
 	return s.state != stateOpen
 }
 
-// DropPending empties the queue of messages and returns the non-nil tags
-// of those the client is not known to have read, oldest first: taken for
-// writing but not confirmed by a pong (see delivery.go), then never
-// written. Control packets (a pending close, ping or pong) stay queued.
+// DropPending takes the tagged messages out of the queue and returns the
+// tags of those the client is not known to have read, oldest first: taken
+// for writing but not confirmed by a pong (see delivery.go), then never
+// written. Messages without a tag (events a server sends once, such as a
+// last word before a disconnect) and control packets (a pending close,
+// ping or pong) stay queued.
 func (s *Socket) DropPending() []any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tags := s.unconfirmedTagsLocked()
 	kept := s.queue[:0]
+	s.queuedBytes = 0
 	for _, p := range s.queue {
-		if p.typ != packetMessage {
+		if p.typ != packetMessage || p.tag == nil {
 			kept = append(kept, p)
+			s.queuedBytes += p.size
 			continue
 		}
-		if p.tag != nil {
-			tags = append(tags, p.tag)
-		}
+		tags = append(tags, p.tag)
 	}
 	clear(s.queue[len(kept):])
 	s.queue = kept
-	s.queuedBytes = 0
 	return tags
 }
 

@@ -20,7 +20,9 @@ type Conn interface {
 	SendPrepared(p *protocol.Prepared, o protocol.Outgoing) error
 	// SendText queues a frame for this connection only.
 	SendText(b []byte) error
-	// Close sends what is queued, then closes with code and reason.
+	// Close sends what is queued, then closes with code and reason. The
+	// session calls it with its own lock held, so Close must not end the
+	// session (Session.End) before it returns.
 	// It is idempotent.
 	Close(code int, reason string)
 	// Abort cuts the connection at once.

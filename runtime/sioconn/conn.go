@@ -196,6 +196,10 @@ var reconnects = map[int]bool{
 // Close implements hub.Conn. It sends "close_reason", then either closes
 // the Engine.IO session (the client reconnects) or disconnects the socket
 // from the namespace (it does not). What was queued before is sent first.
+//
+// The hub calls Close with the session's lock held, and both ways out end
+// the hub session (HandleDisconnect), which takes that lock: so they run
+// on a goroutine of their own, never on the caller's.
 func (c *Conn) Close(code int, reason string) {
 	if !c.closed.CompareAndSwap(false, true) {
 		return
@@ -204,12 +208,12 @@ func (c *Conn) Close(code int, reason string) {
 	m := engineio.Message{Data: socketio.EncodeEvent(c.sock.Namespace(), "close_reason", data)}
 	if !reconnects[code] {
 		_ = c.sock.SendPacket(m)
-		c.sock.Disconnect() // after the event, in order
+		go c.sock.Disconnect() // after the event, in order: the session sends nothing more
 		return
 	}
 	m.OnWritten = func() { time.AfterFunc(closeDelay, c.eio.Close) }
 	if c.sock.SendPacket(m) != nil {
-		c.eio.Close()
+		go c.eio.Close()
 	}
 }
 
@@ -220,8 +224,21 @@ func (c *Conn) Close(code int, reason string) {
 // client had reconnected.
 const closeDelay = 200 * time.Millisecond
 
-// Abort implements hub.Conn.
-func (c *Conn) Abort() { c.eio.Abort() }
+// Abort implements hub.Conn. A socket still in its namespace is cut with
+// its Engine.IO session. One that has left its namespace (the hub tears
+// its session down after the departure) does not take the session with
+// it: in a multiplexed session the other namespaces go on, and otherwise
+// the session closes after what is queued, such as the close_reason and
+// DISCONNECT of a server-side disconnect, so that the client reads them.
+func (c *Conn) Abort() {
+	switch {
+	case c.sock.Connected():
+		c.eio.Abort()
+	case c.cfg.Multiplexed:
+	default:
+		c.eio.Close()
+	}
+}
 
 // Closed implements hub.Conn.
 func (c *Conn) Closed() bool { return c.eio.Closed() || !c.sock.Connected() }
