@@ -190,3 +190,53 @@ func publishSubscribed(c *client, data map[string]any) (frame, string) {
 	}
 	return *reply, own
 }
+
+// TestClientPublishLimits: a client publish is held to what the HTTP API
+// is held to. A type outside messages.allowedTypes is refused with
+// invalid_data; a publish frame over limits.maxMessageBytes closes the
+// connection with 1009, as any frame that size.
+func TestClientPublishLimits(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.Channels.Namespaces = map[string]channel.Rule{"chat": {Publish: channel.PublishSubscribers}}
+		c.Messages.AllowedTypes = []string{"say"}
+		c.Limits.MaxMessageBytes = 1024
+	})
+	alice := dial(t, n, userToken(t, "alice"))
+	alice.subscribe("chat:1")
+	f := alice.request("publish", map[string]any{"channel": "chat:1", "type": "shout"})
+	var e errorData
+	f.decode(t, &e)
+	if f.Event != "error" || e.Code != "invalid_data" || !strings.Contains(e.Message, "allow-list") {
+		t.Fatalf("a type outside the allow-list: %s %s, want invalid_data", f.Event, f.Data)
+	}
+	if f, _ := publishSubscribed(alice, map[string]any{"channel": "chat:1", "type": "say"}); f.Event != "ack" {
+		t.Fatalf("an allowed type: %s %s", f.Event, f.Data)
+	}
+	alice.write(map[string]any{"event": "publish", "id": 99, "data": map[string]any{"channel": "chat:1", "type": "say", "payload": strings.Repeat("x", 2048)}})
+	if code, reason := alice.expectClose(); code != 1009 {
+		t.Fatalf("a publish over maxMessageBytes: close %d %q, want 1009", code, reason)
+	}
+}
+
+// TestClientPublishRateLimitAcrossNodes: the publish limit is the user's
+// across the fleet, counted in Redis: publishes from alice's connection on
+// node A count against her connection on node B.
+func TestClientPublishRateLimitAcrossNodes(t *testing.T) {
+	_, nodes := startFleet(t, 2, "channels:\n  namespaces:\n    chat: {publish: subscribers}\nrateLimit:\n  events:\n    publish: {limit: 3, window: 1m}\n")
+	a := dial(t, nodes[0], userToken(t, "alice"))
+	b := dial(t, nodes[1], userToken(t, "alice"))
+	// Each on a channel of its own, so each sees only its own copies.
+	a.subscribe("chat:a")
+	b.subscribe("chat:b")
+	for i, c := range []*client{a, a, b} {
+		if f, _ := publishSubscribed(c, map[string]any{"channel": "chat:" + map[*client]string{a: "a", b: "b"}[c], "type": "say", "payload": i}); f.Event != "ack" {
+			t.Fatalf("publish %d of 3: %s %s", i+1, f.Event, f.Data)
+		}
+	}
+	f, _ := publishSubscribed(b, map[string]any{"channel": "chat:b", "type": "say"})
+	var e errorData
+	f.decode(t, &e)
+	if f.Event != "error" || e.Code != "rate_limited" {
+		t.Fatalf("the 4th publish, on node B: %s %s, want rate_limited", f.Event, f.Data)
+	}
+}
