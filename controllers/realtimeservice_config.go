@@ -151,7 +151,7 @@ func applyRateLimits(dst *config.RateLimit, rl *v1.RateLimitsSpec) {
 		dst.HTTPPerCaller = rule(*rl.HTTPPerCaller)
 	}
 	if rl.Abuse != nil {
-		dst.Abuse = config.Abuse{Blocked: int(rl.Abuse.Blocked), Window: window(rl.Abuse.Window)}
+		dst.Abuse.Blocked, dst.Abuse.Window = int(rl.Abuse.Blocked), window(rl.Abuse.Window) // the ban keeps its default
 	}
 	if len(rl.Tiers) > 0 {
 		dst.Tiers = make(map[string]config.Tier, len(rl.Tiers))

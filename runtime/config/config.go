@@ -156,6 +156,10 @@ type Rule struct {
 type Abuse struct {
 	Blocked int      `json:"blocked"`
 	Window  Duration `json:"window,omitempty"`
+	// Ban is how long the client address of a connection closed for
+	// abuse may open no other, when limits.connectionsPerSecondPerIP
+	// bounds addresses; its refusals say when to come back. 0 bans none.
+	Ban Duration `json:"ban,omitempty"`
 }
 
 // Tier overrides rules for one tier. Unset fields keep the default.
@@ -309,7 +313,7 @@ func Default() Config {
 			Events:             map[string]Rule{"subscribe": {Limit: 30, Window: Duration{time.Minute}}},
 			ConnectionsPerIP:   Rule{Limit: 300, Window: Duration{time.Minute}},
 			ConnectionsPerUser: 20,
-			Abuse:              Abuse{Blocked: 20, Window: Duration{time.Minute}},
+			Abuse:              Abuse{Blocked: 20, Window: Duration{time.Minute}, Ban: Duration{10 * time.Second}},
 		},
 		Security:  Security{HSTSMaxAge: Duration{365 * 24 * time.Hour}},
 		RPCProxy:  RPCProxy{Timeout: Duration{5 * time.Second}, MaxConcurrent: 64},
@@ -470,6 +474,9 @@ func (c *Config) validateRateLimit(bad func(string, ...any)) {
 	checkRule("rateLimit.httpPerCaller", rl.HTTPPerCaller)
 	if rl.ConnectionsPerUser < 0 {
 		bad("rateLimit.connectionsPerUser: must not be negative, got %d", rl.ConnectionsPerUser)
+	}
+	if rl.Abuse.Ban.Duration < 0 || rl.Abuse.Ban.Duration > time.Hour {
+		bad("rateLimit.abuse.ban: must be from 0 (none) to 1h, got %s", rl.Abuse.Ban)
 	}
 	if rl.Abuse.Blocked < 0 || (rl.Abuse.Blocked > 0 && rl.Abuse.Window.Duration <= 0) {
 		bad("rateLimit.abuse: needs blocked >= 0 and, when blocked is set, a positive window")

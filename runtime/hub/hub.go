@@ -72,6 +72,9 @@ type Config struct {
 	// Rates holds the per-user message and per-event rules, their tiers,
 	// and when sustained abuse closes a connection. Nil means no limits.
 	Rates *ratelimit.Policy
+	// OnAbuse, when set, hears the client address of each connection
+	// closed for abuse (the server bans it from connecting for a while).
+	OnAbuse func(ip string)
 
 	Broker    broker.Broker
 	Presence  presence.Presence

@@ -62,5 +62,8 @@ func (s *Session) noteBlocked() {
 		// way until the close grace ends would cost as much as the flood.
 		s.cutOff = true
 		s.close(closePolicyViolation)
+		if f := s.hub.cfg.OnAbuse; f != nil {
+			f(s.meta.IP)
+		}
 	}
 }

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"fmt"
 	"io"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -18,10 +20,18 @@ import (
 // starts to arrive (an HTTP client takes an answer sent before its
 // request for a broken connection), then is closed; what it sends is
 // read and dropped, never parsed.
+//
+// The answer is held until the Retry-After has passed (hold): the
+// connection waits in the kernel meanwhile and costs the node nothing but
+// its socket. A client that does not wait as told, and asks again as
+// soon as it is answered, is slowed to one request per hold on each
+// connection it opens, instead of costing the node a refusal as fast as
+// it can send; one that waits as told loses nothing.
 type ipRateListener struct {
 	net.Listener
 	perSecond int
 	refused   func()
+	hold      time.Duration
 	// answering bounds the refusals in progress; past it a connection is
 	// closed without an answer.
 	answering chan struct{}
@@ -34,25 +44,34 @@ type ipRateListener struct {
 type ipBucket struct {
 	lim  *rate.Limiter
 	seen time.Time
+	// bannedUntil refuses the address whatever its bucket holds, after
+	// one of its connections was closed for abuse (ban).
+	bannedUntil time.Time
 }
 
 // ipBucketIdle is how long an address's bucket outlives its last
 // connection; a full bucket says nothing, so dropping it loses nothing.
 const ipBucketIdle = time.Minute
 
-// refusal is the whole answer a refused connection gets.
-var refusal = []byte("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: 97\r\nConnection: close\r\n\r\n" +
-	`{"error":{"code":"rate_limited","message":"too many connections from this address; retry later"}}`)
+// refusal is the whole answer a refused connection gets, told to come
+// back after retryAfter seconds.
+func refusal(retryAfter int) []byte {
+	const body = `{"error":{"code":"rate_limited","message":"too many connections from this address; retry later"}}`
+	return fmt.Appendf(nil, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: %d\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		retryAfter, len(body), body)
+}
 
 func newIPRateListener(ln net.Listener, perSecond int, refused func()) *ipRateListener {
-	return &ipRateListener{Listener: ln, perSecond: perSecond, refused: refused, buckets: map[string]*ipBucket{},
+	return &ipRateListener{Listener: ln, perSecond: perSecond, refused: refused, hold: refusalHold, buckets: map[string]*ipBucket{},
 		answering: make(chan struct{}, maxRefusing)}
 }
 
-// Bounds of a refusal: how many at once, how long each may take, and how
-// much of what the client sends is read and dropped.
+// Bounds of a refusal: how many at once, how long the answer is held (the
+// Retry-After), how long each may take after that, and how much of what
+// the client sends is read and dropped.
 const (
 	maxRefusing  = 256
+	refusalHold  = time.Second
 	refusalTime  = 2 * time.Second
 	refusalDrain = 256 << 10
 )
@@ -65,7 +84,8 @@ func (l *ipRateListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.allow(c.RemoteAddr(), time.Now()) {
+		retryAfter := l.allow(c.RemoteAddr(), time.Now())
+		if retryAfter == 0 {
 			return c, nil
 		}
 		if l.refused != nil {
@@ -73,26 +93,27 @@ func (l *ipRateListener) Accept() (net.Conn, error) {
 		}
 		select {
 		case l.answering <- struct{}{}:
-			go l.refuse(c)
+			go l.refuse(c, time.Now().Add(l.hold), retryAfter)
 		default:
 			_ = c.Close()
 		}
 	}
 }
 
-// refuse answers c with the 429 once its request has started, closes its
-// sending side, and drops what the client still sends until it closes.
-// Closing with unread bytes would reset the connection, and the client
-// might lose the answer.
-func (l *ipRateListener) refuse(c net.Conn) {
+// refuse answers c with the 429 at answerAt, once its request has
+// started, closes its sending side, and drops what the client still sends
+// until it closes. Closing with unread bytes would reset the connection,
+// and the client might lose the answer.
+func (l *ipRateListener) refuse(c net.Conn, answerAt time.Time, retryAfter int) {
 	defer func() { <-l.answering }()
 	defer c.Close()
+	time.Sleep(time.Until(answerAt))
 	_ = c.SetDeadline(time.Now().Add(refusalTime))
 	var buf [512]byte
 	if _, err := c.Read(buf[:]); err != nil {
 		return
 	}
-	if _, err := c.Write(refusal); err != nil {
+	if _, err := c.Write(refusal(retryAfter)); err != nil {
 		return
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
@@ -101,7 +122,9 @@ func (l *ipRateListener) refuse(c net.Conn) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(c, refusalDrain))
 }
 
-func (l *ipRateListener) allow(addr net.Addr, now time.Time) bool {
+// allow takes a token of addr's bucket. It returns 0 when the connection
+// may go on, else how many seconds the client should wait.
+func (l *ipRateListener) allow(addr net.Addr, now time.Time) (retryAfter int) {
 	ip := addr.String()
 	if ta, ok := addr.(*net.TCPAddr); ok {
 		ip = ta.IP.String()
@@ -110,17 +133,41 @@ func (l *ipRateListener) allow(addr net.Addr, now time.Time) bool {
 	defer l.mu.Unlock()
 	if now.Sub(l.lastSweep) > ipBucketIdle {
 		for k, b := range l.buckets {
-			if now.Sub(b.seen) > ipBucketIdle {
+			if now.Sub(b.seen) > ipBucketIdle && now.After(b.bannedUntil) {
 				delete(l.buckets, k)
 			}
 		}
 		l.lastSweep = now
 	}
+	b := l.bucketLocked(ip, now)
+	if now.Before(b.bannedUntil) {
+		return int(math.Ceil(b.bannedUntil.Sub(now).Seconds()))
+	}
+	if b.lim.AllowN(now, 1) {
+		return 0
+	}
+	return 1
+}
+
+func (l *ipRateListener) bucketLocked(ip string, now time.Time) *ipBucket {
 	b := l.buckets[ip]
 	if b == nil {
 		b = &ipBucket{lim: rate.NewLimiter(rate.Limit(l.perSecond), l.perSecond)}
 		l.buckets[ip] = b
 	}
 	b.seen = now
-	return b.lim.AllowN(now, 1)
+	return b
+}
+
+// ban refuses every connection from ip for d (rateLimit.abuse.ban), after
+// one of its connections was closed for abuse.
+func (l *ipRateListener) ban(ip string, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.bucketLocked(ip, now)
+	b.bannedUntil = now.Add(d)
 }

@@ -21,6 +21,7 @@ func TestIPRateListener(t *testing.T) {
 	}
 	var refused atomic.Int32
 	limited := newIPRateListener(ln, 3, func() { refused.Add(1) })
+	limited.hold = 300 * time.Millisecond
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })}
 	go func() { _ = srv.Serve(limited) }()
 	t.Cleanup(func() { _ = srv.Close() })
@@ -41,9 +42,15 @@ func TestIPRateListener(t *testing.T) {
 	codes := []int{}
 	var last *http.Response
 	var body string
-	for range 5 {
+	for i := range 5 {
+		start := time.Now()
 		last, body = get("127.0.0.1")
 		codes = append(codes, last.StatusCode)
+		// A refusal is held until its Retry-After; this bounds only from
+		// below, so a slow machine cannot fail it.
+		if took := time.Since(start); last.StatusCode == 429 && took < limited.hold {
+			t.Errorf("refusal %d answered after %s, before the hold of %s", i, took, limited.hold)
+		}
 	}
 	if want := []int{200, 200, 200, 429, 429}; !slices.Equal(codes, want) {
 		t.Fatalf("statuses %v, want %v", codes, want)

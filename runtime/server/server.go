@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -39,7 +40,10 @@ type Server struct {
 	verifier *auth.Verifier
 	// ipRefused counts a connection limits.connectionsPerSecondPerIP refused.
 	ipRefused func()
-	stores    *stores
+	// ipLimit is the listener that bounds addresses, once Serve made it;
+	// the hub bans an abusive connection's address through it.
+	ipLimit *atomic.Pointer[ipRateListener]
+	stores  *stores
 	// stopOrders ends the reading of rebalance orders; ordersDone closes
 	// once it has ended.
 	stopOrders context.CancelFunc
@@ -89,6 +93,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	for _, t := range cfg.Messages.AllowedTypes {
 		allowed[t] = true
 	}
+	ipLimit := new(atomic.Pointer[ipRateListener])
 	h, err := hub.New(hub.Config{
 		AllowedTypes:             allowed,
 		Forwarder:                fw,
@@ -117,7 +122,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		ServerSubTTL:             cfg.ServerSubscriptions.TTL.Duration,
 		Limiter:                  st.limiter,
 		Policy:                   policy,
-		Logger:                   log.WithName("hub"),
+		OnAbuse: func(ip string) {
+			if l := ipLimit.Load(); l != nil {
+				l.ban(ip, cfg.RateLimit.Abuse.Ban.Duration)
+			}
+		},
+		Logger: log.WithName("hub"),
 	})
 	if err != nil {
 		sched.Close()
@@ -168,7 +178,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, hub: h, api: api, health: checker, sched: sched, verifier: verifier, stores: st, fleet: fl,
-		ipRefused: func() { m.ConnectionsRejected.WithLabelValues("ip_rate").Inc() }}
+		ipRefused: func() { m.ConnectionsRejected.WithLabelValues("ip_rate").Inc() }, ipLimit: ipLimit}
 	ordersCtx, stopOrders := context.WithCancel(context.Background())
 	s.stopOrders, s.ordersDone = stopOrders, make(chan struct{})
 	if f := cfg.Rebalance.AnnotationsFile; f != "" {
@@ -312,7 +322,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		"broker", s.stores.kind, "maxConnections", s.cfg.Limits.MaxConnections,
 		"connectionsPerSecondPerIP", s.cfg.Limits.ConnectionsPerSecondPerIP)
 	if n := s.cfg.Limits.ConnectionsPerSecondPerIP; n > 0 {
-		ln = newIPRateListener(ln, n, s.ipRefused)
+		l := newIPRateListener(ln, n, s.ipRefused)
+		s.ipLimit.Store(l)
+		ln = l
 	}
 	s.fleet.start(ln.Addr())
 	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

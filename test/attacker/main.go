@@ -3,7 +3,7 @@
 // measure what they cost other clients without the attackers' own work in
 // the measuring process (test/e2e's TestAttacksInAnotherProcess).
 //
-//	attacker --url http://127.0.0.1:8080 --secret "$JWT_SECRET" --for 3s
+//	attacker --url http://127.0.0.1:8080 --secret "$JWT_SECRET" --for 3s --from 127.0.0.66
 //
 // Every attack runs in parallel with the others until --for has passed,
 // bounded in connections and frames. When done it prints one JSON object:
@@ -51,6 +51,7 @@ func run() error {
 	secret := flag.String("secret", "", "the runtime's HS256 JWT secret, to sign the attackers' tokens")
 	d := flag.Duration("for", 3*time.Second, "how long the attacks last, at most 1m")
 	which := flag.String("attacks", "floods,slowloris,headers,socketio", "the attacks to run, comma-separated")
+	from := flag.String("from", "", "the loopback address the attacks come from, as an attacker has an address of its own (default: the system's choice)")
 	flag.Parse()
 	u, err := url.Parse(*base)
 	if err != nil || u.Scheme != "http" {
@@ -66,6 +67,13 @@ func run() error {
 		return fmt.Errorf("--for %s: want more than 0 and at most %s", *d, maxDuration)
 	}
 	a := &attacker{host: u.Host, secret: []byte(*secret)}
+	if *from != "" {
+		ip := net.ParseIP(*from)
+		if ip == nil || !ip.IsLoopback() {
+			return fmt.Errorf("--from %q: want a loopback address", *from)
+		}
+		a.dialer.LocalAddr = &net.TCPAddr{IP: ip}
+	}
 	attacks := map[string]func(context.Context) *report{
 		"floods":    a.floods,
 		"slowloris": a.slowloris,
@@ -129,6 +137,7 @@ func (r *report) attempt() bool {
 type attacker struct {
 	host   string
 	secret []byte
+	dialer net.Dialer // every connection of every attack
 }
 
 func (a *attacker) token(user string) string {
@@ -171,7 +180,7 @@ func (a *attacker) floods(ctx context.Context) *report {
 }
 
 func (a *attacker) flood(ctx context.Context, user string, build func(int) map[string]any, r *report) {
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, NetDialContext: a.dialer.DialContext}
 	ws, resp, err := d.DialContext(ctx, "ws://"+a.host+"/ws", http.Header{"Authorization": {"Bearer " + a.token(user)}})
 	if err != nil {
 		waitRefused(ctx, resp, r)
@@ -221,7 +230,7 @@ func (a *attacker) slowloris(ctx context.Context) *report {
 }
 
 func (a *attacker) slowOnce(ctx context.Context) string {
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", a.host)
+	conn, err := a.dialer.DialContext(ctx, "tcp", a.host)
 	if err != nil {
 		return "dial failed"
 	}
@@ -257,7 +266,7 @@ func (a *attacker) slowOnce(ctx context.Context) string {
 // after another.
 func (a *attacker) oversizedHeaders(ctx context.Context) *report {
 	r := newReport()
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: a.dialer.DialContext}}
 	big := strings.Repeat("x", 1<<10)
 	for ctx.Err() == nil && r.attempt() {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.host+"/health", nil)
@@ -282,7 +291,7 @@ func (a *attacker) oversizedHeaders(ctx context.Context) *report {
 // have.
 func (a *attacker) socketIOAttachments(ctx context.Context) *report {
 	r := newReport()
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, NetDialContext: a.dialer.DialContext}
 	auth, _ := json.Marshal(map[string]string{"token": a.token("sio-attacker")})
 	for n := 0; ctx.Err() == nil && r.attempt(); n++ {
 		ws, resp, err := d.DialContext(ctx, "ws://"+a.host+"/socket.io/?EIO=4&transport=websocket", nil)

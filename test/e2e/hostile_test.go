@@ -117,12 +117,15 @@ func TestConnectionsPerAddressAreBounded(t *testing.T) {
 		}
 		_ = conn.Close()
 	}
-	if want := []int{431, 431, 429, 429}; !slices.Equal(codes, want) {
+	// The third is refused, and its answer held for its Retry-After of a
+	// second, by which time the bucket has refilled: the fourth, sent as
+	// the refusal said, goes through.
+	if want := []int{431, 431, 429, 431}; !slices.Equal(codes, want) {
 		t.Fatalf("statuses %v, want %v", codes, want)
 	}
 	time.Sleep(time.Second) // the scrape is a connection from the same address
-	if got := value(t, scrape(t, n), "realtime_connection_attempts_rejected_total", map[string]string{"reason": "ip_rate"}); got < 2 {
-		t.Errorf("ip_rate refusals counted: %v, want at least 2", got)
+	if got := value(t, scrape(t, n), "realtime_connection_attempts_rejected_total", map[string]string{"reason": "ip_rate"}); got != 1 {
+		t.Errorf("ip_rate refusals counted: %v, want 1", got)
 	}
 }
 
@@ -317,7 +320,10 @@ func TestSocketIOAttachmentAbuseIsCutOff(t *testing.T) {
 // The full runs end with the same attacks against a node that also bounds
 // the connections one address may open a second
 // (limits.connectionsPerSecondPerIP: 20), where the oversized requests are
-// refused with 429 as they are accepted, before they are parsed.
+// refused with 429 as they are accepted, before they are parsed, the
+// refusals held until their Retry-After, and an address closed for abuse
+// banned for rateLimit.abuse.ban. The attacks come from 127.0.0.66, the
+// bystander and the checks from 127.0.0.1.
 func TestAttacksInAnotherProcess(t *testing.T) {
 	window, runs := 2*time.Second, []string{"floods,slowloris,headers,socketio"}
 	full := os.Getenv("FLEETWIRE_FAULTS") == "full"
@@ -332,7 +338,7 @@ func TestAttacksInAnotherProcess(t *testing.T) {
 	}
 	if full {
 		limited := writeConfig(t, base+"  connectionsPerSecondPerIP: 20\n"+tiers)
-		for _, attacks := range []string{"headers", "floods,slowloris,headers,socketio"} {
+		for _, attacks := range []string{"floods", "slowloris", "headers", "socketio", "floods,slowloris,headers,socketio"} {
 			t.Run("ip-rate-20/"+attacks, func(t *testing.T) { attackFromAnotherProcess(t, limited, attacks, window, true) })
 		}
 	}
@@ -346,7 +352,9 @@ func attackFromAnotherProcess(t *testing.T, cfg, attacks string, window time.Dur
 	quiet := pingRTTs(t, bystander, window)
 
 	attacker := testproc.Binary(t, "github.com/fleetwire/fleetwire/test/attacker")
-	args := []string{attacker, "--url", p.node.base, "--secret", testSecret, "--for", window.String(), "--attacks", attacks}
+	// The attacks come from an address of their own, as they would; the
+	// bystander and this test's checks from 127.0.0.1.
+	args := []string{attacker, "--url", p.node.base, "--secret", testSecret, "--for", window.String(), "--attacks", attacks, "--from", "127.0.0.66"}
 	if pinned {
 		args = append([]string{"taskset", "-c", "1"}, args...)
 	}
@@ -479,4 +487,59 @@ func TestCompressionIsNotNegotiated(t *testing.T) {
 		t.Logf("a compressed frame without compression: %v", err)
 		return
 	}
+}
+
+// TestAnAbusiveAddressIsBanned: with limits.connectionsPerSecondPerIP on,
+// the address of a connection closed for abuse (1008) may open no other
+// for rateLimit.abuse.ban, and is told when to come back; other addresses
+// are not touched, and the ban ends.
+func TestAnAbusiveAddressIsBanned(t *testing.T) {
+	const ban = 2 * time.Second
+	n := startNode(t, func(c *config.Config) {
+		c.Limits.ConnectionsPerSecondPerIP = 100
+		c.RateLimit.Max = 5
+		c.RateLimit.Abuse = config.Abuse{Blocked: 3, Window: config.Duration{Duration: time.Minute}, Ban: config.Duration{Duration: ban}}
+	})
+	from := func(ip string) (*websocket.Conn, *http.Response, error) {
+		d := websocket.Dialer{HandshakeTimeout: wait, NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext}
+		return d.Dial(n.wsURL(""), http.Header{"Authorization": {"Bearer " + userToken(t, "flooder-"+ip)}})
+	}
+	ws, _, err := from("127.0.0.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if ws.WriteJSON(map[string]any{"event": "ping", "id": i + 1}) != nil {
+			break
+		}
+	}
+	for {
+		_ = ws.SetReadDeadline(time.Now().Add(wait))
+		if _, _, err := ws.ReadMessage(); err != nil {
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
+				t.Fatalf("the flood ended with %v, want 1008", err)
+			}
+			break
+		}
+	}
+	banned := time.Now()
+	_, resp, err := from("127.0.0.9")
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a new connection from the banned address: %v %v, want 429", resp, err)
+	}
+	if ra := resp.Header.Get("Retry-After"); ra != "1" && ra != "2" {
+		t.Errorf("Retry-After %q, want the ban's remaining 1 or 2 seconds", ra)
+	}
+	other, _, err := from("127.0.0.10")
+	if err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	_ = other.Close()
+	time.Sleep(time.Until(banned.Add(ban)))
+	back, _, err := from("127.0.0.9")
+	if err != nil {
+		t.Fatalf("after the ban: %v", err)
+	}
+	_ = back.Close()
 }
