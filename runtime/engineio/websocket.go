@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/fleetwire/fleetwire/runtime/netbatch"
 	"github.com/fleetwire/fleetwire/runtime/netready"
 )
 
@@ -45,7 +46,8 @@ func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request) (c *websocket
 // when it hijacks the request, and gorilla adopts it as the connection's
 // reader (the upgrader's ReadBufferSize is 0 for that). Owning it lets the
 // reader see whether a frame is already buffered before it parks on the
-// socket.
+// socket. The connection gorilla writes to is a netbatch.Conn, so that
+// the writer sends a batch of frames in one write (writeBatch).
 type hijackReader struct {
 	http.ResponseWriter
 	bufs *sync.Pool
@@ -64,7 +66,7 @@ func (h *hijackReader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	h.park = parker{br: new(bufio.Reader), raw: netready.Of(c), nc: c, bufs: h.bufs}
 	h.park.borrow()
-	return c, bufio.NewReadWriter(h.park.br, brw.Writer), nil
+	return &netbatch.Conn{Conn: c}, bufio.NewReadWriter(h.park.br, brw.Writer), nil
 }
 
 func (h *hijackReader) Unwrap() http.ResponseWriter { return h.ResponseWriter }
@@ -447,24 +449,44 @@ func (s *Socket) stopWriterLocked() {
 	s.writerDoneLocked()
 }
 
-// writeBatch writes one frame per packet. closing reports that the close
-// packet was written; nothing after it is.
+// writeBatch writes one frame per packet, all in one write to the socket
+// when there are several (netbatch). closing reports that the close
+// packet was written; nothing after it is. The packets' OnWritten run
+// once the write succeeded; after a failed one, none is known to have
+// been written.
 func (s *Socket) writeBatch(c *websocket.Conn, batch []outPacket) (closing bool, err error) {
-	for _, p := range batch {
-		if err := c.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout)); err != nil {
-			return false, err
+	nc, batched := c.NetConn().(*netbatch.Conn)
+	batched = batched && len(batch) > 1
+	if batched {
+		nc.Hold()
+	}
+	written := 0
+	if err = c.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout)); err == nil {
+		for _, p := range batch {
+			if err = writeFrame(c, p); err != nil {
+				break
+			}
+			written++
+			if p.typ == packetClose {
+				closing = true // what follows it is never written
+				break
+			}
 		}
-		if err := writeFrame(c, p); err != nil {
-			return false, err
+	}
+	if batched {
+		if rerr := nc.Release(); err == nil {
+			err = rerr
 		}
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, p := range batch[:written] {
 		if p.onWritten != nil {
 			p.onWritten()
 		}
-		if p.typ == packetClose {
-			return true, nil
-		}
 	}
-	return false, nil
+	return closing, nil
 }
 
 // typeBytes holds each packet type's byte, for writes that would

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/fleetwire/fleetwire/runtime/netbatch"
 	"github.com/fleetwire/fleetwire/runtime/netready"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
 )
@@ -156,7 +157,7 @@ type Outgoing = protocol.Outgoing
 // goroutine may call Send, Ping and Close, which never block on the socket.
 type Conn struct {
 	ws  *websocket.Conn
-	nc  *batchConn
+	nc  *netbatch.Conn
 	br  *bufio.Reader   // the reader gorilla reads frames from
 	raw syscall.RawConn // for waiting on readability; nil if unavailable
 	cfg *Config
@@ -457,7 +458,7 @@ func (c *Conn) WaitIdle(d time.Duration) bool {
 func (c *Conn) writeBatch(batch []item) (written int, closeSent bool, err error) {
 	batched := len(batch) > 1
 	if batched {
-		c.nc.hold()
+		c.nc.Hold()
 	}
 	deadline := time.Now().Add(c.cfg.WriteTimeout)
 	for _, it := range batch {
@@ -471,7 +472,7 @@ func (c *Conn) writeBatch(batch []item) (written int, closeSent bool, err error)
 		}
 	}
 	if batched {
-		if rerr := c.nc.release(); err == nil && rerr != nil {
+		if rerr := c.nc.Release(); err == nil && rerr != nil {
 			err, written, closeSent = rerr, 0, false
 		}
 	}
