@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -245,16 +246,25 @@ func (c *client) expectMessage(typ string) appMessage {
 // expectClose reads until the server closes and returns the close code.
 func (c *client) expectClose() (int, string) {
 	c.t.Helper()
+	ce := readToClose(c.t, c.ws)
+	return ce.Code, ce.Text
+}
+
+// readToClose reads ws until the server closes it, and returns the close
+// frame; a connection that ends without one fails the test.
+func readToClose(t *testing.T, ws *websocket.Conn) *websocket.CloseError {
+	t.Helper()
 	for {
-		_ = c.ws.SetReadDeadline(time.Now().Add(wait))
-		_, _, err := c.ws.ReadMessage()
+		_ = ws.SetReadDeadline(time.Now().Add(wait))
+		_, _, err := ws.ReadMessage()
 		if err == nil {
 			continue
 		}
-		if ce, ok := err.(*websocket.CloseError); ok {
-			return ce.Code, ce.Text
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) {
+			t.Fatalf("connection ended without a close frame: %v", err)
 		}
-		c.t.Fatalf("connection ended without a close frame: %v", err)
+		return ce
 	}
 }
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -474,18 +473,8 @@ func TestCompressionIsNotNegotiated(t *testing.T) {
 	if _, err := ws.NetConn().Write(frame); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		_ = ws.SetReadDeadline(time.Now().Add(wait))
-		_, _, err := ws.ReadMessage()
-		if err == nil {
-			continue
-		}
-		var ce *websocket.CloseError
-		if !errors.As(err, &ce) || ce.Code != websocket.CloseProtocolError {
-			t.Fatalf("after a compressed frame: %v, want a 1002 close", err)
-		}
-		t.Logf("a compressed frame without compression: %v", err)
-		return
+	if ce := readToClose(t, ws); ce.Code != websocket.CloseProtocolError {
+		t.Fatalf("after a compressed frame: %v, want a 1002 close", ce)
 	}
 }
 
@@ -513,15 +502,8 @@ func TestAnAbusiveAddressIsBanned(t *testing.T) {
 			break
 		}
 	}
-	for {
-		_ = ws.SetReadDeadline(time.Now().Add(wait))
-		if _, _, err := ws.ReadMessage(); err != nil {
-			var ce *websocket.CloseError
-			if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
-				t.Fatalf("the flood ended with %v, want 1008", err)
-			}
-			break
-		}
+	if ce := readToClose(t, ws); ce.Code != websocket.ClosePolicyViolation {
+		t.Fatalf("the flood ended with %v, want 1008", ce)
 	}
 	banned := time.Now()
 	_, resp, err := from("127.0.0.9")
