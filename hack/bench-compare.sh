@@ -10,8 +10,13 @@
 # publish on time, nothing lost, p99 within 500ms).
 # Centrifugo is built from the Go module proxy once per version
 # (hack/setup-centrifugo.sh, CENTRIFUGO_VERSION); it runs with its
-# in-memory engine, as the runtime does here.
+# in-memory engine, as the runtime does here. With BENCH_NODES above 1,
+# each server runs that many nodes on one fresh redis-server (Centrifugo
+# with its Redis engine); the connections go round-robin over the nodes
+# and the publishes through the first, whose process the server figures
+# (RSS, CPU) come from.
 #
+#   BENCH_NODES (1)           nodes per server; above 1 they share a redis-server
 #   BENCH_IDLE_CONNS (19000)  idle connections; 0 skips the idle run
 #   BENCH_HANDSHAKES (19000)  handshakes; 0 skips them
 #   BENCH_SUBSCRIBERS (5000)  fan-out subscribers
@@ -26,40 +31,79 @@ handshakes="${BENCH_HANDSHAKES:-19000}"
 subs="${BENCH_SUBSCRIBERS:-5000}"
 rates="${BENCH_RATES-10 20 30 50}"
 duration="${BENCH_DURATION:-10s}"
+nodes="${BENCH_NODES:-1}"
 out="${BENCH_OUT:-$(mktemp -d)}"
 mkdir -p "$out"
 bin="$(mktemp -d)"
-pid=""
-stop() { [ -z "$pid" ] || { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; }; }
+pid=""     # the first node, whose figures the generator reads
+pids=""    # every process of the server under test, and its redis-server
+stop() {
+  for p in $pids; do kill "$p" 2>/dev/null || true; done
+  for p in $pids; do wait "$p" 2>/dev/null || true; done
+  pid="" pids=""
+}
 trap 'stop; rm -rf "$bin"' EXIT
 
 echo "building the runtime, the load generator and Centrifugo (once per version)..." >&2
 CGO_ENABLED=0 go build -o "$bin/runtime" ./cmd/runtime
 go build -o "$bin/loadgen" ./test/loadgen
 centrifugo="$(./hack/setup-centrifugo.sh)"
-cat >"$bin/centrifugo.json" <<JSON
+# centrifugo_config PORT ENGINE writes Centrifugo's config for a node.
+centrifugo_config() {
+  cat >"$bin/centrifugo-$1.json" <<JSON
 {
-  "http_server": {"address": "127.0.0.1", "port": 18190},
+  "http_server": {"address": "127.0.0.1", "port": $1},
   "client": {"token": {"hmac_secret_key": "$secret"}, "allowed_origins": ["*"]},
   "http_api": {"key": "$secret"},
   "channel": {"without_namespace": {"allow_subscribe_for_client": true}},
+  $2
   "prometheus": {"enabled": true},
   "health": {"enabled": true},
   "log": {"level": "error"}
 }
 JSON
+}
+redis_port=18199
 
 wait_live() {
   for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done
   echo "the server did not answer $1" >&2; return 1
 }
+# start_redis starts a fresh, empty redis-server when the servers run
+# several nodes.
+start_redis() {
+  [ "$nodes" -gt 1 ] || return 0
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >"$out/redis.log" 2>&1 &
+  pids="$pids $!"
+  for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "redis-server did not start" >&2; return 1
+}
 start_runtime() {
-  PORT=18191 HOST=127.0.0.1 JWT_SECRET="$secret" "$bin/runtime" --config test/loadgen/runtime.yaml &
-  pid=$!; wait_live http://127.0.0.1:18191/health/live
+  start_redis
+  local redis=""
+  [ "$nodes" -gt 1 ] && redis="redis://127.0.0.1:$redis_port"
+  for i in $(seq 0 $((nodes - 1))); do
+    PORT=$((18191 + i * 10)) HOST=127.0.0.1 JWT_SECRET="$secret" REDIS_URL="$redis" "$bin/runtime" --config test/loadgen/runtime.yaml &
+    pids="$pids $!"; [ -n "$pid" ] || pid=$!
+    wait_live "http://127.0.0.1:$((18191 + i * 10))/health/live"
+  done
 }
 start_centrifugo() {
-  "$centrifugo" --config "$bin/centrifugo.json" >"$out/centrifugo.log" 2>&1 &
-  pid=$!; wait_live http://127.0.0.1:18190/health
+  start_redis
+  local engine=""
+  [ "$nodes" -gt 1 ] && engine="\"engine\": {\"type\": \"redis\", \"redis\": {\"address\": [\"redis://127.0.0.1:$redis_port\"]}},"
+  for i in $(seq 0 $((nodes - 1))); do
+    centrifugo_config $((18190 + i * 10)) "$engine"
+    "$centrifugo" --config "$bin/centrifugo-$((18190 + i * 10)).json" >"$out/centrifugo-$i.log" 2>&1 &
+    pids="$pids $!"; [ -n "$pid" ] || pid=$!
+    wait_live "http://127.0.0.1:$((18190 + i * 10))/health"
+  done
+}
+# urls PORT PATH lists the nodes' WebSocket URLs, the first node first.
+urls() {
+  local list=""
+  for i in $(seq 0 $((nodes - 1))); do list="$list${list:+,}ws://127.0.0.1:$(($1 + i * 10))$2"; done
+  echo "$list"
 }
 # run NAME URL PROTOCOL START: an idle run, then a paced fan-out, each on
 # a fresh server; the result lines go to $out/NAME.jsonl.
@@ -88,7 +132,7 @@ run() {
     stop
   done
 }
-run fleetwire ws://127.0.0.1:18191/ws native start_runtime
-run centrifugo ws://127.0.0.1:18190/connection/websocket centrifugo start_centrifugo
-echo "results in $out; $(nproc) cores, $(date -u +%Y-%m-%d)" >&2
+run fleetwire "$(urls 18191 /ws)" native start_runtime
+run centrifugo "$(urls 18190 /connection/websocket)" centrifugo start_centrifugo
+echo "results in $out; $(nproc) cores, $nodes node(s) each, $(date -u +%Y-%m-%d)" >&2
 "$bin/loadgen" --mode compare --results "$out/fleetwire.jsonl,$out/centrifugo.jsonl" --names "Fleetwire,Centrifugo v${CENTRIFUGO_VERSION:-6.9.1}"
