@@ -88,16 +88,21 @@ var (
 type Upgrader struct {
 	cfg Config
 	ws  websocket.Upgrader
+	// readBufs lends connections their read buffers while they read
+	// (Conn.Wait): *bufio.Reader of cfg.ReadBufferSize.
+	readBufs *sync.Pool
 }
 
 // NewUpgrader returns an Upgrader for cfg.
 func NewUpgrader(cfg Config) *Upgrader {
 	cfg = cfg.withDefaults()
+	size := cfg.ReadBufferSize
 	return &Upgrader{
-		cfg: cfg,
+		cfg:      cfg,
+		readBufs: &sync.Pool{New: func() any { return bufio.NewReaderSize(nil, size) }},
 		ws: websocket.Upgrader{
 			// Zero makes gorilla adopt the reader that hijackResponse
-			// supplies, sized cfg.ReadBufferSize.
+			// supplies, with a buffer of cfg.ReadBufferSize.
 			// Write buffers are only needed while a message is written with
 			// NextWriter; pooling them keeps idle connections small.
 			WriteBufferPool:   &sync.Pool{},
@@ -111,15 +116,22 @@ func NewUpgrader(cfg Config) *Upgrader {
 // Upgrade completes the WebSocket handshake. On failure gorilla has already
 // written an HTTP error response.
 func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, h http.Header) (*Conn, error) {
-	hw := &hijackResponse{ResponseWriter: w, readSize: u.cfg.ReadBufferSize}
+	hw := &hijackResponse{ResponseWriter: w, bufs: u.readBufs}
 	ws, err := u.ws.Upgrade(hw, r, h)
 	if err != nil {
+		if hw.lent != nil {
+			hw.lent.Reset(nil)
+			u.readBufs.Put(hw.lent)
+		}
 		return nil, err
 	}
 	ws.SetReadLimit(u.cfg.MaxMessageBytes)
-	c := &Conn{ws: ws, nc: hw.conn, br: hw.br, cfg: &u.cfg}
+	c := &Conn{ws: ws, nc: hw.conn, br: hw.br, lent: hw.lent, bufs: u.readBufs, cfg: &u.cfg}
 	if hw.br != nil {
 		c.raw = netready.Of(hw.conn.Conn)
+	}
+	if c.raw != nil {
+		c.giveBack() // gorilla has read nothing yet; Wait borrows again
 	}
 	c.touch()
 	ws.SetPongHandler(func(string) error { c.touch(); return nil })
@@ -161,6 +173,11 @@ type Conn struct {
 	br  *bufio.Reader   // the reader gorilla reads frames from
 	raw syscall.RawConn // for waiting on readability; nil if unavailable
 	cfg *Config
+	// bufs is the upgrader's pool of read buffers; lent is the pooled
+	// reader whose buffer br holds while the connection reads, nil while
+	// br is empty. Only the reader touches them (Wait, serve).
+	bufs *sync.Pool
+	lent *bufio.Reader
 
 	mu      sync.Mutex
 	queue   []item
@@ -190,6 +207,7 @@ func (c *Conn) RemoteAddr() string { return c.ws.RemoteAddr().String() }
 // gorilla/websocket bounds only the bytes on the wire, so a small
 // permessage-deflate frame could otherwise inflate without bound.
 func (c *Conn) Read() ([]byte, error) {
+	c.borrow() // Wait borrowed it already, unless the caller did not wait
 	_, r, err := c.ws.NextReader()
 	if err != nil {
 		return nil, err
@@ -218,18 +236,56 @@ func (c *Conn) Read() ([]byte, error) {
 // stack stays small enough for the runtime to shrink. And gorilla's Read
 // returns only on a data frame: called for a heartbeat pong, it would stay
 // parked, deep, until the client next sent data.
+//
+// While it waits with nothing buffered, the connection holds no read
+// buffer: it gives it back to the upgrader's pool and borrows one once the
+// socket is readable. An idle connection saves ReadBufferSize bytes; a
+// busy one borrows and returns a buffer per wake-up, without allocating.
 func (c *Conn) Wait() {
 	if c.raw == nil {
 		return
 	}
 	for {
 		if c.br.Buffered() == 0 {
+			c.giveBack()
 			netready.Wait(c.raw)
+			c.borrow()
 		}
 		if !c.consumeControl() {
 			return
 		}
 	}
+}
+
+// borrow gives br a buffer before anything reads from it.
+func (c *Conn) borrow() {
+	if c.lent != nil || c.bufs == nil {
+		return
+	}
+	c.lent = c.bufs.Get().(*bufio.Reader)
+	c.lent.Reset(c.nc)
+	*c.br = *c.lent
+}
+
+// giveBack returns br's buffer to the pool once nothing is buffered in it:
+// a partly read frame keeps it.
+func (c *Conn) giveBack() {
+	if c.lent != nil && c.br.Buffered() == 0 {
+		c.release()
+	}
+}
+
+// release returns br's buffer to the pool, buffered bytes or not; the
+// connection is read no more.
+func (c *Conn) release() {
+	if c.lent == nil {
+		return
+	}
+	*c.lent = *c.br // the state gorilla advanced, over the same buffer
+	c.lent.Reset(nil)
+	*c.br = bufio.Reader{}
+	c.bufs.Put(c.lent)
+	c.lent = nil
 }
 
 // WebSocket framing (RFC 6455 section 5.2) for the control frames that

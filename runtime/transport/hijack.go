@@ -4,20 +4,23 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"sync"
 
 	"github.com/fleetwire/fleetwire/runtime/netbatch"
 )
 
 // hijackResponse hands gorilla/websocket a netbatch.Conn instead of the raw
-// connection when it hijacks the request, and a read buffer of our own
-// size that gorilla adopts as the connection's reader. Owning that
-// bufio.Reader lets the read loop see whether a frame is already buffered
-// before it waits on the socket.
+// connection when it hijacks the request, and a reader of our own that
+// gorilla adopts as the connection's reader, holding a buffer borrowed
+// from the upgrader's pool (see Conn.borrow). Owning that bufio.Reader
+// lets the read loop see whether a frame is already buffered before it
+// waits on the socket, and lend its buffer only while it reads.
 type hijackResponse struct {
 	http.ResponseWriter
-	readSize int
-	conn     *netbatch.Conn
-	br       *bufio.Reader
+	bufs *sync.Pool
+	conn *netbatch.Conn
+	br   *bufio.Reader
+	lent *bufio.Reader // the pooled reader whose buffer br holds
 }
 
 func (h *hijackResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -31,7 +34,10 @@ func (h *hijackResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		// the bytes are not lost before it does.
 		return h.conn, brw, nil
 	}
-	h.br = bufio.NewReaderSize(h.conn, h.readSize)
+	h.lent = h.bufs.Get().(*bufio.Reader)
+	h.lent.Reset(h.conn)
+	h.br = new(bufio.Reader)
+	*h.br = *h.lent
 	return h.conn, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
 

@@ -24,7 +24,10 @@ func (c *Conn) Serve(handle func([]byte), done func(error)) {
 
 func (c *Conn) serve(handle func([]byte), done func(error)) {
 	var err error
-	defer func() { done(err) }()
+	defer func() {
+		c.release() // nothing reads any more
+		done(err)
+	}()
 	for {
 		c.Wait()
 		// Made per frame so that an idle connection holds no channel.
