@@ -199,7 +199,8 @@ var reconnects = map[int]bool{
 //
 // The hub calls Close with the session's lock held, and both ways out end
 // the hub session (HandleDisconnect), which takes that lock: so they run
-// on a goroutine of their own, never on the caller's.
+// on a goroutine of their own, never on the caller's. That goroutine ends
+// with the session, which the hub's Shutdown waits for.
 func (c *Conn) Close(code int, reason string) {
 	if !c.closed.CompareAndSwap(false, true) {
 		return
