@@ -61,9 +61,11 @@ func (s *Session) noteBlocked() {
 		// A flood does not stop at the close frame: what is still on its
 		// way until the close grace ends would cost as much as the flood.
 		s.cutOff = true
-		s.close(closePolicyViolation)
+		// The address is banned before the close goes out, so that a
+		// client redialling as soon as it reads the close finds it so.
 		if f := s.hub.cfg.OnAbuse; f != nil {
 			f(s.meta.IP)
 		}
+		s.close(closePolicyViolation)
 	}
 }

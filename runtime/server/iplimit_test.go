@@ -21,7 +21,9 @@ func TestIPRateListener(t *testing.T) {
 	}
 	var refused atomic.Int32
 	limited := newIPRateListener(ln, 3, func() { refused.Add(1) })
-	limited.hold = 300 * time.Millisecond
+	// Short enough that the bucket (3 a second) refills less than a token
+	// while a refusal is held, even on a slow machine.
+	limited.hold = 100 * time.Millisecond
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })}
 	go func() { _ = srv.Serve(limited) }()
 	t.Cleanup(func() { _ = srv.Close() })
