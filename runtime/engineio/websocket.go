@@ -38,7 +38,7 @@ func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request) (c *websocket
 	}
 	c.SetReadLimit(int64(srv.cfg.MaxPayload))
 	park = hw.park
-	park.giveBack() // gorilla has read nothing yet
+	park.GiveBack() // gorilla has read nothing yet
 	return c, park, true
 }
 
@@ -64,64 +64,22 @@ func (h *hijackReader) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		// the bytes are not lost before it does.
 		return c, brw, nil
 	}
-	h.park = parker{br: new(bufio.Reader), raw: netready.Of(c), nc: c, bufs: h.bufs}
-	h.park.borrow()
-	return &netbatch.Conn{Conn: c}, bufio.NewReadWriter(h.park.br, brw.Writer), nil
+	h.park = parker{Lender: netready.Lender{BR: new(bufio.Reader), Src: c, Pool: h.bufs}, raw: netready.Of(c)}
+	h.park.Borrow()
+	return &netbatch.Conn{Conn: c}, bufio.NewReadWriter(h.park.BR, brw.Writer), nil
 }
 
 func (h *hijackReader) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 // parker waits, without reading, until a connection has a frame to read,
-// and lends the connection a read buffer only while it reads.
-// It is a value, not a closure, so that the reader goroutine holds it on
-// its stack and an idle connection keeps nothing for it on the heap.
-//
-// gorilla/websocket keeps br, the reader it adopted at the upgrade, for the
-// connection's life, and reads only when the reader goroutine calls it.
-// Between reads, when nothing is buffered, br is emptied (its buffer goes
-// back to the server's pool) and borrow fills it again before the next read. That
-// saves each idle connection wsReadBufferSize bytes; a busy one borrows
-// and returns a buffer per wake-up, without allocating.
+// and lends the connection a read buffer only while it reads
+// (netready.Lender, whose BR is the reader gorilla adopted at the
+// upgrade). It is a value, not a closure, so that the reader goroutine
+// holds it on its stack and an idle connection keeps nothing for it on
+// the heap.
 type parker struct {
-	br  *bufio.Reader // the reader gorilla reads from
+	netready.Lender
 	raw syscall.RawConn
-	nc  net.Conn
-	// bufs is the server's pool of *bufio.Reader of wsReadBufferSize.
-	bufs *sync.Pool
-	// lent is the pooled reader whose buffer br holds while reading; nil
-	// while br is empty.
-	lent *bufio.Reader
-}
-
-// borrow gives br a buffer before anything reads from it.
-func (p *parker) borrow() {
-	if p.lent != nil || p.br == nil {
-		return
-	}
-	p.lent = p.bufs.Get().(*bufio.Reader)
-	p.lent.Reset(p.nc)
-	*p.br = *p.lent
-}
-
-// giveBack returns br's buffer to the pool once nothing is buffered in it:
-// a partly read frame keeps it.
-func (p *parker) giveBack() {
-	if p.lent != nil && p.br.Buffered() == 0 {
-		p.release()
-	}
-}
-
-// release returns br's buffer to the pool, buffered bytes or not; the
-// connection is read no more.
-func (p *parker) release() {
-	if p.lent == nil {
-		return
-	}
-	*p.lent = *p.br // the state gorilla advanced, over the same buffer
-	p.lent.Reset(nil)
-	*p.br = bufio.Reader{}
-	p.bufs.Put(p.lent)
-	p.lent = nil
 }
 
 // WebSocket framing (RFC 6455 section 5.2) of the one frame takePong
@@ -139,19 +97,19 @@ const (
 // holds no partial frame, so the two never disagree about where a frame
 // starts; a frame not yet wholly buffered is left to gorilla too.
 func (p *parker) takePong() bool {
-	if p.br == nil {
+	if p.BR == nil {
 		return false
 	}
-	if _, err := p.br.Peek(1); err != nil || p.br.Buffered() < pongFrameLen {
+	if _, err := p.BR.Peek(1); err != nil || p.BR.Buffered() < pongFrameLen {
 		return false
 	}
-	f, _ := p.br.Peek(pongFrameLen)
+	f, _ := p.BR.Peek(pongFrameLen)
 	fin, rsv, op := f[0]&0x80 != 0, f[0]&0x70, f[0]&0x0f
 	masked, n := f[1]&0x80 != 0, f[1]&0x7f
 	if !fin || rsv != 0 || op != opText || !masked || n != 1 || f[6]^f[2] != byte(packetPong) {
 		return false
 	}
-	_, _ = p.br.Discard(pongFrameLen)
+	_, _ = p.BR.Discard(pongFrameLen)
 	return true
 }
 
@@ -159,7 +117,7 @@ func (p *parker) takePong() bool {
 // the connection gives no way to wait without reading (br or raw is
 // nil), it returns at once and the reader waits inside its read.
 func (p *parker) wait() {
-	if p.br != nil && p.raw != nil && p.br.Buffered() == 0 {
+	if p.BR != nil && p.raw != nil && p.BR.Buffered() == 0 {
 		netready.Wait(p.raw)
 	}
 }
@@ -241,19 +199,19 @@ func (s *Socket) readLoop(c *websocket.Conn, park parker) {
 	defer s.srv.track.done()
 	for {
 		park.wait()
-		park.borrow()
+		park.Borrow()
 		if !s.isProbe(c) && park.takePong() {
 			s.onPong()
-			park.giveBack()
+			park.GiveBack()
 			continue
 		}
 		more := make(chan bool)
 		go func() { more <- s.readFrame(c) }()
 		if !<-more {
-			park.release()
+			park.Release()
 			return
 		}
-		park.giveBack()
+		park.GiveBack()
 	}
 }
 

@@ -119,19 +119,16 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, h http.Header
 	hw := &hijackResponse{ResponseWriter: w, bufs: u.readBufs}
 	ws, err := u.ws.Upgrade(hw, r, h)
 	if err != nil {
-		if hw.lent != nil {
-			hw.lent.Reset(nil)
-			u.readBufs.Put(hw.lent)
-		}
+		hw.lend.Release()
 		return nil, err
 	}
 	ws.SetReadLimit(u.cfg.MaxMessageBytes)
-	c := &Conn{ws: ws, nc: hw.conn, br: hw.br, lent: hw.lent, bufs: u.readBufs, cfg: &u.cfg}
+	c := &Conn{ws: ws, nc: hw.conn, br: hw.br, lend: hw.lend, cfg: &u.cfg}
 	if hw.br != nil {
 		c.raw = netready.Of(hw.conn.Conn)
 	}
 	if c.raw != nil {
-		c.giveBack() // gorilla has read nothing yet; Wait borrows again
+		c.lend.GiveBack() // gorilla has read nothing yet; Wait borrows again
 	}
 	c.touch()
 	ws.SetPongHandler(func(string) error { c.touch(); return nil })
@@ -173,11 +170,9 @@ type Conn struct {
 	br  *bufio.Reader   // the reader gorilla reads frames from
 	raw syscall.RawConn // for waiting on readability; nil if unavailable
 	cfg *Config
-	// bufs is the upgrader's pool of read buffers; lent is the pooled
-	// reader whose buffer br holds while the connection reads, nil while
-	// br is empty. Only the reader touches them (Wait, serve).
-	bufs *sync.Pool
-	lent *bufio.Reader
+	// lend lends br a buffer from the upgrader's pool while the connection
+	// reads (its BR is br). Only the reader touches it (Wait, serve).
+	lend netready.Lender
 
 	mu      sync.Mutex
 	queue   []item
@@ -207,7 +202,7 @@ func (c *Conn) RemoteAddr() string { return c.ws.RemoteAddr().String() }
 // gorilla/websocket bounds only the bytes on the wire, so a small
 // permessage-deflate frame could otherwise inflate without bound.
 func (c *Conn) Read() ([]byte, error) {
-	c.borrow() // Wait borrowed it already, unless the caller did not wait
+	c.lend.Borrow() // Wait borrowed it already, unless the caller did not wait
 	_, r, err := c.ws.NextReader()
 	if err != nil {
 		return nil, err
@@ -247,45 +242,14 @@ func (c *Conn) Wait() {
 	}
 	for {
 		if c.br.Buffered() == 0 {
-			c.giveBack()
+			c.lend.GiveBack()
 			netready.Wait(c.raw)
-			c.borrow()
+			c.lend.Borrow()
 		}
 		if !c.consumeControl() {
 			return
 		}
 	}
-}
-
-// borrow gives br a buffer before anything reads from it.
-func (c *Conn) borrow() {
-	if c.lent != nil || c.bufs == nil {
-		return
-	}
-	c.lent = c.bufs.Get().(*bufio.Reader)
-	c.lent.Reset(c.nc)
-	*c.br = *c.lent
-}
-
-// giveBack returns br's buffer to the pool once nothing is buffered in it:
-// a partly read frame keeps it.
-func (c *Conn) giveBack() {
-	if c.lent != nil && c.br.Buffered() == 0 {
-		c.release()
-	}
-}
-
-// release returns br's buffer to the pool, buffered bytes or not; the
-// connection is read no more.
-func (c *Conn) release() {
-	if c.lent == nil {
-		return
-	}
-	*c.lent = *c.br // the state gorilla advanced, over the same buffer
-	c.lent.Reset(nil)
-	*c.br = bufio.Reader{}
-	c.bufs.Put(c.lent)
-	c.lent = nil
 }
 
 // WebSocket framing (RFC 6455 section 5.2) for the control frames that

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/fleetwire/fleetwire/runtime/netbatch"
+	"github.com/fleetwire/fleetwire/runtime/netready"
 )
 
 // hijackResponse hands gorilla/websocket a netbatch.Conn instead of the raw
@@ -20,7 +21,7 @@ type hijackResponse struct {
 	bufs *sync.Pool
 	conn *netbatch.Conn
 	br   *bufio.Reader
-	lent *bufio.Reader // the pooled reader whose buffer br holds
+	lend netready.Lender // lends br its buffer
 }
 
 func (h *hijackResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -34,10 +35,9 @@ func (h *hijackResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		// the bytes are not lost before it does.
 		return h.conn, brw, nil
 	}
-	h.lent = h.bufs.Get().(*bufio.Reader)
-	h.lent.Reset(h.conn)
 	h.br = new(bufio.Reader)
-	*h.br = *h.lent
+	h.lend = netready.Lender{BR: h.br, Src: h.conn, Pool: h.bufs}
+	h.lend.Borrow()
 	return h.conn, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
 

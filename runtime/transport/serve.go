@@ -25,7 +25,7 @@ func (c *Conn) Serve(handle func([]byte), done func(error)) {
 func (c *Conn) serve(handle func([]byte), done func(error)) {
 	var err error
 	defer func() {
-		c.release() // nothing reads any more
+		c.lend.Release() // nothing reads any more
 		done(err)
 	}()
 	for {
