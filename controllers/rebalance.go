@@ -45,8 +45,10 @@ type rebalanceOrder struct {
 	Target    int64     `json:"target"`
 	PerSecond float64   `json:"perSecond"`
 	Until     time.Time `json:"until"`
-	// Pods is how many pods were counted when Target was set.
-	Pods int `json:"pods,omitempty"`
+	// Pods is how many pods were counted when Target was set, and Total
+	// how many connections they held.
+	Pods  int   `json:"pods,omitempty"`
+	Total int64 `json:"total,omitempty"`
 }
 
 // rebalanceTargets returns, for each pod above the fleet's average by
@@ -57,11 +59,7 @@ func rebalanceTargets(counts map[types.UID]int64, marginPercent int32) map[types
 	if len(counts) < 2 {
 		return nil
 	}
-	var total int64
-	for _, n := range counts {
-		total += n
-	}
-	line := int64(math.Ceil(float64(total) / float64(len(counts)) * (1 + float64(marginPercent)/100)))
+	line := rebalanceLine(countTotal(counts), len(counts), marginPercent)
 	out := map[types.UID]int64{}
 	for uid, n := range counts {
 		if n > line {
@@ -69,6 +67,20 @@ func rebalanceTargets(counts map[types.UID]int64, marginPercent int32) map[types
 		}
 	}
 	return out
+}
+
+// rebalanceLine is the most connections a pod may hold: the average of
+// total over pods, plus the margin, rounded up.
+func rebalanceLine(total int64, pods int, marginPercent int32) int64 {
+	return int64(math.Ceil(float64(total) / float64(pods) * (1 + float64(marginPercent)/100)))
+}
+
+func countTotal(counts map[types.UID]int64) int64 {
+	var total int64
+	for _, n := range counts {
+		total += n
+	}
+	return total
 }
 
 // setRebalanceOrders writes, refreshes or removes each counted pod's
@@ -80,9 +92,12 @@ func (r *RealtimeServiceReconciler) setRebalanceOrders(ctx context.Context, rts 
 		spec = as.Rebalance
 	}
 	var targets map[types.UID]int64
+	var margin int32
 	if spec != nil {
-		targets = rebalanceTargets(counts, max(spec.MarginPercent, 5))
+		margin = max(spec.MarginPercent, 5)
+		targets = rebalanceTargets(counts, margin)
 	}
+	total := countTotal(counts)
 	now := time.Now()
 	written := 0
 	for i := range pods {
@@ -97,7 +112,7 @@ func (r *RealtimeServiceReconciler) setRebalanceOrders(ctx context.Context, rts 
 			// would shed more than needed and move clients twice, so a
 			// standing order's target is lowered only when more pods are
 			// counted than when it was set (nextOrder).
-			next, write := nextOrder(current, rebalanceOrder{Target: target, Pods: len(counts)}, now)
+			next, write := nextOrder(current, rebalanceOrder{Target: target, Pods: len(counts), Total: total}, margin, now)
 			if !write {
 				continue
 			}
@@ -129,21 +144,29 @@ func (r *RealtimeServiceReconciler) setRebalanceOrders(ctx context.Context, rts 
 }
 
 // nextOrder decides a hot pod's order from its current annotation and
-// the one computed now (its Target and Pods): the target and pod count to
-// write, and whether the annotation must be written. A standing order's
-// target is kept when it is higher, unless more pods are counted now than
-// when it was set: a pod counted for the first time (one that started
-// after the order) lowers the average for good, not for the moment a
-// client is between pods. The annotation is written when there is none,
-// or it names another target, or less than half its time is left.
-func nextOrder(current string, computed rebalanceOrder, now time.Time) (rebalanceOrder, bool) {
+// the one computed now (its Target, Pods and Total): the order to write,
+// and whether the annotation must be written. A standing order's target
+// is kept when it is higher, unless more pods are counted now than when
+// it was set: a pod counted for the first time (one that started after
+// the order) lowers the average for good, not for the moment a client is
+// between pods. Clients may be between pods at that very count too, so
+// the new line is drawn from the larger of the two totals. The annotation
+// is written when there is none, or it names another target, or less than
+// half its time is left.
+func nextOrder(current string, computed rebalanceOrder, marginPercent int32, now time.Time) (rebalanceOrder, bool) {
 	var o rebalanceOrder
 	if current == "" || json.Unmarshal([]byte(current), &o) != nil || !o.Until.After(now) {
 		return computed, true
 	}
 	next := computed
-	if o.Target > computed.Target && computed.Pods <= o.Pods {
-		next = rebalanceOrder{Target: o.Target, Pods: o.Pods}
+	switch {
+	case computed.Pods <= o.Pods:
+		if o.Target > computed.Target {
+			next = rebalanceOrder{Target: o.Target, Pods: o.Pods, Total: o.Total}
+		}
+	case o.Total > computed.Total:
+		next.Total = o.Total
+		next.Target = max(next.Target, rebalanceLine(o.Total, computed.Pods, marginPercent))
 	}
 	return next, o.Target != next.Target || o.Pods != next.Pods || o.Until.Sub(now) < rebalanceOrderTTL/2
 }

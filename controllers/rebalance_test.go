@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"fmt"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestRebalanceTargets(t *testing.T) {
 func TestNextOrder(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	order := func(target, pods int, until time.Duration) string {
-		return fmt.Sprintf(`{"target":%d,"perSecond":5,"until":%q,"pods":%d}`, target, now.Add(until).Format(time.RFC3339), pods)
+		return fmt.Sprintf(`{"target":%d,"perSecond":5,"until":%q,"pods":%d,"total":30}`, target, now.Add(until).Format(time.RFC3339), pods)
 	}
 	for _, tc := range []struct {
 		current    string
@@ -47,22 +48,29 @@ func TestNextOrder(t *testing.T) {
 		wantTarget int64
 		wantPods   int
 		wantWrite  bool
+		total      int64 // counted now; 30 when 0
 	}{
-		{"", 5, 3, 5, 3, true},
-		{"not json", 5, 3, 5, 3, true},
-		{order(5, 3, 2*time.Minute), 5, 3, 5, 3, false},
-		{order(5, 3, 61*time.Second), 5, 3, 5, 3, false},
-		{order(5, 3, 59*time.Second), 5, 3, 5, 3, true}, // less than half left
-		{order(6, 3, 2*time.Minute), 5, 3, 6, 3, false}, // not lowered while clients move
-		{order(6, 3, 2*time.Minute), 5, 2, 6, 3, false}, // nor when fewer pods are counted
-		{order(4, 3, 2*time.Minute), 5, 3, 5, 3, true},  // raised
-		{order(9, 3, -time.Minute), 5, 3, 5, 3, true},   // lapsed: counts for nothing
+		{"", 5, 3, 5, 3, true, 0},
+		{"not json", 5, 3, 5, 3, true, 0},
+		{order(5, 3, 2*time.Minute), 5, 3, 5, 3, false, 0},
+		{order(5, 3, 61*time.Second), 5, 3, 5, 3, false, 0},
+		{order(5, 3, 59*time.Second), 5, 3, 5, 3, true, 0}, // less than half left
+		{order(6, 3, 2*time.Minute), 5, 3, 6, 3, false, 0}, // not lowered while clients move
+		{order(6, 3, 2*time.Minute), 5, 2, 6, 3, false, 0}, // nor when fewer pods are counted
+		{order(4, 3, 2*time.Minute), 5, 3, 5, 3, true, 0},  // raised
+		{order(9, 3, -time.Minute), 5, 3, 5, 3, true, 0},   // lapsed: counts for nothing
 		// Set when the third pod was not counted yet: lowered once it is.
-		{order(19, 2, 2*time.Minute), 13, 3, 13, 3, true},
+		{order(19, 2, 2*time.Minute), 13, 3, 13, 3, true, 0},
+		// The same, with two of the 30 clients between pods at the count
+		// that first sees the third pod: 28 would draw the line at 12 and
+		// move a client too many; the order's 30 draws it at 13 (a CI run
+		// of TestRebalanceSpreadsConnectionsAfterScaleUp moved 18).
+		{order(19, 2, 2*time.Minute), 12, 3, 13, 3, true, 28},
 		// An order from before pods were recorded is lowered by any count.
-		{`{"target":19,"perSecond":5,"until":"` + now.Add(time.Minute+time.Second).Format(time.RFC3339) + `"}`, 13, 3, 13, 3, true},
+		{`{"target":19,"perSecond":5,"until":"` + now.Add(time.Minute+time.Second).Format(time.RFC3339) + `"}`, 13, 3, 13, 3, true, 0},
 	} {
-		got, write := nextOrder(tc.current, rebalanceOrder{Target: tc.computed, Pods: tc.pods}, now)
+		total := cmp.Or(tc.total, 30)
+		got, write := nextOrder(tc.current, rebalanceOrder{Target: tc.computed, Pods: tc.pods, Total: total}, 25, now)
 		if got.Target != tc.wantTarget || got.Pods != tc.wantPods || write != tc.wantWrite {
 			t.Errorf("%q, computed %d of %d pods: target %d of %d pods, write %v; want %d of %d, %v",
 				tc.current, tc.computed, tc.pods, got.Target, got.Pods, write, tc.wantTarget, tc.wantPods, tc.wantWrite)

@@ -39,9 +39,10 @@ type RebalanceOrder struct {
 	PerSecond float64 `json:"perSecond"`
 	// Until is when the order lapses.
 	Until time.Time `json:"until"`
-	// Pods is how many pods the operator counted when it set Target; the
-	// node does not use it.
-	Pods int `json:"pods,omitempty"`
+	// Pods is how many pods the operator counted when it set Target, and
+	// Total how many connections they held; the node uses neither.
+	Pods  int   `json:"pods,omitempty"`
+	Total int64 `json:"total,omitempty"`
 }
 
 // Limits of a rebalance order.

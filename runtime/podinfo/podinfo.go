@@ -112,9 +112,9 @@ func readOrder(file string) (string, string) {
 
 func applyOrder(raw string, h Orders) error {
 	var o hub.RebalanceOrder
-	dec := json.NewDecoder(strings.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&o); err != nil {
+	// Fields a newer operator adds are ignored, so that an operator
+	// upgraded before its pods still drives them.
+	if err := json.NewDecoder(strings.NewReader(raw)).Decode(&o); err != nil {
 		return fmt.Errorf("not a rebalance order: %w", err)
 	}
 	if !o.Until.After(time.Now()) {

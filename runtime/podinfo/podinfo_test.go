@@ -120,6 +120,12 @@ func TestFollowOrders(t *testing.T) {
 	if o := r.orders[1]; o.Target != 8 {
 		t.Errorf("second order %+v", o)
 	}
+	// A field a newer operator added is ignored.
+	write(`{"target":7,"perSecond":5,"until":"` + until + `","pods":3,"total":30,"fromTheFuture":true}`)
+	waitState("an order with a field this node does not know", 3, 0)
+	if o := r.orders[2]; o.Target != 7 {
+		t.Errorf("third order %+v", o)
+	}
 	write("")
-	waitState("the annotation removed", 2, 1)
+	waitState("the annotation removed", 3, 1)
 }
