@@ -123,8 +123,8 @@ func (u *Upgrader) Upgrade(w http.ResponseWriter, r *http.Request, h http.Header
 		return nil, err
 	}
 	ws.SetReadLimit(u.cfg.MaxMessageBytes)
-	c := &Conn{ws: ws, nc: hw.conn, br: hw.br, lend: hw.lend, cfg: &u.cfg}
-	if hw.br != nil {
+	c := &Conn{ws: ws, nc: hw.conn, lend: hw.lend, cfg: &u.cfg}
+	if c.lend.BR != nil {
 		c.raw = netready.Of(hw.conn.Conn)
 	}
 	if c.raw != nil {
@@ -167,11 +167,11 @@ type Outgoing = protocol.Outgoing
 type Conn struct {
 	ws  *websocket.Conn
 	nc  *netbatch.Conn
-	br  *bufio.Reader   // the reader gorilla reads frames from
 	raw syscall.RawConn // for waiting on readability; nil if unavailable
 	cfg *Config
-	// lend lends br a buffer from the upgrader's pool while the connection
-	// reads (its BR is br). Only the reader touches it (Wait, serve).
+	// lend holds the reader gorilla reads frames from (BR), and lends it a
+	// buffer from the upgrader's pool while the connection reads. Only the
+	// reader touches it (Wait, serve).
 	lend netready.Lender
 
 	mu      sync.Mutex
@@ -241,7 +241,7 @@ func (c *Conn) Wait() {
 		return
 	}
 	for {
-		if c.br.Buffered() == 0 {
+		if c.lend.BR.Buffered() == 0 {
 			c.lend.GiveBack()
 			netready.Wait(c.raw)
 			c.lend.Borrow()
@@ -267,7 +267,7 @@ const (
 // to read and judge. It runs only between messages, when gorilla holds no
 // partial frame, so the two never disagree about where a frame starts.
 func (c *Conn) consumeControl() bool {
-	h, err := c.br.Peek(2)
+	h, err := c.lend.BR.Peek(2)
 	if err != nil {
 		return false
 	}
@@ -276,7 +276,7 @@ func (c *Conn) consumeControl() bool {
 	if (op != opPing && op != opPong) || !fin || rsv != 0 || !masked || n > maxControlBytes {
 		return false
 	}
-	f, err := c.br.Peek(2 + maskBytes + n)
+	f, err := c.lend.BR.Peek(2 + maskBytes + n)
 	if err != nil {
 		return false
 	}
@@ -288,7 +288,7 @@ func (c *Conn) consumeControl() bool {
 		}
 		_ = c.enqueue(item{kind: kindPong, data: payload}, false)
 	}
-	_, _ = c.br.Discard(2 + maskBytes + n)
+	_, _ = c.lend.BR.Discard(2 + maskBytes + n)
 	return true
 }
 

@@ -20,8 +20,7 @@ type hijackResponse struct {
 	http.ResponseWriter
 	bufs *sync.Pool
 	conn *netbatch.Conn
-	br   *bufio.Reader
-	lend netready.Lender // lends br its buffer
+	lend netready.Lender // BR is the reader gorilla adopts
 }
 
 func (h *hijackResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -35,10 +34,9 @@ func (h *hijackResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		// the bytes are not lost before it does.
 		return h.conn, brw, nil
 	}
-	h.br = new(bufio.Reader)
-	h.lend = netready.Lender{BR: h.br, Src: h.conn, Pool: h.bufs}
+	h.lend = netready.Lender{BR: new(bufio.Reader), Src: h.conn, Pool: h.bufs}
 	h.lend.Borrow()
-	return h.conn, bufio.NewReadWriter(h.br, brw.Writer), nil
+	return h.conn, bufio.NewReadWriter(h.lend.BR, brw.Writer), nil
 }
 
 func (h *hijackResponse) Unwrap() http.ResponseWriter { return h.ResponseWriter }
