@@ -87,6 +87,11 @@ type Config struct {
 	Scheduler *schedule.Scheduler
 	// Logger receives debug and error logs; default discards.
 	Logger logr.Logger
+	// OnBadInput, when set, hears the client address (host:port) of each
+	// session closed for what its client sent: an undecodable packet, a
+	// message or body over MaxPayload, overlapping polls, or a Reject by
+	// the layer above.
+	OnBadInput func(remoteAddr string)
 }
 
 // withDefaults returns c with every zero field set to its default, and an

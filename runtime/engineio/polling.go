@@ -25,7 +25,7 @@ func (s *Socket) servePoll(w http.ResponseWriter, r *http.Request) {
 		// server ends the session; the first GET gets the close packet.
 		s.mu.Unlock()
 		writeError(w, errBadRequest)
-		s.finalize(ReasonTransportError)
+		s.reject(ReasonTransportError)
 		return
 	}
 	s.poll.getActive = true
@@ -195,7 +195,7 @@ func (s *Socket) servePost(w http.ResponseWriter, r *http.Request) {
 			s.endPost()
 		}
 		writeError(w, errBadRequest)
-		s.finalize(ReasonTransportError)
+		s.reject(ReasonTransportError)
 		return
 	}
 	defer s.endPost()
@@ -210,13 +210,13 @@ func (s *Socket) servePost(w http.ResponseWriter, r *http.Request) {
 	case len(body) > max:
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
-		s.finalize(ReasonTransportError)
+		s.reject(ReasonTransportError)
 		return
 	}
 	packets, err := decodePayload(body)
 	if err != nil {
 		writeError(w, errBadRequest)
-		s.finalize(ReasonParseError)
+		s.reject(ReasonParseError)
 		return
 	}
 	for _, p := range packets {

@@ -80,6 +80,7 @@ type Socket struct {
 	hbPhase       heartbeatPhase
 	closeNotified bool
 	wsWriting     bool
+	reportedBad   bool  // told Config.OnBadInput
 	writers       int32 // writes in progress (WebSocket writer, polling response)
 	pinged        int32 // see delivery.go
 	queuedBytes   int
@@ -285,6 +286,35 @@ func (s *Socket) Close() { s.closeGraceful(ReasonForcedClose) }
 // Abort closes at once, dropping what is queued (see DropPending). The
 // OnClose reason is "forced close". Idempotent.
 func (s *Socket) Abort() { s.finalize(ReasonForcedClose) }
+
+// Reject closes like Close, for something the client sent that breaks the
+// protocol above Engine.IO, and reports the client to Config.OnBadInput.
+func (s *Socket) Reject() {
+	s.badInput()
+	s.Close()
+}
+
+// reject ends the session at once, with reason, for what the client sent,
+// and reports the client to Config.OnBadInput.
+func (s *Socket) reject(reason string) {
+	s.badInput()
+	s.finalize(reason)
+}
+
+// badInput reports the session's client to Config.OnBadInput, once.
+func (s *Socket) badInput() {
+	f := s.srv.cfg.OnBadInput
+	if f == nil {
+		return
+	}
+	s.mu.Lock()
+	first := !s.reportedBad
+	s.reportedBad = true
+	s.mu.Unlock()
+	if first {
+		f(s.remoteAddr)
+	}
+}
 
 // Closed reports whether Close or Abort was called or the session ended.
 func (s *Socket) Closed() bool {

@@ -259,7 +259,7 @@ func (s *Socket) handleFrame(c *websocket.Conn, mt int, data []byte) bool {
 	}
 	p, err := decodePacket(data)
 	if err != nil {
-		s.finalize(ReasonParseError)
+		s.reject(ReasonParseError)
 		return false
 	}
 	return s.handlePacket(p)
@@ -279,11 +279,11 @@ func (s *Socket) onReadError(c *websocket.Conn, err error) {
 		s.dropProbe(c)
 		return
 	}
-	reason := ReasonTransportClose
 	if errors.Is(err, websocket.ErrReadLimit) {
-		reason = ReasonTransportError
+		s.reject(ReasonTransportError)
+		return
 	}
-	s.finalize(reason)
+	s.finalize(ReasonTransportClose)
 }
 
 // handleProbe runs the upgrade handshake on a probe connection: "2probe"

@@ -47,6 +47,9 @@ type SocketIOConfig struct {
 	Recovery bool
 	// Scheduler runs the Engine.IO heartbeats; nil gives the endpoint its own.
 	Scheduler *schedule.Scheduler
+	// OnBadInput hears the client address of each session closed for what
+	// its client sent (engineio.Config.OnBadInput).
+	OnBadInput func(remoteAddr string)
 }
 
 // socketIO is the runtime's Socket.IO endpoint: Engine.IO sessions are
@@ -100,6 +103,7 @@ func (a *API) newSocketIO(cfg SocketIOConfig) (*socketIO, error) {
 			KeepHeaders: []string{"Authorization", "User-Agent"},
 			Scheduler:   cfg.Scheduler,
 			Logger:      a.cfg.Logger.WithName("engineio"),
+			OnBadInput:  cfg.OnBadInput,
 		},
 		ConnectTimeout: cfg.ConnectTimeout,
 		Logger:         a.cfg.Logger.WithName("socketio"),

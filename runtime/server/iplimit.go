@@ -11,11 +11,18 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// ipRateListener bounds the connections one client address may open a
-// second (limits.connectionsPerSecondPerIP). The check runs as each
-// connection is accepted, before a byte of it is read, so refusing one
-// costs the node an accept, a short write and a close: far less than
+// ipRateListener bounds, per client address, the connections it may open
+// a second (limits.connectionsPerSecondPerIP) and the bad requests it may
+// make a second (limits.badRequestsPerSecondPerIP): requests the node had
+// to refuse for what they were, reported through bad. The check runs as
+// each connection is accepted, before a byte of it is read, so refusing
+// one costs the node an accept, a short write and a close: far less than
 // parsing a request it would refuse anyway (an oversized header, say).
+//
+// A bad request is counted once the node has refused it, so connections
+// accepted at one moment may all turn out bad; the address's bucket then
+// goes into debt, and the address is refused until it has been repaid.
+// Over time an address gets no more than its rate of bad requests parsed.
 // A refused connection gets a bare 429 with Retry-After once its request
 // starts to arrive (an HTTP client takes an answer sent before its
 // request for a broken connection), then is closed; what it sends is
@@ -29,9 +36,12 @@ import (
 // it can send; one that waits as told loses nothing.
 type ipRateListener struct {
 	net.Listener
-	perSecond int
-	refused   func()
-	hold      time.Duration
+	// perSecond and badPerSecond are the two rates; 0 turns one off.
+	perSecond, badPerSecond int
+	// refused counts a refusal, by the rule that made it: "ip_rate" (the
+	// connection rate, or a ban) or "bad_requests".
+	refused func(rule string)
+	hold    time.Duration
 	// answering bounds the refusals in progress; past it a connection is
 	// closed without an answer.
 	answering chan struct{}
@@ -42,8 +52,10 @@ type ipRateListener struct {
 }
 
 type ipBucket struct {
-	lim  *rate.Limiter
-	seen time.Time
+	// lim holds the connections the address may still open, bad the bad
+	// requests it may still make; each is nil when its rule is off.
+	lim, bad *rate.Limiter
+	seen     time.Time
 	// bannedUntil refuses the address whatever its bucket holds, after
 	// one of its connections was closed for abuse (ban).
 	bannedUntil time.Time
@@ -61,9 +73,9 @@ func refusal(retryAfter int) []byte {
 		retryAfter, len(body), body)
 }
 
-func newIPRateListener(ln net.Listener, perSecond int, refused func()) *ipRateListener {
-	return &ipRateListener{Listener: ln, perSecond: perSecond, refused: refused, hold: refusalHold, buckets: map[string]*ipBucket{},
-		answering: make(chan struct{}, maxRefusing)}
+func newIPRateListener(ln net.Listener, perSecond, badPerSecond int, refused func(rule string)) *ipRateListener {
+	return &ipRateListener{Listener: ln, perSecond: perSecond, badPerSecond: badPerSecond, refused: refused, hold: refusalHold,
+		buckets: map[string]*ipBucket{}, answering: make(chan struct{}, maxRefusing)}
 }
 
 // Bounds of a refusal: how many at once, how long the answer is held (the
@@ -84,12 +96,12 @@ func (l *ipRateListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		retryAfter := l.allow(c.RemoteAddr(), time.Now())
+		retryAfter, rule := l.allow(c.RemoteAddr(), time.Now())
 		if retryAfter == 0 {
 			return c, nil
 		}
 		if l.refused != nil {
-			l.refused()
+			l.refused(rule)
 		}
 		select {
 		case l.answering <- struct{}{}:
@@ -122,41 +134,71 @@ func (l *ipRateListener) refuse(c net.Conn, answerAt time.Time, retryAfter int) 
 	_, _ = io.Copy(io.Discard, io.LimitReader(c, refusalDrain))
 }
 
-// allow takes a token of addr's bucket. It returns 0 when the connection
-// may go on, else how many seconds the client should wait.
-func (l *ipRateListener) allow(addr net.Addr, now time.Time) (retryAfter int) {
-	ip := addr.String()
-	if ta, ok := addr.(*net.TCPAddr); ok {
-		ip = ta.IP.String()
-	}
+// allow takes a token of addr's connection bucket. It returns 0 when the
+// connection may go on, else how many seconds the client should wait and
+// the rule that refused it.
+func (l *ipRateListener) allow(addr net.Addr, now time.Time) (retryAfter int, rule string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.lastSweep) > ipBucketIdle {
 		for k, b := range l.buckets {
-			if now.Sub(b.seen) > ipBucketIdle && now.After(b.bannedUntil) {
+			if now.Sub(b.seen) > ipBucketIdle && now.After(b.bannedUntil) && (b.bad == nil || b.bad.TokensAt(now) >= float64(l.badPerSecond)) {
 				delete(l.buckets, k)
 			}
 		}
 		l.lastSweep = now
 	}
-	b := l.bucketLocked(ip, now)
+	b := l.bucketLocked(addrIP(addr.String()), now)
 	if now.Before(b.bannedUntil) {
-		return int(math.Ceil(b.bannedUntil.Sub(now).Seconds()))
+		return int(math.Ceil(b.bannedUntil.Sub(now).Seconds())), "ip_rate"
 	}
-	if b.lim.AllowN(now, 1) {
-		return 0
+	if b.bad != nil {
+		if owed := 1 - b.bad.TokensAt(now); owed > 0 {
+			return max(1, int(math.Ceil(owed/float64(l.badPerSecond)))), "bad_requests"
+		}
 	}
-	return 1
+	if b.lim != nil && !b.lim.AllowN(now, 1) {
+		return 1, "ip_rate"
+	}
+	return 0, ""
+}
+
+// addrIP is the address part of a host:port, or addr itself.
+func addrIP(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 func (l *ipRateListener) bucketLocked(ip string, now time.Time) *ipBucket {
 	b := l.buckets[ip]
 	if b == nil {
-		b = &ipBucket{lim: rate.NewLimiter(rate.Limit(l.perSecond), l.perSecond)}
+		b = &ipBucket{}
+		if l.perSecond > 0 {
+			b.lim = rate.NewLimiter(rate.Limit(l.perSecond), l.perSecond)
+		}
+		if l.badPerSecond > 0 {
+			b.bad = rate.NewLimiter(rate.Limit(l.badPerSecond), l.badPerSecond)
+		}
 		l.buckets[ip] = b
 	}
 	b.seen = now
 	return b
+}
+
+// badRequest counts a request the node refused for what it was against
+// the address addr (an IP, or host:port) made it from. Past the
+// address's rate the bucket goes into debt: the address is refused until
+// the debt is repaid.
+func (l *ipRateListener) badRequest(addr string) {
+	if l.badPerSecond <= 0 {
+		return
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.bucketLocked(addrIP(addr), now).bad.ReserveN(now, 1)
 }
 
 // ban refuses every connection from ip for d (rateLimit.abuse.ban), after

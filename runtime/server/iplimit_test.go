@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,7 +22,7 @@ func TestIPRateListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	var refused atomic.Int32
-	limited := newIPRateListener(ln, 3, func() { refused.Add(1) })
+	limited := newIPRateListener(ln, 3, 0, func(string) { refused.Add(1) })
 	// Short enough that the bucket (3 a second) refills less than a token
 	// while a refusal is held, even on a slow machine.
 	limited.hold = 100 * time.Millisecond
@@ -71,4 +73,124 @@ func TestIPRateListener(t *testing.T) {
 	if n := refused.Load(); n != 2 {
 		t.Fatalf("%d refusals counted, want 2", n)
 	}
+}
+
+// An address that makes bad requests past its rate (here 1 a second) is
+// refused as it connects, good requests and all, until it is back under
+// the rate; requests that reach the handler, and connections that send
+// nothing, count for nothing; another address is not held back.
+func TestBadRequestsPerAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refusedBy sync.Map
+	limited := newIPRateListener(ln, 0, 1, func(rule string) {
+		n, _ := refusedBy.LoadOrStore(rule, new(atomic.Int32))
+		n.(*atomic.Int32).Add(1)
+	})
+	limited.hold = 50 * time.Millisecond
+	srv := &http.Server{MaxHeaderBytes: 4 << 10, ReadHeaderTimeout: 200 * time.Millisecond,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })}
+	newRefusedWatch(limited.badRequest).watch(srv)
+	go func() { _ = srv.Serve(limited) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	get := func(from string, header http.Header) *http.Response {
+		t.Helper()
+		client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			DisableKeepAlives: true,
+			DialContext:       (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}).DialContext,
+		}}
+		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/", nil)
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	oversized := http.Header{"X-Big": {strings.Repeat("a", 8<<10)}}
+	// Good requests, and connections that send nothing, cost nothing.
+	for range 5 {
+		if resp := get("127.0.0.1", nil); resp.StatusCode != 200 {
+			t.Fatalf("a good request: %d", resp.StatusCode)
+		}
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	// A refusal is counted once its connection has closed, which the
+	// client may not wait for.
+	tokens := func(ip string) float64 {
+		limited.mu.Lock()
+		defer limited.mu.Unlock()
+		if b := limited.buckets[ip]; b != nil {
+			return b.bad.Tokens()
+		}
+		return 1
+	}
+	codes := []int{get("127.0.0.1", oversized).StatusCode}
+	eventually(t, func() bool { return tokens("127.0.0.1") < 0.5 })
+	codes = append(codes, get("127.0.0.1", oversized).StatusCode)
+	last := get("127.0.0.1", nil)
+	codes = append(codes, last.StatusCode)
+	if want := []int{431, 429, 429}; !slices.Equal(codes, want) {
+		t.Fatalf("statuses %v, want %v", codes, want)
+	}
+	if ra := last.Header.Get("Retry-After"); ra != "1" {
+		t.Fatalf("Retry-After %q, want 1", ra)
+	}
+	if resp := get("127.0.0.2", nil); resp.StatusCode != 200 {
+		t.Fatalf("another address got %d", resp.StatusCode)
+	}
+	// Headers slower than the server's ReadHeaderTimeout count too.
+	slow, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}}).Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(slow, "GET / HTTP/1.1\r\n")
+	_, _ = io.Copy(io.Discard, slow) // until the server cuts it
+	slow.Close()
+	eventually(t, func() bool { return tokens("127.0.0.3") < 0.5 })
+	time.Sleep(time.Second) // back under the rate of 1 a second
+	if resp := get("127.0.0.1", nil); resp.StatusCode != 200 {
+		t.Fatalf("after a second: %d", resp.StatusCode)
+	}
+	if n, _ := refusedBy.Load("bad_requests"); n == nil || n.(*atomic.Int32).Load() != 2 {
+		t.Fatalf("refusals counted as bad_requests: %v, want 2", n)
+	}
+}
+
+// Bad requests past the rate put the address in debt: it is told to come
+// back once the debt is repaid, not sooner.
+func TestBadRequestDebt(t *testing.T) {
+	l := newIPRateListener(nil, 0, 2, nil)
+	addr := &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 1234}
+	if ra, _ := l.allow(addr, time.Now()); ra != 0 {
+		t.Fatalf("a fresh address told to wait %ds", ra)
+	}
+	for range 6 { // 2 in the bucket, 4 owed
+		l.badRequest("127.0.0.1:999")
+	}
+	ra, rule := l.allow(addr, time.Now())
+	if ra != 3 || rule != "bad_requests" { // 5 tokens to the next one, at 2 a second
+		t.Fatalf("told to wait %ds by %q, want 3s by bad_requests", ra, rule)
+	}
+}
+
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met in 5s")
 }

@@ -38,8 +38,10 @@ type Server struct {
 	health   *health.Checker
 	sched    *schedule.Scheduler
 	verifier *auth.Verifier
-	// ipRefused counts a connection limits.connectionsPerSecondPerIP refused.
-	ipRefused func()
+	// ipRefused counts a connection the listener refused, by rule:
+	// limits.connectionsPerSecondPerIP (or a ban) or
+	// limits.badRequestsPerSecondPerIP.
+	ipRefused func(rule string)
 	// ipLimit is the listener that bounds addresses, once Serve made it;
 	// the hub bans an abusive connection's address through it.
 	ipLimit *atomic.Pointer[ipRateListener]
@@ -94,6 +96,13 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		allowed[t] = true
 	}
 	ipLimit := new(atomic.Pointer[ipRateListener])
+	// badRequest counts a request refused for what it was against the
+	// address it came from (limits.badRequestsPerSecondPerIP).
+	badRequest := func(addr string) {
+		if l := ipLimit.Load(); l != nil {
+			l.badRequest(addr)
+		}
+	}
 	h, err := hub.New(hub.Config{
 		AllowedTypes:             allowed,
 		Forwarder:                fw,
@@ -124,7 +133,10 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Policy:                   policy,
 		OnAbuse: func(ip string) {
 			if l := ipLimit.Load(); l != nil {
-				l.ban(ip, cfg.RateLimit.Abuse.Ban.Duration)
+				l.badRequest(ip)
+				if l.perSecond > 0 {
+					l.ban(ip, cfg.RateLimit.Abuse.Ban.Duration)
+				}
 			}
 		},
 		Logger: log.WithName("hub"),
@@ -164,6 +176,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 			MaxQueueBytes:     cfg.Limits.OutboundQueueBytes,
 			WriteTimeout:      cfg.Limits.WriteTimeout.Duration,
 			ObserveDelivery:   func(d time.Duration) { m.DeliveryLatency.Observe(d.Seconds()) },
+			OnBadInput:        badRequest,
 		}),
 		Origins:        httpapi.NewOriginPolicy(cfg.CORS.Origins, cfg.DevMode()),
 		Logger:         log.WithName("http"),
@@ -172,13 +185,13 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		MaxBulkUsers:   cfg.Limits.MaxBulkUsers,
 		AllowedTypes:   allowed,
 		Version:        opts.Version,
-		SocketIO:       socketIOConfig(cfg, m, sched),
+		SocketIO:       socketIOConfig(cfg, m, sched, badRequest),
 	})
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, hub: h, api: api, health: checker, sched: sched, verifier: verifier, stores: st, fleet: fl,
-		ipRefused: func() { m.ConnectionsRejected.WithLabelValues("ip_rate").Inc() }, ipLimit: ipLimit}
+		ipRefused: func(rule string) { m.ConnectionsRejected.WithLabelValues(rule).Inc() }, ipLimit: ipLimit}
 	ordersCtx, stopOrders := context.WithCancel(context.Background())
 	s.stopOrders, s.ordersDone = stopOrders, make(chan struct{})
 	if f := cfg.Rebalance.AnnotationsFile; f != "" {
@@ -196,6 +209,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
 		ErrorLog:          nil,
+	}
+	if cfg.Limits.BadRequestsPerSecondPerIP > 0 {
+		newRefusedWatch(badRequest).watch(s.http)
 	}
 	return s, nil
 }
@@ -320,9 +336,9 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 func (s *Server) Serve(ln net.Listener) error {
 	s.log.Info("runtime listening", "addr", ln.Addr().String(), "algorithms", s.verifier.Algorithms(),
 		"broker", s.stores.kind, "maxConnections", s.cfg.Limits.MaxConnections,
-		"connectionsPerSecondPerIP", s.cfg.Limits.ConnectionsPerSecondPerIP)
-	if n := s.cfg.Limits.ConnectionsPerSecondPerIP; n > 0 {
-		l := newIPRateListener(ln, n, s.ipRefused)
+		"connectionsPerSecondPerIP", s.cfg.Limits.ConnectionsPerSecondPerIP, "badRequestsPerSecondPerIP", s.cfg.Limits.BadRequestsPerSecondPerIP)
+	if n, bad := s.cfg.Limits.ConnectionsPerSecondPerIP, s.cfg.Limits.BadRequestsPerSecondPerIP; n > 0 || bad > 0 {
+		l := newIPRateListener(ln, n, bad, s.ipRefused)
 		s.ipLimit.Store(l)
 		ln = l
 	}
@@ -373,7 +389,7 @@ func (s *Server) stop(ctx context.Context, dc hub.DrainConfig) error {
 
 // socketIOConfig is the Socket.IO endpoint's configuration, nil when it
 // is off. Its queue, write and frame limits are the WebSocket transport's.
-func socketIOConfig(cfg *config.Config, m *metrics.Metrics, sched *schedule.Scheduler) *httpapi.SocketIOConfig {
+func socketIOConfig(cfg *config.Config, m *metrics.Metrics, sched *schedule.Scheduler, badRequest func(string)) *httpapi.SocketIOConfig {
 	sio := cfg.SocketIO
 	if !sio.Enabled {
 		return nil
@@ -393,5 +409,6 @@ func socketIOConfig(cfg *config.Config, m *metrics.Metrics, sched *schedule.Sche
 		Compression:     cfg.Transport.Compression,
 		Recovery:        sio.Recovery,
 		Scheduler:       sched,
+		OnBadInput:      badRequest,
 	}
 }

@@ -69,7 +69,8 @@ var _ engineio.Handler = (*conn)(nil)
 func (c *conn) HandleMessage(data []byte, binary bool) {
 	if err := c.handleMessage(data, binary); err != nil {
 		c.debug("closing session on a bad packet", "error", err.Error())
-		c.closeWithReason(ReasonParseError)
+		c.setCloseReason(ReasonParseError)
+		c.eio.Reject()
 	}
 }
 
@@ -280,12 +281,18 @@ func (c *conn) disarmIdleTimerLocked() {
 // closeWithReason closes the session, giving its sockets reason instead
 // of the engine's "forced close".
 func (c *conn) closeWithReason(reason string) {
+	c.setCloseReason(reason)
+	c.eio.Close()
+}
+
+// setCloseReason gives the session's sockets reason when it closes,
+// unless it has one already.
+func (c *conn) setCloseReason(reason string) {
 	c.mu.Lock()
 	if c.closeReason == "" {
 		c.closeReason = reason
 	}
 	c.mu.Unlock()
-	c.eio.Close()
 }
 
 // idleTimeout closes a session that has been in no namespace since the

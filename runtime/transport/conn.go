@@ -44,6 +44,10 @@ type Config struct {
 	// ObserveDelivery, when set, is called after each socket write with
 	// the time since the written message was accepted.
 	ObserveDelivery func(time.Duration)
+	// OnBadInput, when set, hears the client address (host:port) of each
+	// connection that ended for what its client sent: a message over
+	// MaxMessageBytes, or a frame that breaks the WebSocket protocol.
+	OnBadInput func(remoteAddr string)
 }
 
 // Defaults for Config.

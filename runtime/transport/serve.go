@@ -1,8 +1,12 @@
 package transport
 
 import (
+	"compress/flate"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -53,11 +57,34 @@ func (c *Conn) serve(handle func([]byte), done func(error)) {
 func (c *Conn) readFrame(handle func([]byte), res chan<- error) {
 	p, err := c.Read()
 	if err != nil {
+		if f := c.cfg.OnBadInput; f != nil && badInput(err) {
+			f(c.RemoteAddr())
+		}
 		res <- endReason(err)
 		return
 	}
 	handle(p)
 	res <- nil
+}
+
+// badInput reports whether a read ended for what the client sent: a
+// message over the limit, or a frame gorilla/websocket refused as a
+// protocol error (it answers those with 1002 and returns a plain error),
+// or a compressed message that does not inflate; not the client closing
+// or the network failing.
+func badInput(err error) bool {
+	var corrupt flate.CorruptInputError
+	if errors.Is(err, websocket.ErrReadLimit) || errors.As(err, &corrupt) {
+		return true
+	}
+	var ce *websocket.CloseError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, net.ErrClosed), errors.Is(err, websocket.ErrCloseSent):
+		return false
+	}
+	return strings.HasPrefix(err.Error(), "websocket: ")
 }
 
 // endReason turns gorilla's read error into what a session logs: the
