@@ -150,6 +150,47 @@ func TestPollingMaxPayload(t *testing.T) {
 	}
 }
 
+// A session closed for what its client sent reports the client's address
+// to OnBadInput, once: a body over MaxPayload, an undecodable payload, a
+// Reject from the layer above. One that ends otherwise reports nothing.
+func TestBadInputIsReported(t *testing.T) {
+	cfg := quietConfig()
+	cfg.MaxPayload = 100
+	reported := make(chan string, 8)
+	cfg.OnBadInput = func(addr string) { reported <- addr }
+	ts := newTestServer(t, cfg)
+	expect := func(what string) {
+		t.Helper()
+		select {
+		case addr := <-reported:
+			if !strings.HasPrefix(addr, "127.0.0.1:") {
+				t.Fatalf("%s: reported %q", what, addr)
+			}
+		case <-time.After(testWait):
+			t.Fatalf("%s: not reported", what)
+		}
+		ts.closed()
+	}
+	hd, _ := ts.handshake()
+	_, _ = ts.post(hd.SID, "4"+strings.Repeat("x", 100))
+	expect("a body over MaxPayload")
+	hd, _ = ts.handshake()
+	_, _ = ts.post(hd.SID, "9nonsense")
+	expect("an undecodable payload")
+	_, s := ts.handshake()
+	s.Reject()
+	s.Reject()
+	expect("a Reject")
+	_, s = ts.handshake()
+	s.Close()
+	ts.closed()
+	select {
+	case addr := <-reported:
+		t.Fatalf("reported %q more than once, or for a session closed by the server", addr)
+	default:
+	}
+}
+
 func TestPollingCancelledGetClosesSession(t *testing.T) {
 	ts := newTestServer(t, quietConfig())
 	hd, s := ts.handshake()

@@ -378,3 +378,47 @@ func TestPreparedMessageIsCompressedOncePerMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A connection that ends for what its client sent reports the client's
+// address to OnBadInput: a message over MaxMessageBytes, a frame that
+// breaks the protocol. One the client closes reports nothing.
+func TestBadInputIsReported(t *testing.T) {
+	ending := map[string]func(cl *websocket.Conn) error{
+		"a message over the limit": func(cl *websocket.Conn) error {
+			return cl.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 2000)))
+		},
+		"a frame with RSV1 set, uncompressed": func(cl *websocket.Conn) error {
+			_, err := cl.NetConn().Write([]byte{0xC1, 0x81, 1, 2, 3, 4, 'x' ^ 1})
+			return err
+		},
+		"the client closing": func(cl *websocket.Conn) error {
+			return cl.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+		},
+	}
+	for what, end := range ending {
+		t.Run(what, func(t *testing.T) {
+			reported := make(chan string, 1)
+			c, cl := pair(t, Config{MaxMessageBytes: 1000, OnBadInput: func(addr string) { reported <- addr }})
+			done := make(chan error, 1)
+			c.Serve(func([]byte) {}, func(err error) { done <- err })
+			if err := end(cl); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the connection did not end")
+			}
+			select {
+			case addr := <-reported:
+				if what == "the client closing" {
+					t.Fatalf("reported %q", addr)
+				}
+			default:
+				if what != "the client closing" {
+					t.Fatal("not reported")
+				}
+			}
+		})
+	}
+}
