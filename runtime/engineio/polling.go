@@ -24,8 +24,7 @@ func (s *Socket) servePoll(w http.ResponseWriter, r *http.Request) {
 		// Two GETs at once: the client is broken or hostile. The reference
 		// server ends the session; the first GET gets the close packet.
 		s.mu.Unlock()
-		writeError(w, errBadRequest)
-		s.reject(ReasonTransportError)
+		s.refuse(w, http.StatusBadRequest, ReasonTransportError)
 		return
 	}
 	s.poll.getActive = true
@@ -194,8 +193,7 @@ func (s *Socket) servePost(w http.ResponseWriter, r *http.Request) {
 		if !overlap {
 			s.endPost()
 		}
-		writeError(w, errBadRequest)
-		s.reject(ReasonTransportError)
+		s.refuse(w, http.StatusBadRequest, ReasonTransportError)
 		return
 	}
 	defer s.endPost()
@@ -208,15 +206,12 @@ func (s *Socket) servePost(w http.ResponseWriter, r *http.Request) {
 		s.finalize(ReasonTransportError)
 		return
 	case len(body) > max:
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusRequestEntityTooLarge)
-		s.reject(ReasonTransportError)
+		s.refuse(w, http.StatusRequestEntityTooLarge, ReasonTransportError)
 		return
 	}
 	packets, err := decodePayload(body)
 	if err != nil {
-		writeError(w, errBadRequest)
-		s.reject(ReasonParseError)
+		s.refuse(w, http.StatusBadRequest, ReasonParseError)
 		return
 	}
 	for _, p := range packets {
@@ -238,4 +233,21 @@ func (s *Socket) endPost() {
 	s.mu.Lock()
 	s.poll.postActive = false
 	s.mu.Unlock()
+}
+
+// refuse answers a request that breaks the protocol or its limits, with
+// status 400 (the reference server's "Bad request" body) or a bare 413,
+// and ends the session for reason (see reject). The answer also ends the
+// request's connection, so that the client's next request opens another,
+// which the node may refuse as it accepts it when the client keeps
+// sending such requests.
+func (s *Socket) refuse(w http.ResponseWriter, status int, reason string) {
+	w.Header().Set("Connection", "close")
+	if status == http.StatusRequestEntityTooLarge {
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+	} else {
+		writeError(w, errBadRequest)
+	}
+	s.reject(reason)
 }

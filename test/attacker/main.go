@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -50,7 +51,8 @@ func run() error {
 	base := flag.String("url", "", "the runtime's base URL, http://127.0.0.1:PORT (loopback only)")
 	secret := flag.String("secret", "", "the runtime's HS256 JWT secret, to sign the attackers' tokens")
 	d := flag.Duration("for", 3*time.Second, "how long the attacks last, at most 1m")
-	which := flag.String("attacks", "floods,slowloris,headers,socketio", "the attacks to run, comma-separated")
+	which := flag.String("attacks", "floods,slowloris,headers,socketio", "the attacks to run, comma-separated: floods, slowloris, headers, socketio, polling, deflate")
+	maxPayload := flag.Int("max-payload", 1_000_000, "the runtime's socketIO.maxHttpBufferSize: the polling attack's bodies are one byte over it")
 	from := flag.String("from", "", "the loopback address the attacks come from, as an attacker has an address of its own (default: the system's choice)")
 	flag.Parse()
 	u, err := url.Parse(*base)
@@ -66,7 +68,10 @@ func run() error {
 	if *d <= 0 || *d > maxDuration {
 		return fmt.Errorf("--for %s: want more than 0 and at most %s", *d, maxDuration)
 	}
-	a := &attacker{host: u.Host, secret: []byte(*secret)}
+	if *maxPayload < 1 || *maxPayload > 100<<20 {
+		return fmt.Errorf("--max-payload %d: want from 1 to %d", *maxPayload, 100<<20)
+	}
+	a := &attacker{host: u.Host, secret: []byte(*secret), maxPayload: *maxPayload}
 	if *from != "" {
 		ip := net.ParseIP(*from)
 		if ip == nil || !ip.IsLoopback() {
@@ -79,6 +84,8 @@ func run() error {
 		"slowloris": a.slowloris,
 		"headers":   a.oversizedHeaders,
 		"socketio":  a.socketIOAttachments,
+		"polling":   a.polling,
+		"deflate":   a.deflateBomb,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *d)
 	defer cancel()
@@ -135,9 +142,10 @@ func (r *report) attempt() bool {
 }
 
 type attacker struct {
-	host   string
-	secret []byte
-	dialer net.Dialer // every connection of every attack
+	host       string
+	secret     []byte
+	maxPayload int        // the runtime's socketIO.maxHttpBufferSize
+	dialer     net.Dialer // every connection of every attack
 }
 
 func (a *attacker) token(user string) string {
@@ -306,6 +314,86 @@ func (a *attacker) socketIOAttachments(ctx context.Context) *report {
 		for {
 			if _, _, err := ws.ReadMessage(); err != nil {
 				r.note(closeAnswer(err), 2)
+				break
+			}
+		}
+		_ = ws.Close()
+	}
+	return r
+}
+
+// polling opens Socket.IO sessions on the polling transport, again and
+// again, and breaks each: every other one gets a POST one byte over
+// maxHttpBufferSize, the others two GETs at once.
+func (a *attacker) polling(ctx context.Context) *report {
+	r := newReport()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: a.dialer.DialContext}}
+	base := "http://" + a.host + "/socket.io/?EIO=4&transport=polling"
+	body := strings.Repeat("x", a.maxPayload+1)
+	do := func(method, target, body string) (*http.Response, string, error) {
+		req, _ := http.NewRequestWithContext(ctx, method, target, strings.NewReader(body))
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return resp, string(b), nil
+	}
+	for n := 0; ctx.Err() == nil && r.attempt(); n++ {
+		resp, open, err := do(http.MethodGet, base, "")
+		if err != nil || resp.StatusCode != http.StatusOK {
+			waitRefused(ctx, resp, r)
+			continue
+		}
+		var hs struct{ SID string }
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(open, "0")), &hs); err != nil {
+			r.note("bad open packet", 0)
+			continue
+		}
+		session := base + "&sid=" + url.QueryEscape(hs.SID)
+		if n%2 == 0 {
+			if resp, _, err := do(http.MethodPost, session, body); err == nil {
+				r.note("status "+strconv.Itoa(resp.StatusCode), 1)
+			}
+			continue
+		}
+		// Two GETs at once: the second is refused, and the session ends.
+		first := make(chan struct{})
+		go func() {
+			defer close(first)
+			_, _, _ = do(http.MethodGet, session, "")
+		}()
+		time.Sleep(5 * time.Millisecond) // the first is waiting for data
+		if resp, _, err := do(http.MethodGet, session, ""); err == nil {
+			r.note("status "+strconv.Itoa(resp.StatusCode), 1)
+		}
+		<-first
+	}
+	return r
+}
+
+// deflateBomb connects with permessage-deflate, again and again, and
+// sends a message of 1 MiB of spaces, about a kilobyte on the wire, that
+// inflates past the runtime's limits.maxMessageBytes.
+func (a *attacker) deflateBomb(ctx context.Context) *report {
+	r := newReport()
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, NetDialContext: a.dialer.DialContext, EnableCompression: true}
+	bomb := []byte(`{"event":"ping","data":"` + strings.Repeat(" ", 1<<20) + `"}`)
+	header := http.Header{"Authorization": {"Bearer " + a.token("deflater")}}
+	for ctx.Err() == nil && r.attempt() {
+		ws, resp, err := d.DialContext(ctx, "ws://"+a.host+"/ws", header)
+		if err != nil {
+			waitRefused(ctx, resp, r)
+			continue
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _, _ = ws.ReadMessage() // connected
+		ws.EnableWriteCompression(true)
+		_ = ws.WriteMessage(websocket.TextMessage, bomb)
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				r.note(closeAnswer(err), 1)
 				break
 			}
 		}

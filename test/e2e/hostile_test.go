@@ -316,28 +316,32 @@ func TestSocketIOAttachmentAbuseIsCutOff(t *testing.T) {
 // limit. The figures are not asserted: this machine is shared
 // (docs/reliability.md has them).
 //
-// The full runs end with the same attacks against a node that also bounds
-// the connections one address may open a second
-// (limits.connectionsPerSecondPerIP: 20), where the oversized requests are
-// refused with 429 as they are accepted, before they are parsed, the
-// refusals held until their Retry-After, and an address closed for abuse
-// banned for rateLimit.abuse.ban. The attacks come from 127.0.0.66, the
-// bystander and the checks from 127.0.0.1.
+// The node runs with the defaults, compression turned on for the deflate
+// bomb, so limits.badRequestsPerSecondPerIP (20) bounds what each address
+// may cost it in refusals. The full runs then run all the attacks at once
+// against a node without that rule, for the comparison, and every attack
+// against a node that also bounds the connections one address may open a
+// second (limits.connectionsPerSecondPerIP: 20), where an address closed
+// for abuse is also banned for rateLimit.abuse.ban. The attacks come from
+// 127.0.0.66, the bystander and the checks from 127.0.0.1.
 func TestAttacksInAnotherProcess(t *testing.T) {
-	window, runs := 2*time.Second, []string{"floods,slowloris,headers,socketio"}
+	const all = "floods,slowloris,headers,socketio,polling,deflate"
+	window, runs := 2*time.Second, []string{all}
 	full := os.Getenv("FLEETWIRE_FAULTS") == "full"
 	if full {
-		window, runs = 10*time.Second, append([]string{"floods", "slowloris", "headers", "socketio"}, runs...)
+		window, runs = 10*time.Second, append(strings.Split(all, ","), runs...)
 	}
 	base := "limits:\n  httpHeaderTimeout: 1s\n"
-	tiers := "rateLimit:\n  tiers:\n    monitor:\n      messages: {limit: 0}\n"
-	cfg := writeConfig(t, base+tiers)
+	rest := "transport:\n  compression: true\nrateLimit:\n  tiers:\n    monitor:\n      messages: {limit: 0}\n"
+	cfg := writeConfig(t, base+rest)
 	for _, attacks := range runs {
 		t.Run(attacks, func(t *testing.T) { attackFromAnotherProcess(t, cfg, attacks, window, false) })
 	}
 	if full {
-		limited := writeConfig(t, base+"  connectionsPerSecondPerIP: 20\n"+tiers)
-		for _, attacks := range []string{"floods", "slowloris", "headers", "socketio", "floods,slowloris,headers,socketio"} {
+		unbounded := writeConfig(t, base+"  badRequestsPerSecondPerIP: 0\n"+rest)
+		t.Run("no-bad-request-rule/"+all, func(t *testing.T) { attackFromAnotherProcess(t, unbounded, all, window, false) })
+		limited := writeConfig(t, base+"  connectionsPerSecondPerIP: 20\n"+rest)
+		for _, attacks := range append(strings.Split(all, ","), all) {
 			t.Run("ip-rate-20/"+attacks, func(t *testing.T) { attackFromAnotherProcess(t, limited, attacks, window, true) })
 		}
 	}
@@ -380,6 +384,8 @@ func attackFromAnotherProcess(t *testing.T, cfg, attacks string, window time.Dur
 		"slowloris": "cut",
 		"headers":   "status 431",
 		"socketio":  "close 1000 ",
+		"polling":   "status 413",
+		"deflate":   "close 1009 message too big",
 	}
 	if ipRate {
 		limits["headers"] = "status 429" // refused as accepted, past 20 a second
