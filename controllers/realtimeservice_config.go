@@ -58,6 +58,9 @@ func runtimeConfig(rts *v1.RealtimeService) config.Config {
 	if spec.Limits.MaxMessageBytes > 0 {
 		cfg.Limits.MaxMessageBytes = spec.Limits.MaxMessageBytes
 	}
+	if n := spec.Limits.BadRequestsPerSecondPerIP; n != nil {
+		cfg.Limits.BadRequestsPerSecondPerIP = int(*n)
+	}
 	applyRateLimits(&cfg.RateLimit, spec.RateLimits)
 	applyChannels(&cfg.Channels, spec.Channels)
 	if spec.RPCProxy != nil {

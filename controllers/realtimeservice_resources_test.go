@@ -180,10 +180,14 @@ func TestRenderedConfigLoadsInTheRuntime(t *testing.T) {
 			rts := minimalRTS()
 			rts.Spec.RateLimits = &v1.RateLimitsSpec{Messages: &v1.RateRule{Limit: 0}, ConnectionsPerUser: ptr.To[int32](0),
 				ConnectionsPerIP: &v1.RateRule{Limit: 0}}
+			rts.Spec.Limits.BadRequestsPerSecondPerIP = ptr.To[int32](0)
 			return rts
 		}(), func(t *testing.T, c *config.Config) {
 			if c.RateLimit.Max != 0 || c.RateLimit.ConnectionsPerUser != 0 || c.RateLimit.ConnectionsPerIP.Limit != 0 {
 				t.Errorf("rate limit = %+v, want every rule off", c.RateLimit)
+			}
+			if c.Limits.BadRequestsPerSecondPerIP != 0 {
+				t.Errorf("limits.badRequestsPerSecondPerIP = %d, want 0 (off)", c.Limits.BadRequestsPerSecondPerIP)
 			}
 		}},
 	}

@@ -129,7 +129,7 @@ type Limits struct {
 	// closes for breaking the protocol or its limits (a frame too large,
 	// an undecodable packet, abuse). Past it, the address's connections
 	// are refused as they are accepted, like connectionsPerSecondPerIP,
-	// until it is back under the rate. Default 20; 0 turns it off. Well
+	// until it is back under the rate. Default 10; 0 turns it off. Well
 	// behaved clients make none, and a load balancer that hides client
 	// addresses passes few on, so it is on by default.
 	BadRequestsPerSecondPerIP int `json:"badRequestsPerSecondPerIP"`
@@ -316,9 +316,9 @@ func Default() Config {
 			HTTPReadTimeout:          Duration{30 * time.Second},
 			HTTPHeaderTimeout:        Duration{10 * time.Second},
 			MaxHeaderBytes:           16 << 10,
-			// 20 refused oversized requests a second cost a node about
-			// 0.6 % of a core (docs/reliability.md).
-			BadRequestsPerSecondPerIP: 20,
+			// Refusing 10 bad requests a second costs a node about 0.5 %
+			// of a core (docs/reliability.md).
+			BadRequestsPerSecondPerIP: 10,
 		},
 		RateLimit: RateLimit{
 			Window:             Duration{time.Minute},

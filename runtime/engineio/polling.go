@@ -199,6 +199,12 @@ func (s *Socket) servePost(w http.ResponseWriter, r *http.Request) {
 	defer s.endPost()
 
 	max := s.srv.cfg.MaxPayload
+	if r.ContentLength > int64(max) {
+		// Refused unread: reading a body only to refuse it would cost as
+		// much as the body.
+		s.refuse(w, http.StatusRequestEntityTooLarge, ReasonTransportError)
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, int64(max)+1))
 	switch {
 	case err != nil:

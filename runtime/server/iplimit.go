@@ -55,7 +55,11 @@ type ipBucket struct {
 	// lim holds the connections the address may still open, bad the bad
 	// requests it may still make; each is nil when its rule is off.
 	lim, bad *rate.Limiter
-	seen     time.Time
+	// unresolved counts the address's connections whose request was read
+	// but neither handed to the handler nor closed yet: each may turn out
+	// bad, so each holds a token of bad meanwhile.
+	unresolved int
+	seen       time.Time
 	// bannedUntil refuses the address whatever its bucket holds, after
 	// one of its connections was closed for abuse (ban).
 	bannedUntil time.Time
@@ -142,7 +146,8 @@ func (l *ipRateListener) allow(addr net.Addr, now time.Time) (retryAfter int, ru
 	defer l.mu.Unlock()
 	if now.Sub(l.lastSweep) > ipBucketIdle {
 		for k, b := range l.buckets {
-			if now.Sub(b.seen) > ipBucketIdle && now.After(b.bannedUntil) && (b.bad == nil || b.bad.TokensAt(now) >= float64(l.badPerSecond)) {
+			if now.Sub(b.seen) > ipBucketIdle && now.After(b.bannedUntil) && b.unresolved == 0 &&
+				(b.bad == nil || b.bad.TokensAt(now) >= float64(l.badPerSecond)) {
 				delete(l.buckets, k)
 			}
 		}
@@ -153,7 +158,7 @@ func (l *ipRateListener) allow(addr net.Addr, now time.Time) (retryAfter int, ru
 		return int(math.Ceil(b.bannedUntil.Sub(now).Seconds())), "ip_rate"
 	}
 	if b.bad != nil {
-		if owed := 1 - b.bad.TokensAt(now); owed > 0 {
+		if owed := 1 - b.bad.TokensAt(now) + float64(b.unresolved); owed > 0 {
 			return max(1, int(math.Ceil(owed/float64(l.badPerSecond)))), "bad_requests"
 		}
 	}
@@ -199,6 +204,18 @@ func (l *ipRateListener) badRequest(addr string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.bucketLocked(addrIP(addr), now).bad.ReserveN(now, 1)
+}
+
+// unresolvedRequest adds d to the connections from addr (an IP, or
+// host:port) whose request was read but neither handed to the handler nor
+// closed yet (see refusedWatch).
+func (l *ipRateListener) unresolvedRequest(addr string, d int) {
+	if l.badPerSecond <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.bucketLocked(addrIP(addr), time.Now()).unresolved += d
 }
 
 // ban refuses every connection from ip for d (rateLimit.abuse.ban), after

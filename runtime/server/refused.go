@@ -17,23 +17,38 @@ import (
 // that then closed, was refused. Each is reported to bad with the
 // client's address. A connection the client closed before sending
 // anything (a TCP health check) is not reported.
+//
+// net/http closes a refused connection only half a second after its
+// answer, to let the client read it, and a client that does not wait for
+// the close sends its next request meanwhile. So a connection is also
+// reported as unresolved once its request has been read (net/http's
+// StateActive), until it is handed to the handler (within microseconds)
+// or closes: the listener counts unresolved connections against the
+// address's bucket, so a burst of refusals is bounded before they are
+// counted.
 type refusedWatch struct {
 	bad func(addr string)
+	// unresolved adds d (1 or -1) to addr's connections that are neither
+	// handed to the handler nor closed.
+	unresolved func(addr string, d int)
 
 	mu    sync.Mutex
 	conns map[net.Conn]*connSeen
 }
 
-// connSeen is what the watch knows of one connection.
+// connSeen is what the watch knows of one connection. Its hooks and
+// its first request run on the connection's own goroutine, in order.
 type connSeen struct {
-	served atomic.Bool // a request reached the handler
-	active bool        // the client sent bytes; under refusedWatch.mu
+	c          net.Conn
+	served     atomic.Bool // a request reached the handler
+	active     bool        // the client sent bytes
+	unresolved bool        // counted by refusedWatch.unresolved
 }
 
 type connSeenKey struct{}
 
-func newRefusedWatch(bad func(addr string)) *refusedWatch {
-	return &refusedWatch{bad: bad, conns: map[net.Conn]*connSeen{}}
+func newRefusedWatch(bad func(addr string), unresolved func(addr string, d int)) *refusedWatch {
+	return &refusedWatch{bad: bad, unresolved: unresolved, conns: map[net.Conn]*connSeen{}}
 }
 
 // watch sets srv up to report the requests it refuses.
@@ -42,15 +57,16 @@ func (w *refusedWatch) watch(srv *http.Server) {
 	srv.ConnState = w.connState
 	next := srv.Handler
 	srv.Handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if seen, ok := r.Context().Value(connSeenKey{}).(*connSeen); ok {
-			seen.served.Store(true)
+		if seen, ok := r.Context().Value(connSeenKey{}).(*connSeen); ok && seen.served.CompareAndSwap(false, true) && seen.unresolved {
+			seen.unresolved = false
+			w.unresolved(seen.c.RemoteAddr().String(), -1)
 		}
 		next.ServeHTTP(rw, r)
 	})
 }
 
 func (w *refusedWatch) connContext(ctx context.Context, c net.Conn) context.Context {
-	seen := &connSeen{}
+	seen := &connSeen{c: c}
 	w.mu.Lock()
 	w.conns[c] = seen
 	w.mu.Unlock()
@@ -61,16 +77,28 @@ func (w *refusedWatch) connState(c net.Conn, state http.ConnState) {
 	switch state {
 	case http.StateActive:
 		w.mu.Lock()
-		if seen := w.conns[c]; seen != nil {
-			seen.active = true
-		}
+		seen := w.conns[c]
 		w.mu.Unlock()
+		if seen != nil && !seen.active {
+			seen.active = true
+			if !seen.served.Load() {
+				seen.unresolved = true
+				w.unresolved(c.RemoteAddr().String(), 1)
+			}
+		}
 	case http.StateHijacked, http.StateClosed:
 		w.mu.Lock()
 		seen := w.conns[c]
 		delete(w.conns, c)
 		w.mu.Unlock()
-		if state == http.StateClosed && seen != nil && seen.active && !seen.served.Load() {
+		if seen == nil {
+			return
+		}
+		if seen.unresolved {
+			seen.unresolved = false
+			w.unresolved(c.RemoteAddr().String(), -1)
+		}
+		if state == http.StateClosed && seen.active && !seen.served.Load() {
 			w.bad(c.RemoteAddr().String())
 		}
 	}

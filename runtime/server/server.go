@@ -211,7 +211,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		ErrorLog:          nil,
 	}
 	if cfg.Limits.BadRequestsPerSecondPerIP > 0 {
-		newRefusedWatch(badRequest).watch(s.http)
+		newRefusedWatch(badRequest, func(addr string, d int) {
+			if l := ipLimit.Load(); l != nil {
+				l.unresolvedRequest(addr, d)
+			}
+		}).watch(s.http)
 	}
 	return s, nil
 }
