@@ -83,13 +83,14 @@ func newIPRateListener(ln net.Listener, perSecond, badPerSecond int, refused fun
 }
 
 // Bounds of a refusal: how many at once, how long the answer is held (the
-// Retry-After), how long each may take after that, and how much of what
-// the client sends is read and dropped.
+// Retry-After), how long each may take after that, how long what the
+// client still sends after the answer is read and dropped, and how much.
 const (
-	maxRefusing  = 256
-	refusalHold  = time.Second
-	refusalTime  = 2 * time.Second
-	refusalDrain = 256 << 10
+	maxRefusing   = 256
+	refusalHold   = time.Second
+	refusalTime   = 2 * time.Second
+	refusalLinger = 250 * time.Millisecond
+	refusalDrain  = 256 << 10
 )
 
 // Accept returns the next connection within its address's rate; the
@@ -135,6 +136,9 @@ func (l *ipRateListener) refuse(c net.Conn, answerAt time.Time, retryAfter int) 
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.CloseWrite()
 	}
+	// A client's request has arrived whole by now; one still trickling
+	// bytes (slowloris) is not waited for.
+	_ = c.SetReadDeadline(time.Now().Add(refusalLinger))
 	_, _ = io.Copy(io.Discard, io.LimitReader(c, refusalDrain))
 }
 

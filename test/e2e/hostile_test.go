@@ -531,3 +531,102 @@ func TestAnAbusiveAddressIsBanned(t *testing.T) {
 	}
 	_ = back.Close()
 }
+
+// TestBadRequestsOfAnAddressAreBounded: past
+// limits.badRequestsPerSecondPerIP (here 1 a second), an address that
+// made bad requests has its next connections refused as they are accepted:
+// a 429 with Retry-After and the rate_limited error, counted as
+// bad_requests. Each way of misbehaving counts, over the native protocol
+// and Socket.IO alike; another address is not held back.
+func TestBadRequestsOfAnAddressAreBounded(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.Limits.BadRequestsPerSecondPerIP = 1
+		c.RateLimit.Max = 5
+		c.RateLimit.Abuse = config.Abuse{Blocked: 3, Window: config.Duration{Duration: time.Minute}}
+	})
+	from := func(ip string) websocket.Dialer {
+		return websocket.Dialer{HandshakeTimeout: wait, NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext}
+	}
+	native := func(ip string) (*websocket.Conn, *http.Response, error) {
+		d := from(ip)
+		return d.Dial(n.wsURL(""), http.Header{"Authorization": {"Bearer " + userToken(t, "misbehaving-"+ip)}})
+	}
+	misbehave := map[string]func(ip string){
+		"a message over limits.maxMessageBytes": func(ip string) {
+			ws, _, err := native(ip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = ws.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 100<<10)))
+			if ce := readToClose(t, ws); ce.Code != websocket.CloseMessageTooBig {
+				t.Fatalf("closed with %v, want 1009", ce)
+			}
+		},
+		"a flood closed for abuse": func(ip string) {
+			ws, _, err := native(ip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 20 {
+				if ws.WriteJSON(map[string]any{"event": "ping", "id": i + 1}) != nil {
+					break
+				}
+			}
+			if ce := readToClose(t, ws); ce.Code != websocket.ClosePolicyViolation {
+				t.Fatalf("closed with %v, want 1008", ce)
+			}
+		},
+		"a Socket.IO packet announcing 1,001 attachments": func(ip string) {
+			d := from(ip)
+			ws, _, err := d.Dial(strings.Replace(n.base, "http://", "ws://", 1)+"/socket.io/?EIO=4&transport=websocket", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+			_, _, _ = ws.ReadMessage() // the open packet
+			auth, _ := json.Marshal(map[string]string{"token": userToken(t, "misbehaving-"+ip)})
+			_ = ws.WriteMessage(websocket.TextMessage, append([]byte("40"), auth...))
+			_ = ws.WriteMessage(websocket.TextMessage, []byte(`451001-["upload",{"_placeholder":true,"num":0}]`))
+			for {
+				_ = ws.SetReadDeadline(time.Now().Add(wait))
+				if _, _, err := ws.ReadMessage(); err != nil {
+					if ne, ok := err.(net.Error); ok && ne.Timeout() {
+						t.Fatal("the session was not closed")
+					}
+					return
+				}
+			}
+		},
+	}
+	ips := []string{"127.0.0.21", "127.0.0.22", "127.0.0.23"}
+	i := 0
+	for what, do := range misbehave {
+		ip := ips[i]
+		i++
+		do(ip)
+		// The next connection is refused as it is accepted, before its
+		// upgrade is read: not by the upgrade's own per-address rule
+		// (rateLimit.connectionsPerIP), whose answer says otherwise.
+		ws, resp, err := native(ip)
+		if err == nil {
+			_ = ws.Close()
+			t.Fatalf("%s: the next connection from %s was accepted", what, ip)
+		}
+		if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("%s: the next connection: %v %v, want 429", what, resp, err)
+		}
+		var e struct{ Error struct{ Code, Message string } }
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Error.Code != "rate_limited" ||
+			!strings.Contains(e.Error.Message, "too many connections from this address") || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s: the refusal: %v %+v, Retry-After %q", what, err, e, resp.Header.Get("Retry-After"))
+		}
+		if got := value(t, scrape(t, n), "realtime_connection_attempts_rejected_total", map[string]string{"reason": "bad_requests"}); got != float64(i) {
+			t.Errorf("%s: bad_requests refusals counted: %v, want %d", what, got, i)
+		}
+	}
+	other, _, err := native("127.0.0.24")
+	if err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	_ = other.Close()
+}
