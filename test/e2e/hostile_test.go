@@ -615,7 +615,9 @@ func TestBadRequestsOfAnAddressAreBounded(t *testing.T) {
 		if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
 			t.Fatalf("%s: the next connection: %v %v, want 429", what, resp, err)
 		}
-		var e struct{ Error struct{ Code, Message string } }
+		var e struct {
+			Error struct{ Code, Message string }
+		}
 		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Error.Code != "rate_limited" ||
 			!strings.Contains(e.Error.Message, "too many connections from this address") || resp.Header.Get("Retry-After") == "" {
 			t.Errorf("%s: the refusal: %v %+v, Retry-After %q", what, err, e, resp.Header.Get("Retry-After"))
