@@ -14,7 +14,7 @@ import (
 // ipRateListener bounds, per client address, the connections it may open
 // a second (limits.connectionsPerSecondPerIP) and the bad requests it may
 // make a second (limits.badRequestsPerSecondPerIP): requests the node had
-// to refuse for what they were, reported through bad. The check runs as
+// to refuse for what they were, reported through badRequest. The check runs as
 // each connection is accepted, before a byte of it is read, so refusing
 // one costs the node an accept, a short write and a close: far less than
 // parsing a request it would refuse anyway (an oversized header, say).
@@ -23,6 +23,7 @@ import (
 // accepted at one moment may all turn out bad; the address's bucket then
 // goes into debt, and the address is refused until it has been repaid.
 // Over time an address gets no more than its rate of bad requests parsed.
+//
 // A refused connection gets a bare 429 with Retry-After once its request
 // starts to arrive (an HTTP client takes an answer sent before its
 // request for a broken connection), then is closed; what it sends is
@@ -38,8 +39,8 @@ type ipRateListener struct {
 	net.Listener
 	// perSecond and badPerSecond are the two rates; 0 turns one off.
 	perSecond, badPerSecond int
-	// refused counts a refusal, by the rule that made it: "ip_rate" (the
-	// connection rate, or a ban) or "bad_requests".
+	// refused counts a refusal, by the rule that made it (ruleIPRate or
+	// ruleBadRequests).
 	refused func(rule string)
 	hold    time.Duration
 	// answering bounds the refusals in progress; past it a connection is
@@ -69,13 +70,24 @@ type ipBucket struct {
 // connection; a full bucket says nothing, so dropping it loses nothing.
 const ipBucketIdle = time.Minute
 
-// refusal is the whole answer a refused connection gets, told to come
-// back after retryAfter seconds.
-func refusal(retryAfter int) []byte {
-	const body = `{"error":{"code":"rate_limited","message":"too many connections from this address; retry later"}}`
+// refusal is the whole answer a connection refused by rule gets, told to
+// come back after retryAfter seconds.
+func refusal(retryAfter int, rule string) []byte {
+	why := "too many connections from this address"
+	if rule == ruleBadRequests {
+		why = "too many bad requests from this address"
+	}
+	body := `{"error":{"code":"rate_limited","message":"` + why + `; retry later"}}`
 	return fmt.Appendf(nil, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: %d\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
 		retryAfter, len(body), body)
 }
+
+// The rules a refusal is counted under
+// (realtime_connection_attempts_rejected_total's reason).
+const (
+	ruleIPRate      = "ip_rate"      // limits.connectionsPerSecondPerIP, or a ban
+	ruleBadRequests = "bad_requests" // limits.badRequestsPerSecondPerIP
+)
 
 func newIPRateListener(ln net.Listener, perSecond, badPerSecond int, refused func(rule string)) *ipRateListener {
 	return &ipRateListener{Listener: ln, perSecond: perSecond, badPerSecond: badPerSecond, refused: refused, hold: refusalHold,
@@ -110,7 +122,7 @@ func (l *ipRateListener) Accept() (net.Conn, error) {
 		}
 		select {
 		case l.answering <- struct{}{}:
-			go l.refuse(c, time.Now().Add(l.hold), retryAfter)
+			go l.refuse(c, time.Now().Add(l.hold), retryAfter, rule)
 		default:
 			_ = c.Close()
 		}
@@ -121,7 +133,7 @@ func (l *ipRateListener) Accept() (net.Conn, error) {
 // started, closes its sending side, and drops what the client still sends
 // until it closes. Closing with unread bytes would reset the connection,
 // and the client might lose the answer.
-func (l *ipRateListener) refuse(c net.Conn, answerAt time.Time, retryAfter int) {
+func (l *ipRateListener) refuse(c net.Conn, answerAt time.Time, retryAfter int, rule string) {
 	defer func() { <-l.answering }()
 	defer c.Close()
 	time.Sleep(time.Until(answerAt))
@@ -130,7 +142,7 @@ func (l *ipRateListener) refuse(c net.Conn, answerAt time.Time, retryAfter int) 
 	if _, err := c.Read(buf[:]); err != nil {
 		return
 	}
-	if _, err := c.Write(refusal(retryAfter)); err != nil {
+	if _, err := c.Write(refusal(retryAfter, rule)); err != nil {
 		return
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
@@ -159,15 +171,15 @@ func (l *ipRateListener) allow(addr net.Addr, now time.Time) (retryAfter int, ru
 	}
 	b := l.bucketLocked(addrIP(addr.String()), now)
 	if now.Before(b.bannedUntil) {
-		return int(math.Ceil(b.bannedUntil.Sub(now).Seconds())), "ip_rate"
+		return int(math.Ceil(b.bannedUntil.Sub(now).Seconds())), ruleIPRate
 	}
 	if b.bad != nil {
 		if owed := 1 - b.bad.TokensAt(now) + float64(b.unresolved); owed > 0 {
-			return max(1, int(math.Ceil(owed/float64(l.badPerSecond)))), "bad_requests"
+			return max(1, int(math.Ceil(owed/float64(l.badPerSecond)))), ruleBadRequests
 		}
 	}
 	if b.lim != nil && !b.lim.AllowN(now, 1) {
-		return 1, "ip_rate"
+		return 1, ruleIPRate
 	}
 	return 0, ""
 }

@@ -51,7 +51,7 @@ func run() error {
 	base := flag.String("url", "", "the runtime's base URL, http://127.0.0.1:PORT (loopback only)")
 	secret := flag.String("secret", "", "the runtime's HS256 JWT secret, to sign the attackers' tokens")
 	d := flag.Duration("for", 3*time.Second, "how long the attacks last, at most 1m")
-	which := flag.String("attacks", "floods,slowloris,headers,socketio", "the attacks to run, comma-separated: floods, slowloris, headers, socketio, polling, deflate")
+	which := flag.String("attacks", "floods,slowloris,headers,socketio", "the attacks to run, comma-separated: floods, slowloris, headers, socketio, polling, deflate, or none (the control: nothing is sent)")
 	maxPayload := flag.Int("max-payload", 1_000_000, "the runtime's socketIO.maxHttpBufferSize: the polling attack's bodies are one byte over it")
 	from := flag.String("from", "", "the loopback address the attacks come from, as an attacker has an address of its own (default: the system's choice)")
 	flag.Parse()
@@ -86,6 +86,7 @@ func run() error {
 		"socketio":  a.socketIOAttachments,
 		"polling":   a.polling,
 		"deflate":   a.deflateBomb,
+		"none":      idle,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *d)
 	defer cancel()
@@ -400,6 +401,13 @@ func (a *attacker) deflateBomb(ctx context.Context) *report {
 		_ = ws.Close()
 	}
 	return r
+}
+
+// idle sends nothing until the time is up: the control, which shows how
+// much a bystander's figures move by themselves.
+func idle(ctx context.Context) *report {
+	<-ctx.Done()
+	return newReport()
 }
 
 // closeAnswer names how a connection ended.
