@@ -312,13 +312,7 @@ func (a *attacker) socketIOAttachments(ctx context.Context) *report {
 		_, _, _ = ws.ReadMessage() // the open packet
 		_ = ws.WriteMessage(websocket.TextMessage, append([]byte("40"), auth...))
 		_ = ws.WriteMessage(websocket.TextMessage, []byte(`451001-["upload",{"_placeholder":true,"num":0}]`))
-		for {
-			if _, _, err := ws.ReadMessage(); err != nil {
-				r.note(closeAnswer(err), 2)
-				break
-			}
-		}
-		_ = ws.Close()
+		readToEnd(ws, r, 2)
 	}
 	return r
 }
@@ -392,13 +386,7 @@ func (a *attacker) deflateBomb(ctx context.Context) *report {
 		_, _, _ = ws.ReadMessage() // connected
 		ws.EnableWriteCompression(true)
 		_ = ws.WriteMessage(websocket.TextMessage, bomb)
-		for {
-			if _, _, err := ws.ReadMessage(); err != nil {
-				r.note(closeAnswer(err), 1)
-				break
-			}
-		}
-		_ = ws.Close()
+		readToEnd(ws, r, 1)
 	}
 	return r
 }
@@ -408,6 +396,18 @@ func (a *attacker) deflateBomb(ctx context.Context) *report {
 func idle(ctx context.Context) *report {
 	<-ctx.Done()
 	return newReport()
+}
+
+// readToEnd reads ws until it ends, notes how with the frames the attack
+// sent on it, and closes it.
+func readToEnd(ws *websocket.Conn, r *report, frames int) {
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			r.note(closeAnswer(err), frames)
+			break
+		}
+	}
+	_ = ws.Close()
 }
 
 // closeAnswer names how a connection ended.

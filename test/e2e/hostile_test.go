@@ -393,9 +393,16 @@ func attackFromAnotherProcess(t *testing.T, cfg, attacks string, window time.Dur
 	if ipRate {
 		limits["headers"] = "status 429" // refused as accepted, past 20 a second
 	}
-	for _, name := range strings.Split(attacks, ",") {
+	names := strings.Split(attacks, ",")
+	for _, name := range names {
 		r := reports[name]
 		t.Logf("%s: %d attempts, %d frames, answers %v", name, r.Attempts, r.Frames, r.Answers)
+		// Attacks from one address share its bad-request budget: run
+		// together, one may find the address refused before its own limit
+		// was reached, which is a limit too.
+		if len(names) > 1 && r.Answers["status 429"] > 0 {
+			continue
+		}
 		if name != "none" && r.Answers[limits[name]] == 0 {
 			t.Errorf("%s: never answered %q", name, limits[name])
 		}
@@ -499,21 +506,14 @@ func TestAnAbusiveAddressIsBanned(t *testing.T) {
 		c.RateLimit.Abuse = config.Abuse{Blocked: 3, Window: config.Duration{Duration: time.Minute}, Ban: config.Duration{Duration: ban}}
 	})
 	from := func(ip string) (*websocket.Conn, *http.Response, error) {
-		d := websocket.Dialer{HandshakeTimeout: wait, NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext}
+		d := dialerFrom(ip)
 		return d.Dial(n.wsURL(""), http.Header{"Authorization": {"Bearer " + userToken(t, "flooder-"+ip)}})
 	}
 	ws, _, err := from("127.0.0.9")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 20 {
-		if ws.WriteJSON(map[string]any{"event": "ping", "id": i + 1}) != nil {
-			break
-		}
-	}
-	if ce := readToClose(t, ws); ce.Code != websocket.ClosePolicyViolation {
-		t.Fatalf("the flood ended with %v, want 1008", ce)
-	}
+	floodToAbuse(t, ws)
 	banned := time.Now()
 	_, resp, err := from("127.0.0.9")
 	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
@@ -547,11 +547,8 @@ func TestBadRequestsOfAnAddressAreBounded(t *testing.T) {
 		c.RateLimit.Max = 5
 		c.RateLimit.Abuse = config.Abuse{Blocked: 3, Window: config.Duration{Duration: time.Minute}}
 	})
-	from := func(ip string) websocket.Dialer {
-		return websocket.Dialer{HandshakeTimeout: wait, NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext}
-	}
 	native := func(ip string) (*websocket.Conn, *http.Response, error) {
-		d := from(ip)
+		d := dialerFrom(ip)
 		return d.Dial(n.wsURL(""), http.Header{"Authorization": {"Bearer " + userToken(t, "misbehaving-"+ip)}})
 	}
 	misbehave := map[string]func(ip string){
@@ -570,17 +567,10 @@ func TestBadRequestsOfAnAddressAreBounded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i := range 20 {
-				if ws.WriteJSON(map[string]any{"event": "ping", "id": i + 1}) != nil {
-					break
-				}
-			}
-			if ce := readToClose(t, ws); ce.Code != websocket.ClosePolicyViolation {
-				t.Fatalf("closed with %v, want 1008", ce)
-			}
+			floodToAbuse(t, ws)
 		},
 		"a Socket.IO packet announcing 1,001 attachments": func(ip string) {
-			d := from(ip)
+			d := dialerFrom(ip)
 			ws, _, err := d.Dial(strings.Replace(n.base, "http://", "ws://", 1)+"/socket.io/?EIO=4&transport=websocket", nil)
 			if err != nil {
 				t.Fatal(err)
@@ -634,4 +624,23 @@ func TestBadRequestsOfAnAddressAreBounded(t *testing.T) {
 		t.Fatalf("another address: %v", err)
 	}
 	_ = other.Close()
+}
+
+// dialerFrom dials WebSockets from the loopback address ip.
+func dialerFrom(ip string) websocket.Dialer {
+	return websocket.Dialer{HandshakeTimeout: wait, NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext}
+}
+
+// floodToAbuse sends pings on ws until the node closes it, and fails the
+// test unless it was closed for abuse (1008).
+func floodToAbuse(t *testing.T, ws *websocket.Conn) {
+	t.Helper()
+	for i := range 20 {
+		if ws.WriteJSON(map[string]any{"event": "ping", "id": i + 1}) != nil {
+			break
+		}
+	}
+	if ce := readToClose(t, ws); ce.Code != websocket.ClosePolicyViolation {
+		t.Fatalf("the flood ended with %v, want 1008", ce)
+	}
 }
