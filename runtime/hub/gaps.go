@@ -48,6 +48,12 @@ type gapState struct {
 	// epoch is the store's epoch (Config.StoreEpoch) as last read: nil
 	// until then.
 	epoch map[string]string
+	// atBreak holds, from the first break on, what this node had
+	// delivered when the last break began: each channel's mark, and the
+	// broadcasts' under broadcastHistory. A republished publication is
+	// compared with it (staleRepublished): what the node delivered since,
+	// through the gap fill or locally, says nothing of what it had before.
+	atBreak map[string]channelMark
 
 	bmu        sync.Mutex
 	broadcasts channelMark // the broadcasts' mark
@@ -105,9 +111,12 @@ func (h *Hub) watchBroker() {
 }
 
 func (h *Hub) brokerLost() {
+	marks := h.channelMarks()
+	marks[broadcastHistory] = h.gap.broadcastMark()
 	h.gap.mu.Lock()
 	if !h.gap.holding {
 		h.gap.since = time.Now()
+		h.gap.atBreak = marks
 	}
 	h.gap.gen++ // a fill of an earlier break in progress gives way
 	h.gap.holding = true

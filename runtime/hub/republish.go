@@ -251,9 +251,12 @@ func (r *recentPublications) holds(name, id string) bool {
 
 // staleRepublished reports whether a republished publication is one this
 // node delivered before the break: it remembers delivering it, or it is
-// older than the last one it delivered there. Two publications can carry
-// the same timestamp (a millisecond's), so one stamped like the last one
-// delivered is stale only if it is that one.
+// older than the last one it had delivered there when the break began.
+// What it delivered since does not count: the gap fill, or this node's
+// own API, may have delivered newer publications before another node
+// published this one again. Two publications can carry the same timestamp
+// (a millisecond's), so one stamped like the last one delivered is stale
+// only if it is that one.
 func (h *Hub) staleRepublished(name string, m *message.Message) bool {
 	if !m.Republished {
 		return false
@@ -261,14 +264,27 @@ func (h *Hub) staleRepublished(name string, m *message.Message) bool {
 	if h.delivered.holds(name, m.ID) {
 		return true
 	}
+	h.gap.mu.Lock()
+	atBreak := h.gap.atBreak // replaced at each break, never changed
+	h.gap.mu.Unlock()
 	var mark channelMark
-	if name == broadcastHistory {
-		mark = h.gap.broadcastMark()
+	if atBreak != nil {
+		// The zero mark when nothing was delivered there before it.
+		mark = atBreak[name]
 	} else {
-		sh := h.chanShard(name)
-		sh.mu.Lock()
-		mark = sh.marks[name]
-		sh.mu.Unlock()
+		// No break seen here: all it delivered came before.
+		mark = h.currentMark(name)
 	}
 	return mark.lastAt != "" && (m.Timestamp < mark.lastAt || m.ID == mark.last)
+}
+
+// currentMark returns the channel's mark, or the broadcasts'.
+func (h *Hub) currentMark(name string) channelMark {
+	if name == broadcastHistory {
+		return h.gap.broadcastMark()
+	}
+	sh := h.chanShard(name)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.marks[name]
 }

@@ -148,6 +148,38 @@ func TestRepublishedPublicationsOfOneMillisecond(t *testing.T) {
 	}
 }
 
+// A republished publication is compared with what the node had delivered
+// when the break began, not since: once its subscription is back, the
+// node delivers publications newer than one another node accepted before
+// the break and publishes again only later. Found when
+// TestChannelPublishesThroughARedisRestartAreNotLost lost a publication
+// in a CI run: the node had skipped it as older than the last one it had
+// delivered.
+func TestRepublishedAfterNewerOnesIsDelivered(t *testing.T) {
+	b := &watchedBroker{Memory: broker.NewMemory()}
+	h := newTestHub(t, Config{Broker: b})
+	s, c := accept(t, h, "alice")
+	s.HandleFrame(protocol.Frame{Event: "subscribe", Data: json.RawMessage(`{"channels":["doc:1"]}`)})
+	pub := func(v, at string) *message.Message {
+		m := message.New("doc_update", payload(v), message.PriorityNormal)
+		m.Channel, m.Timestamp = "doc:1", at
+		return m
+	}
+	h.dispatch(topicChannelPrefix+"doc:1", pub("before the break", "2026-12-01T00:00:00.000Z"))
+	b.lost()
+	b.restored()
+	waitUntil(t, "the gap filled", func() bool { return !h.holding.Load() })
+	h.dispatch(topicChannelPrefix+"doc:1", pub("after the break", "2026-12-01T00:00:00.002Z"))
+	lost := pub("accepted elsewhere just before the break", "2026-12-01T00:00:00.001Z")
+	lost.Republished = true
+	h.dispatch(topicChannelPrefix+"doc:1", lost)
+	evs := c.waitFor(t, "three publications", func(e []event) bool { return countType(e, "doc_update") >= 3 })
+	time.Sleep(50 * time.Millisecond)
+	if got := countType(c.events(t), "doc_update"); got != 3 {
+		t.Fatalf("%d publications delivered, want 3: %+v", got, evs)
+	}
+}
+
 // A store lost data when a part of its epoch named before and after the
 // break changed; parts that appear or go (a shard added, slots moved)
 // say nothing, nor does an epoch never read.
