@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,10 +41,17 @@ func TestOperatorRestoresItsFieldsAfterAConflictStorm(t *testing.T) {
 	}
 	defer w.Stop()
 	var writes atomic.Int64
+	var seenMu sync.Mutex
+	seen := map[string]bool{} // the resource versions the watch has seen
 	go func() {
 		for ev := range w.ResultChan() {
 			if ev.Type == watch.Modified {
 				writes.Add(1)
+			}
+			if o, ok := ev.Object.(client.Object); ok {
+				seenMu.Lock()
+				seen[o.GetResourceVersion()] = true
+				seenMu.Unlock()
 			}
 		}
 	}()
@@ -69,6 +77,13 @@ func TestOperatorRestoresItsFieldsAfterAConflictStorm(t *testing.T) {
 		return c.client.Get(ctx, key, &dep) == nil && dep.Spec.Template.Spec.Containers[0].Image == ours
 	})
 	restored := time.Since(start)
+	// The watch may tell of the write that restored the image after the
+	// Get saw it: it counts as the storm's, not as one after.
+	waitFor(t, "the watch to see the restored Deployment", func() bool {
+		seenMu.Lock()
+		defer seenMu.Unlock()
+		return seen[dep.ResourceVersion]
+	})
 	settled := writes.Load()
 	time.Sleep(5 * time.Second)
 	quiet := writes.Load() - settled
