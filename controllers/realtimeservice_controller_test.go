@@ -426,16 +426,17 @@ func TestServiceMonitorWithoutItsCRD(t *testing.T) {
 	})
 	sm := &unstructured.Unstructured{}
 	sm.SetGroupVersionKind(schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"})
-	eventually(t, "the ServiceMonitor", func() (bool, string) {
-		err := get(t, ns, "chat", sm)
-		return err == nil, fmt.Sprint(err)
+	// A reconcile that started before the spec change may create it with
+	// the old interval first.
+	eventually(t, "the ServiceMonitor, every 15s", func() (bool, string) {
+		if err := get(t, ns, "chat", sm); err != nil {
+			return false, err.Error()
+		}
+		eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+		return len(eps) == 1 && eps[0].(map[string]any)["interval"] == "15s", fmt.Sprintf("endpoints = %v", eps)
 	})
 	if ref := metav1.GetControllerOf(sm); ref == nil || ref.Name != "chat" {
 		t.Errorf("ServiceMonitor controller = %+v", ref)
-	}
-	eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
-	if len(eps) != 1 || eps[0].(map[string]any)["interval"] != "15s" {
-		t.Errorf("endpoints = %v", eps)
 	}
 	eventually(t, "MonitoringReady=True", func() (bool, string) {
 		r := rtsOf(t, ns, "chat")
