@@ -53,7 +53,14 @@ type Store interface {
 // Refresher is implemented by stores whose entries expire unless their
 // node keeps refreshing them, so that a dead node's connections leave.
 type Refresher interface {
+	// Refresh pushes the expiry of connections that are still recorded
+	// one TTL ahead; it does not bring back one that has left.
 	Refresh(ctx context.Context, conns []Conn) error
+	// Restore records the connections again, as Join would, whether or
+	// not they are still recorded: after the store was out of reach for
+	// longer than an entry lives, or lost its data. One that left
+	// meanwhile may be counted again until its entry expires.
+	Restore(ctx context.Context, conns []Conn) error
 	TTL() time.Duration
 }
 

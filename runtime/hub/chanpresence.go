@@ -163,7 +163,7 @@ func (h *Hub) channelPresenceConns() []chanpresence.Conn {
 	h.eachSession(func(s *Session) {
 		for _, ch := range s.channelList() {
 			if on, _ := h.cfg.Policy.PresenceFor(ch); on {
-				out = append(out, chanpresence.Conn{Channel: ch, UserID: s.userID, ConnID: s.presenceID()})
+				out = append(out, chanpresence.Conn{Channel: ch, UserID: s.userID, ConnID: s.presenceID(), Info: s.Claims().Info})
 			}
 		}
 	})

@@ -294,21 +294,44 @@ func keepReading(ws *websocket.Conn, frames chan<- string) {
 // two unanswered pings, while the cut lasts. Once the cut ends it delivers
 // from history what was published meanwhile: nothing accepted is lost,
 // nothing comes twice, and B is ready again.
+//
+// Calls to B's own API during the cut are each either refused with 503,
+// Retry-After and an error code, or accepted and then delivered after the
+// cut: publications to the subscribers on both nodes, messages to the
+// user on B. And presence comes back by itself: the subscriber on B,
+// whose entry expired in Redis during the cut, is online again through A
+// once B's refresh reaches Redis.
 func TestRedisLatencyAndAPartitionedNode(t *testing.T) {
 	rs := redistest.Start(t)
 	proxy := startFaultProxy(t, rs.Addr())
-	a := startNode(t, func(c *config.Config) { c.RedisURL = rs.URL() })
+	// A presence entry lives 3s, refreshed every second: the cut outlives
+	// it.
+	shortPresence := func(c *config.Config) { c.Presence.TTL = config.Duration{Duration: 3 * time.Second} }
+	a := startNode(t, func(c *config.Config) { c.RedisURL = rs.URL(); shortPresence(c) })
 	b := startNode(t, func(c *config.Config) {
 		c.RedisURL = "redis://" + proxy.addr()
 		c.Health.BrokerGrace = config.Duration{Duration: 500 * time.Millisecond}
 		// Above the 1s round trip the latency toxics make.
 		c.Health.SubscriptionCheck = config.Duration{Duration: 1500 * time.Millisecond}
+		shortPresence(c)
 	})
 	sub := dial(t, b, userToken(t, "cut-reader"))
 	if r := sub.subscribe("doc:cut"); !r[0].OK {
 		t.Fatalf("subscribe: %+v", r)
 	}
-	col := collect(t, sub, "headline")
+	col := collect(t, sub, "headline", "notice")
+	onA := dial(t, a, userToken(t, "cut-watcher"))
+	if r := onA.subscribe("doc:cut"); !r[0].OK {
+		t.Fatalf("subscribe: %+v", r)
+	}
+	colA := collect(t, onA, "headline")
+	online := func(user string) bool {
+		r := call(t, "GET", a.base+"/ws/status/"+user, serviceToken(t), nil)
+		return r.Status == 200 && r.Body["online"] == true
+	}
+	if !online("cut-reader") {
+		t.Fatal("the subscriber on B is not online before the cut")
+	}
 	var accepted []string
 	publishFor := func(d time.Duration) {
 		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
@@ -332,6 +355,36 @@ func TestRedisLatencyAndAPartitionedNode(t *testing.T) {
 	reconnects := value(t, scrape(t, b), "realtime_broker_reconnects_total", nil)
 	proxy.blackhole(t)
 	cutAt := time.Now()
+	// Calls to B's API meanwhile, one after another, until the cut ends.
+	type callToB struct {
+		kind string
+		res  apiResult
+	}
+	var toB []callToB
+	cutEnded := make(chan struct{})
+	callsDone := make(chan struct{})
+	go func() {
+		defer close(callsDone)
+		kinds := []struct{ kind, path string }{{"publish", "/ws/publish"}, {"send", "/ws/send/cut-reader"}}
+		for i := 0; i < 40; i++ {
+			select {
+			case <-cutEnded:
+				return
+			default:
+			}
+			k := kinds[i%2]
+			body := map[string]any{"channel": "doc:cut", "type": "headline", "payload": "through B"}
+			if k.kind == "send" {
+				body = map[string]any{"type": "notice", "payload": "through B"}
+			}
+			r, err := tryCall(b.base+k.path, serviceToken(t), body)
+			if err != nil {
+				t.Errorf("%s through B: %v", k.kind, err)
+				return
+			}
+			toB = append(toB, callToB{k.kind, r})
+		}
+	}()
 	publishFor(time.Second)
 	// Readiness counts from the first failed probe, as a kubelet's would.
 	eventually(t, "B, cut from Redis, to report not ready", func() bool { return ready() == 503 })
@@ -347,15 +400,44 @@ func TestRedisLatencyAndAPartitionedNode(t *testing.T) {
 		}
 	}
 	healed := time.Now()
+	close(cutEnded)
+	<-callsDone
 	eventually(t, "B to be ready again", func() bool { return ready() == 200 })
 	publishFor(500 * time.Millisecond)
 
-	lost, dup := col.await(accepted, 15*time.Second)
+	// What B accepted during the cut, and what it refused.
+	var publishedOnB, sentOnB []string
+	refused := 0
+	for _, c := range toB {
+		switch {
+		case c.res.Status == 200:
+			if c.kind == "publish" {
+				publishedOnB = append(publishedOnB, c.res.Body["messageId"].(string))
+			} else {
+				sentOnB = append(sentOnB, c.res.Body["messageId"].(string))
+			}
+		case c.res.Status == 503 && c.res.Header.Get("Retry-After") != "" && c.res.errorCode() != "":
+			refused++
+		default:
+			t.Errorf("%s through B during the cut: %d %s, want 200, or 503 with Retry-After and a code", c.kind, c.res.Status, c.res.Raw)
+		}
+	}
+	t.Logf("calls to B during the cut: %d, %d refused with 503, %d publications and %d sends accepted", len(toB), refused, len(publishedOnB), len(sentOnB))
+	if len(toB) == 0 {
+		t.Error("no call to B finished during the cut")
+	}
+
+	lost, dup := col.await(append(append(slices.Clone(accepted), publishedOnB...), sentOnB...), 15*time.Second)
 	t.Logf("%d publications through A; B cut off for %s; the subscriber on B had them all %s after the cut ended",
 		len(accepted), cut.Round(time.Millisecond), time.Since(healed).Round(time.Millisecond))
 	if len(lost) > 0 || len(dup) > 0 {
-		t.Fatalf("subscriber on B: %d of %d lost %v, %d twice %v", len(lost), len(accepted), lost, len(dup), dup)
+		t.Fatalf("subscriber on B: %d of %d lost %v, %d twice %v", len(lost), len(accepted)+len(publishedOnB)+len(sentOnB), lost, len(dup), dup)
 	}
+	if lost, dup := colA.await(append(slices.Clone(accepted), publishedOnB...), 15*time.Second); len(lost) > 0 || len(dup) > 0 {
+		t.Fatalf("subscriber on A: %d lost %v, %d twice %v", len(lost), lost, len(dup), dup)
+	}
+	eventually(t, "the subscriber on B online again through A", func() bool { return online("cut-reader") })
+	t.Logf("presence: the subscriber on B online again through A %s after the cut ended", time.Since(healed).Round(time.Millisecond))
 	if v := value(t, scrape(t, b), "realtime_channel_gap_filled_total", nil); v < 1 {
 		t.Errorf("B filled %v publications from history, want the ones published during the cut", v)
 	}

@@ -275,6 +275,28 @@ func (s *Store) Refresh(ctx context.Context, conns []chanpresence.Conn) error {
 	return flush(true)
 }
 
+// Restore implements chanpresence.Refresher: each connection joins
+// again, its info included, in pipelines of refreshChunk. The script is
+// sent whole (EVAL), as a store that lost its data lost its scripts too.
+func (s *Store) Restore(ctx context.Context, conns []chanpresence.Conn) error {
+	for len(conns) > 0 {
+		chunk := conns[:min(len(conns), refreshChunk)]
+		conns = conns[len(chunk):]
+		now := time.Now()
+		_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, c := range chunk {
+				joinScript.Eval(ctx, p, []string{s.usersKey(c.Channel), s.connsKey(c.Channel, c.UserID), s.infoKey(c.Channel)},
+					now.UnixMilli(), now.Add(s.ttl).UnixMilli(), c.UserID, c.ConnID, string(c.Info), s.keep())
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("while recording channel presence again: %w", err)
+		}
+	}
+	return nil
+}
+
 // refreshChunk bounds the members of one ZADD, and the commands of one
 // pipeline, in a refresh.
 const refreshChunk = 500

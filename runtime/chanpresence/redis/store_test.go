@@ -122,3 +122,46 @@ func TestRefreshSendsOneCommandPerKey(t *testing.T) {
 		t.Fatalf("doc:small after the refreshes: %+v %v, want 1 user with 2 connections", small, err)
 	}
 }
+
+// TestRestoreRecordsLostConnections: once the store has lost a live
+// connection (out of reach for longer than an entry lives, or restarted
+// empty), a refresh does not bring it back; a restore does, with the
+// user's info.
+func TestRestoreRecordsLostConnections(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newStore(t, srv, time.Minute)
+	ctx := context.Background()
+	conns := []chanpresence.Conn{
+		{Channel: "doc:1", UserID: "alice", ConnID: "a1", Info: []byte(`{"name":"Alice"}`)},
+		{Channel: "doc:1", UserID: "bob", ConnID: "b1"},
+		{Channel: "doc:2", UserID: "alice", ConnID: "a1", Info: []byte(`{"name":"Alice"}`)},
+	}
+	for _, c := range conns {
+		if _, err := s.Join(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer c.Close()
+	if err := c.FlushAll(ctx).Err(); err != nil { // the data lost
+		t.Fatal(err)
+	}
+	if err := s.Refresh(ctx, conns); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Stats(ctx, "doc:1"); st.Connections != 0 {
+		t.Fatalf("a refresh brought connections back: %+v", st)
+	}
+	if err := s.Restore(ctx, conns); err != nil {
+		t.Fatal(err)
+	}
+	for ch, want := range map[string]chanpresence.Stats{"doc:1": {Users: 2, Connections: 2}, "doc:2": {Users: 1, Connections: 1}} {
+		if st, err := s.Stats(ctx, ch); err != nil || st != want {
+			t.Errorf("%s after the restore: %+v %v, want %+v", ch, st, err, want)
+		}
+	}
+	members, _, err := s.Members(ctx, "doc:1", "", 10)
+	if err != nil || len(members) != 2 || members[0].UserID != "alice" || string(members[0].Info) != `{"name":"Alice"}` {
+		t.Errorf("doc:1's members after the restore: %+v %v", members, err)
+	}
+}

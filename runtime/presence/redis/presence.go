@@ -192,3 +192,23 @@ func (p *Presence) Refresh(ctx context.Context, conns []presence.Conn) error {
 	}
 	return nil
 }
+
+// Restore implements presence.Refresher: Refresh without XX, in one
+// pipeline.
+func (p *Presence) Restore(ctx context.Context, conns []presence.Conn) error {
+	if len(conns) == 0 {
+		return nil
+	}
+	exp := float64(nowMs() + p.ttl.Milliseconds())
+	_, err := p.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for _, c := range conns {
+			pipe.ZAdd(ctx, p.key(c.UserID), redis.Z{Score: exp, Member: c.ConnID})
+			pipe.PExpire(ctx, p.key(c.UserID), 2*p.ttl)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("while recording %d connections again: %w", len(conns), err)
+	}
+	return nil
+}

@@ -154,3 +154,41 @@ func BenchmarkConnections(b *testing.B) {
 		}
 	}
 }
+
+// TestRestoreRecordsLostConnections: once the store has lost a live
+// connection (out of reach for longer than an entry lives, or restarted
+// empty), a refresh does not bring it back; a restore does.
+func TestRestoreRecordsLostConnections(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	p := newPresence(t, srv, time.Minute)
+	conns := []presence.Conn{{UserID: "alice", ConnID: "a1"}, {UserID: "alice", ConnID: "a2"}, {UserID: "bob", ConnID: "b1"}}
+	for _, c := range conns {
+		if _, err := p.Join(ctx, c.UserID, c.ConnID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer c.Close()
+	if err := c.FlushAll(ctx).Err(); err != nil { // the data lost
+		t.Fatal(err)
+	}
+	if err := p.Refresh(ctx, conns); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := p.Get(ctx, "alice"); info.Online {
+		t.Fatalf("a refresh brought alice back: %+v", info)
+	}
+	if err := p.Restore(ctx, conns); err != nil {
+		t.Fatal(err)
+	}
+	for user, want := range map[string]int{"alice": 2, "bob": 1} {
+		if info, err := p.Get(ctx, user); err != nil || !info.Online || info.Connections != want {
+			t.Errorf("%s after the restore: %+v %v, want %d connections", user, info, err, want)
+		}
+	}
+	keys := c.Keys(ctx, "*presence:{bob}").Val()
+	if len(keys) != 1 || c.PTTL(ctx, keys[0]).Val() <= 0 {
+		t.Errorf("bob's key after the restore: %v, want one that expires", keys)
+	}
+}
