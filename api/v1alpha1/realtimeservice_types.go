@@ -88,12 +88,12 @@ type LimitsSpec struct {
 	// +optional
 	MaxMessageBytes int64 `json:"maxMessageBytes,omitempty"`
 	// BadRequestsPerSecondPerIP bounds the bad requests one client address
-	// may make a second: malformed or oversized requests, and connections
-	// closed for breaking the protocol or its limits. Past it, the
-	// address's new connections are refused with 429 and Retry-After until
-	// it is back under the rate. Unset keeps the runtime's default (10); 0
-	// turns it off, as it should be where one address carries many
-	// clients and their WebSocket frames reach the pods untouched.
+	// may make a second: connections closed for breaking the protocol or
+	// its limits. Past it, the address's new connections are refused with
+	// 429 and Retry-After until it is back under the rate. Unset keeps the
+	// runtime's default (10); 0 turns it off, as it should be where one
+	// address carries many clients and their WebSocket frames reach the
+	// pods untouched.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=1000000
 	// +optional

@@ -124,14 +124,14 @@ type Limits struct {
 	// addresses; set it where clients reach the node directly.
 	ConnectionsPerSecondPerIP int `json:"connectionsPerSecondPerIP,omitempty"`
 	// BadRequestsPerSecondPerIP bounds the bad requests one client
-	// address may make a second: requests the node refuses for what they
-	// are (malformed, headers too large or too slow) and connections it
-	// closes for breaking the protocol or its limits (a frame too large,
-	// an undecodable packet, abuse). Past it, the address's connections
-	// are refused as they are accepted, like connectionsPerSecondPerIP,
-	// until it is back under the rate. Default 10; 0 turns it off. Well
-	// behaved clients make none, and a load balancer that hides client
-	// addresses passes few on, so it is on by default.
+	// address may make a second: connections the node closes for breaking
+	// the protocol or its limits (a frame too large, an undecodable
+	// packet, abuse). Past it, the address's connections are refused as
+	// they are accepted, like connectionsPerSecondPerIP, until it is back
+	// under the rate; a request with headers too large holds a token while
+	// it is refused. Default 10; 0 turns it off. Well behaved clients make
+	// none, and a load balancer that hides client addresses passes few on,
+	// so it is on by default.
 	BadRequestsPerSecondPerIP int `json:"badRequestsPerSecondPerIP"`
 }
 

@@ -89,8 +89,9 @@ type Config struct {
 	Logger logr.Logger
 	// OnBadInput, when set, hears the client address (host:port) of each
 	// session closed for what its client sent: an undecodable packet, a
-	// message or body over MaxPayload, overlapping polls, or a Reject by
-	// the layer above.
+	// message or body over MaxPayload, or a Reject by the layer above.
+	// Overlapping polls end the session unreported: a network fault can
+	// cause them.
 	OnBadInput func(remoteAddr string)
 }
 

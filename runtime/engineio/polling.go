@@ -24,7 +24,7 @@ func (s *Socket) servePoll(w http.ResponseWriter, r *http.Request) {
 		// Two GETs at once: the client is broken or hostile. The reference
 		// server ends the session; the first GET gets the close packet.
 		s.mu.Unlock()
-		s.refuse(w, http.StatusBadRequest, ReasonTransportError)
+		s.overlapping(w)
 		return
 	}
 	s.poll.getActive = true
@@ -187,12 +187,14 @@ func (s *Socket) servePost(w http.ResponseWriter, r *http.Request) {
 	overlap := s.poll.postActive
 	s.poll.postActive = true
 	s.mu.Unlock()
-	if overlap || r.Header.Get("Content-Type") == "application/octet-stream" {
-		// v4 clients send binary as base64 text, never raw; and they never
-		// send two POSTs at once.
-		if !overlap {
-			s.endPost()
-		}
+	if overlap {
+		// v4 clients never send two POSTs at once.
+		s.overlapping(w)
+		return
+	}
+	if r.Header.Get("Content-Type") == "application/octet-stream" {
+		// v4 clients send binary as base64 text, never raw.
+		s.endPost()
 		s.refuse(w, http.StatusBadRequest, ReasonTransportError)
 		return
 	}
@@ -248,6 +250,21 @@ func (s *Socket) endPost() {
 // which the node may refuse as it accepts it when the client keeps
 // sending such requests.
 func (s *Socket) refuse(w http.ResponseWriter, status int, reason string) {
+	answerRefusal(w, status)
+	s.reject(reason)
+}
+
+// overlapping answers a poll that overlaps another of the same kind, as
+// refuse does, but without reporting the client (Config.OnBadInput): a
+// client whose earlier request a network fault cut off can send the next
+// before the server has seen the earlier one end.
+func (s *Socket) overlapping(w http.ResponseWriter) {
+	answerRefusal(w, http.StatusBadRequest)
+	s.finalize(ReasonTransportError)
+}
+
+// answerRefusal writes refuse's answer.
+func answerRefusal(w http.ResponseWriter, status int) {
 	w.Header().Set("Connection", "close")
 	if status == http.StatusRequestEntityTooLarge {
 		w.Header().Set("Cache-Control", "no-store")
@@ -255,5 +272,4 @@ func (s *Socket) refuse(w http.ResponseWriter, status int, reason string) {
 	} else {
 		writeError(w, errBadRequest)
 	}
-	s.reject(reason)
 }

@@ -13,16 +13,19 @@ import (
 
 // ipRateListener bounds, per client address, the connections it may open
 // a second (limits.connectionsPerSecondPerIP) and the bad requests it may
-// make a second (limits.badRequestsPerSecondPerIP): requests the node had
-// to refuse for what they were, reported through badRequest. The check runs as
-// each connection is accepted, before a byte of it is read, so refusing
-// one costs the node an accept, a short write and a close: far less than
-// parsing a request it would refuse anyway (an oversized header, say).
+// make a second (limits.badRequestsPerSecondPerIP): connections the node
+// closed for breaking the protocol or its limits, reported through
+// badRequest. The check runs as each connection is accepted, before a
+// byte of it is read, so refusing one costs the node an accept, a short
+// write and a close: far less than parsing a request it would refuse
+// anyway (an oversized header, say).
 //
 // A bad request is counted once the node has refused it, so connections
 // accepted at one moment may all turn out bad; the address's bucket then
 // goes into debt, and the address is refused until it has been repaid.
 // Over time an address gets no more than its rate of bad requests parsed.
+// Requests net/http is refusing on its own hold a token each meanwhile,
+// and leave no debt (see refusedWatch).
 //
 // A refused connection gets a bare 429 with Retry-After once its request
 // starts to arrive (an HTTP client takes an answer sent before its

@@ -8,28 +8,29 @@ import (
 	"sync/atomic"
 )
 
-// refusedWatch finds the requests the HTTP server refused on its own,
-// without handing them to the handler: malformed requests (400), headers
-// over limits.maxHeaderBytes (431), headers slower than
-// limits.httpHeaderTimeout. net/http answers those itself and tells no
-// one, so the watch follows each connection: one that the client sent
-// bytes on, that was never handed to the handler and never hijacked, and
-// that then closed, was refused. Each is reported to bad with the
-// client's address. A connection the client closed before sending
-// anything (a TCP health check) is not reported.
+// refusedWatch follows the requests net/http refuses on its own, without
+// handing them to the handler, which it tells no one about. The costly
+// one is a request whose headers are over limits.maxHeaderBytes: net/http
+// parses up to the limit, answers 431, and keeps the connection half a
+// second more so the client can read the answer. A client that does not
+// wait for the close sends its next request meanwhile, over a new
+// connection.
 //
-// net/http closes a refused connection only half a second after its
-// answer, to let the client read it, and a client that does not wait for
-// the close sends its next request meanwhile. So a connection is also
-// reported as unresolved once its request has been read (net/http's
-// StateActive), until it is handed to the handler (within microseconds)
-// or closes: the listener counts unresolved connections against the
-// address's bucket, so a burst of refusals is bounded before they are
-// counted.
+// So a connection counts as unresolved once net/http has read its request
+// (StateActive), until the request reaches the handler (within
+// microseconds for a good one) or the connection closes. The listener
+// holds a token of the address's bad-request bucket for each (see
+// ipRateListener.unresolvedRequest), which bounds how many oversized
+// requests an address gets parsed however fast it sends them.
+//
+// A refused request is not counted as a bad request once closed: one that
+// a network fault cut short (a reset mid-request, a proxy that hides many
+// clients behind one address) looks the same, and must not put the
+// address in debt. Connections the client closed before sending anything
+// (a TCP health check) are not unresolved at all.
 type refusedWatch struct {
-	bad func(addr string)
-	// unresolved adds d (1 or -1) to addr's connections that are neither
-	// handed to the handler nor closed.
+	// unresolved adds d (1 or -1) to addr's connections whose request was
+	// read but is neither handed to the handler nor closed.
 	unresolved func(addr string, d int)
 
 	mu    sync.Mutex
@@ -47,19 +48,18 @@ type connSeen struct {
 
 type connSeenKey struct{}
 
-func newRefusedWatch(bad func(addr string), unresolved func(addr string, d int)) *refusedWatch {
-	return &refusedWatch{bad: bad, unresolved: unresolved, conns: map[net.Conn]*connSeen{}}
+func newRefusedWatch(unresolved func(addr string, d int)) *refusedWatch {
+	return &refusedWatch{unresolved: unresolved, conns: map[net.Conn]*connSeen{}}
 }
 
-// watch sets srv up to report the requests it refuses.
+// watch sets srv up to report its unresolved connections.
 func (w *refusedWatch) watch(srv *http.Server) {
 	srv.ConnContext = w.connContext
 	srv.ConnState = w.connState
 	next := srv.Handler
 	srv.Handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if seen, ok := r.Context().Value(connSeenKey{}).(*connSeen); ok && seen.served.CompareAndSwap(false, true) && seen.unresolved {
-			seen.unresolved = false
-			w.unresolved(seen.c.RemoteAddr().String(), -1)
+		if seen, ok := r.Context().Value(connSeenKey{}).(*connSeen); ok && seen.served.CompareAndSwap(false, true) {
+			w.resolve(seen)
 		}
 		next.ServeHTTP(rw, r)
 	})
@@ -91,15 +91,16 @@ func (w *refusedWatch) connState(c net.Conn, state http.ConnState) {
 		seen := w.conns[c]
 		delete(w.conns, c)
 		w.mu.Unlock()
-		if seen == nil {
-			return
+		if seen != nil {
+			w.resolve(seen)
 		}
-		if seen.unresolved {
-			seen.unresolved = false
-			w.unresolved(c.RemoteAddr().String(), -1)
-		}
-		if state == http.StateClosed && seen.active && !seen.served.Load() {
-			w.bad(c.RemoteAddr().String())
-		}
+	}
+}
+
+// resolve ends seen's count as unresolved, if it was counted.
+func (w *refusedWatch) resolve(seen *connSeen) {
+	if seen.unresolved {
+		seen.unresolved = false
+		w.unresolved(seen.c.RemoteAddr().String(), -1)
 	}
 }

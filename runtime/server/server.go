@@ -211,7 +211,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		ErrorLog:          nil,
 	}
 	if cfg.Limits.BadRequestsPerSecondPerIP > 0 {
-		newRefusedWatch(badRequest, func(addr string, d int) {
+		newRefusedWatch(func(addr string, d int) {
 			if l := ipLimit.Load(); l != nil {
 				l.unresolvedRequest(addr, d)
 			}
