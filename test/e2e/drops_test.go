@@ -41,8 +41,14 @@ const (
 	dropsPublishEvery = 100 * time.Millisecond
 	// dropsConfig: every client dials from 127.0.0.1, so the per-IP and
 	// per-user rules are off; heartbeats are short so that a black-holed
-	// connection is noticed within seconds, on both protocols.
+	// connection is noticed within seconds, on both protocols. Channels
+	// keep 1,000 publications, as the Centrifugo side's does: the default
+	// 100 hold 10 seconds at 10 a second, and a client the cutter hits
+	// again and again can be away longer (a full run lost 125 of one
+	// client's deliveries so, told recovered: false).
 	dropsConfig = `
+limits: {badRequestsPerSecondPerIP: 0}
+channels: {defaultHistory: {size: 1000, ttl: 5m}}
 heartbeat: {interval: 500ms, timeout: 1500ms}
 socketIO: {pingInterval: 500ms, pingTimeout: 1000ms}
 rateLimit:

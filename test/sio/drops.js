@@ -5,14 +5,15 @@
 // {user, token, url}. Every
 // client connects with acks=1 and its built-in reconnection and connection
 // state recovery, subscribes to SIO_CHANNEL (again, with `since`, after a
-// reconnection that did not recover), acknowledges each user message, and
+// reconnection that did not recover, or when its last subscribe was never
+// acknowledged), acknowledges each user message, and
 // counts every message id it receives, duplicates included.
 //
 // It POSTs "subscribed" to SIO_SIGNAL_URL once every client is on the
 // channel. A client is done once it has seen a "drop_end" message both on
 // the channel and to its user; then it reports one line
 // {step: "report", user, seen: {id: count}, connects, recovered} and
-// disconnects. The script ends when every client is done.
+// disconnects. The script ends a second after every client is done.
 const { io } = require("socket.io-client");
 const { out, plain, fail } = require("./lib");
 
@@ -32,6 +33,11 @@ function run({ user, token, url }) {
   let connects = 0;
   let recovered = 0;
   let everSubscribed = false;
+  // confirmed: the last subscribe was acknowledged. A connection that
+  // recovered its session keeps the subscriptions the server had, which
+  // lack one whose subscribe a cut lost on its way: then it subscribes
+  // again.
+  let confirmed = false;
   let endChannel = false;
   let endUser = false;
   let finished = false;
@@ -50,12 +56,14 @@ function run({ user, token, url }) {
     // Having read nothing on the channel since the first subscribe, ask
     // for its whole history with an empty id.
     if (everSubscribed) data.since = { [channel]: lastChannelID || "" };
+    confirmed = false;
     socket.timeout(5000).emitWithAck("subscribe", data).then((r) => {
       const res = r && r.results && r.results[0];
       if (!res || !res.ok) {
         out({ step: "subscribe_refused", user, r: plain(r) });
         return;
       }
+      confirmed = true;
       if (!everSubscribed) {
         everSubscribed = true;
         if (++subscribed === clients.length) signal("subscribed");
@@ -69,7 +77,7 @@ function run({ user, token, url }) {
   socket.on("connect", () => {
     connects++;
     if (socket.recovered) recovered++;
-    else subscribe();
+    if (!socket.recovered || !confirmed) subscribe();
   });
   socket.onAny((event, msg) => {
     if (!msg || typeof msg.id !== "string") return;
@@ -85,7 +93,12 @@ function run({ user, token, url }) {
       finished = true;
       out({ step: "report", user, seen, connects, recovered });
       socket.disconnect();
-      if (++done === clients.length) out({ step: "done" });
+      if (++done === clients.length) {
+        out({ step: "done" });
+        // Every client has disconnected; a second lets their close
+        // packets go out, then the script ends whatever handle is left.
+        setTimeout(() => process.exit(0), 1000);
+      }
     }
   });
 }
