@@ -176,18 +176,7 @@ func (p *Presence) Connections(ctx context.Context) ([]presence.Conn, error) {
 // in one pipeline. ZADD XX only updates members that still exist, so a
 // connection that has left is not brought back.
 func (p *Presence) Refresh(ctx context.Context, conns []presence.Conn) error {
-	if len(conns) == 0 {
-		return nil
-	}
-	exp := float64(nowMs() + p.ttl.Milliseconds())
-	_, err := p.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-		for _, c := range conns {
-			pipe.ZAddXX(ctx, p.key(c.UserID), redis.Z{Score: exp, Member: c.ConnID})
-			pipe.PExpire(ctx, p.key(c.UserID), 2*p.ttl)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := p.write(ctx, conns, true); err != nil {
 		return fmt.Errorf("while refreshing %d connections: %w", len(conns), err)
 	}
 	return nil
@@ -196,19 +185,30 @@ func (p *Presence) Refresh(ctx context.Context, conns []presence.Conn) error {
 // Restore implements presence.Refresher: Refresh without XX, in one
 // pipeline.
 func (p *Presence) Restore(ctx context.Context, conns []presence.Conn) error {
+	if err := p.write(ctx, conns, false); err != nil {
+		return fmt.Errorf("while recording %d connections again: %w", len(conns), err)
+	}
+	return nil
+}
+
+// write sets each connection's expiry one TTL ahead, and its key's, in
+// one pipeline; with existing, only for members still there (ZADD XX).
+func (p *Presence) write(ctx context.Context, conns []presence.Conn, existing bool) error {
 	if len(conns) == 0 {
 		return nil
 	}
 	exp := float64(nowMs() + p.ttl.Milliseconds())
 	_, err := p.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for _, c := range conns {
-			pipe.ZAdd(ctx, p.key(c.UserID), redis.Z{Score: exp, Member: c.ConnID})
+			z := redis.Z{Score: exp, Member: c.ConnID}
+			if existing {
+				pipe.ZAddXX(ctx, p.key(c.UserID), z)
+			} else {
+				pipe.ZAdd(ctx, p.key(c.UserID), z)
+			}
 			pipe.PExpire(ctx, p.key(c.UserID), 2*p.ttl)
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("while recording %d connections again: %w", len(conns), err)
-	}
-	return nil
+	return err
 }
