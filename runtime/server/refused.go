@@ -33,8 +33,10 @@ type refusedWatch struct {
 	// read but is neither handed to the handler nor closed.
 	unresolved func(addr string, d int)
 
-	mu    sync.Mutex
-	conns map[net.Conn]*connSeen
+	// conns maps each open connection to its connSeen. A sync.Map: every
+	// request of a kept-alive connection looks its connection up, and
+	// entries are written once and deleted once.
+	conns sync.Map
 }
 
 // connSeen is what the watch knows of one connection. Its hooks and
@@ -49,7 +51,7 @@ type connSeen struct {
 type connSeenKey struct{}
 
 func newRefusedWatch(unresolved func(addr string, d int)) *refusedWatch {
-	return &refusedWatch{unresolved: unresolved, conns: map[net.Conn]*connSeen{}}
+	return &refusedWatch{unresolved: unresolved}
 }
 
 // watch sets srv up to report its unresolved connections.
@@ -67,19 +69,15 @@ func (w *refusedWatch) watch(srv *http.Server) {
 
 func (w *refusedWatch) connContext(ctx context.Context, c net.Conn) context.Context {
 	seen := &connSeen{c: c}
-	w.mu.Lock()
-	w.conns[c] = seen
-	w.mu.Unlock()
+	w.conns.Store(c, seen)
 	return context.WithValue(ctx, connSeenKey{}, seen)
 }
 
 func (w *refusedWatch) connState(c net.Conn, state http.ConnState) {
 	switch state {
 	case http.StateActive:
-		w.mu.Lock()
-		seen := w.conns[c]
-		w.mu.Unlock()
-		if seen != nil && !seen.active {
+		v, ok := w.conns.Load(c)
+		if seen, _ := v.(*connSeen); ok && !seen.active {
 			seen.active = true
 			if !seen.served.Load() {
 				seen.unresolved = true
@@ -87,12 +85,8 @@ func (w *refusedWatch) connState(c net.Conn, state http.ConnState) {
 			}
 		}
 	case http.StateHijacked, http.StateClosed:
-		w.mu.Lock()
-		seen := w.conns[c]
-		delete(w.conns, c)
-		w.mu.Unlock()
-		if seen != nil {
-			w.resolve(seen)
+		if v, ok := w.conns.LoadAndDelete(c); ok {
+			w.resolve(v.(*connSeen))
 		}
 	}
 }
