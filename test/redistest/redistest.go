@@ -199,21 +199,48 @@ func ping(addr string) error {
 
 func writeFile(path, body string) error { return os.WriteFile(path, []byte(body), 0o600) }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a loopback TCP port that was free a moment ago and
+// that this process has not handed out before.
 func FreePort(t testing.TB) int { return freePort(t) }
+
+// handedOut holds every port freePort has returned. A child process binds
+// its port some time after freePort released it, and in that time the
+// kernel may offer the same port again: a cluster test once gave kwok and
+// the operator the same one.
+var handedOut sync.Map
 
 // freePort asks the kernel for a port free on every address: a server
 // that listens on all of them (the runtime) needs that, and a port free
 // on 127.0.0.1 alone can still be held there by another address's
-// connection, such as the reconnect storm's, from 127.0.1.x.
+// connection, such as the reconnect storm's, from 127.0.1.x. The port must
+// also bind on 127.0.0.1 alone, where a child process may already listen
+// on it, and must not have been handed out before.
 func freePort(t testing.TB) int {
 	t.Helper()
+	for range 100 {
+		port, err := openPort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			ln.Close()
+			if _, taken := handedOut.LoadOrStore(port, true); !taken {
+				return port
+			}
+		}
+	}
+	t.Fatal("no free port in 100 tries")
+	return 0
+}
+
+// openPort returns a port the kernel gives a listener on every address.
+func openPort() (int, error) {
 	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Sentinel is a master, a replica and three sentinels watching them.
