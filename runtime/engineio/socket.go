@@ -430,7 +430,21 @@ func (s *Socket) closeGraceful(reason string) {
 
 // finalize ends the session at once: timers stop, connections close, a
 // pending GET is answered, and OnClose is scheduled. The first reason wins.
-func (s *Socket) finalize(reason string) {
+func (s *Socket) finalize(reason string) { s.end(reason, 0) }
+
+// closeLinger is how long a WebSocket connection stays open after the
+// server's close packet and close frame were written. Closing a TCP
+// connection with unread data in it sends a reset, and the client's kernel
+// then drops what the client had not read yet: a client that was still
+// sending, such as one closed for flooding, would lose the events before
+// the close ("close_reason") and the close itself. The session's reader
+// reads nothing more once the session has ended, so what the client sends
+// meanwhile costs the node nothing but the socket's buffer.
+const closeLinger = time.Second
+
+// end ends the session as finalize does, and closes its WebSocket
+// connection linger later.
+func (s *Socket) end(reason string, linger time.Duration) {
 	s.mu.Lock()
 	if s.state == stateClosed {
 		s.mu.Unlock()
@@ -449,7 +463,10 @@ func (s *Socket) finalize(reason string) {
 
 	s.srv.remove(s)
 	// Closing the connections unblocks their reader and writer goroutines.
-	if ws != nil {
+	switch {
+	case ws != nil && linger > 0:
+		time.AfterFunc(linger, func() { _ = ws.Close() })
+	case ws != nil:
 		_ = ws.Close()
 	}
 	if probe != nil {

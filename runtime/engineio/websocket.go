@@ -17,7 +17,7 @@ import (
 )
 
 // closeFrameWait bounds the WebSocket close frame sent after the close
-// packet; the connection is closed right after either way.
+// packet; the connection is closed closeLinger after either way.
 const closeFrameWait = time.Second
 
 // wsReadBufferSize is the read buffer a WebSocket connection borrows while
@@ -284,6 +284,9 @@ func (s *Socket) onReadError(c *websocket.Conn, err error) {
 		return
 	}
 	s.finalize(ReasonTransportClose)
+	// A session the server ended keeps its connection for closeLinger;
+	// the client has closed its side, so that is over now.
+	_ = c.Close()
 }
 
 // handleProbe runs the upgrade handshake on a probe connection: "2probe"
@@ -396,7 +399,7 @@ func (s *Socket) writeLoop(c *websocket.Conn) {
 			_ = c.WriteControl(websocket.CloseMessage,
 				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
 				time.Now().Add(closeFrameWait))
-			s.finalize(reason)
+			s.end(reason, closeLinger)
 			return
 		}
 	}

@@ -118,6 +118,66 @@ func TestWebSocketServerCloseSendsQueuedThenClose(t *testing.T) {
 	}
 }
 
+// TestServerCloseReachesAClientStillSending: the server ends a session
+// while frames the client sent wait unread in the socket, as they do for
+// a client closed for flooding, and while the client, reading slowly, has
+// not taken everything the server wrote. Closing a TCP connection with
+// unread data in it sends a reset at once, and what was still in the
+// server's send buffer never leaves. The connection stays open for
+// closeLinger instead, so the last message, the close packet and the close
+// frame all reach the client.
+func TestServerCloseReachesAClientStillSending(t *testing.T) {
+	held, hold := make(chan struct{}, 1), make(chan struct{})
+	cfg := quietConfig()
+	cfg.WriteTimeout = testWait
+	cfg.OnConnection = func(s *Socket) {
+		s.OnMessage(func([]byte, bool) {
+			select {
+			case held <- struct{}{}:
+			default:
+			}
+			<-hold // the reader reads nothing more meanwhile
+		})
+	}
+	ts := newTestServer(t, cfg)
+	c := ts.dial("EIO=4&transport=websocket")
+	readFrame(t, c)
+	s := ts.socket()
+	defer close(hold)
+	writeText(t, c, "4first")
+	<-held
+	for range 64 {
+		writeText(t, c, "4"+strings.Repeat("x", 1024))
+	}
+	const messages = 40
+	for i := range messages {
+		if err := s.Send(Message{Data: []byte(strconv.Itoa(i) + strings.Repeat(".", 16<<10))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Send(Message{Data: []byte("last")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	var frames []string
+	_ = c.SetReadDeadline(time.Now().Add(testWait))
+	for {
+		time.Sleep(time.Millisecond) // a slow reader: the server's writes get ahead of it
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != websocket.CloseNormalClosure {
+				t.Errorf("after %d frames: %v, want a normal close frame", len(frames), err)
+			}
+			break
+		}
+		frames = append(frames, string(b[:min(len(b), 8)]))
+	}
+	if len(frames) != messages+2 || strings.Join(frames[messages:], ",") != "4last,1" {
+		t.Errorf("%d frames, ending %q; want %d ending with 4last and 1", len(frames), frames[max(0, len(frames)-3):], messages+2)
+	}
+}
+
 // TestOnConnectionBeforeRead: a client that sends right after the open
 // packet loses nothing, because OnConnection runs before the first read,
 // and handlers run one at a time in order.
