@@ -17,7 +17,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -51,7 +50,7 @@ func run() error {
 	base := flag.String("url", "", "the runtime's base URL, http://127.0.0.1:PORT (loopback only)")
 	secret := flag.String("secret", "", "the runtime's HS256 JWT secret, to sign the attackers' tokens")
 	d := flag.Duration("for", 3*time.Second, "how long the attacks last, at most 1m")
-	which := flag.String("attacks", "floods,slowloris,headers,socketio", "the attacks to run, comma-separated: floods, slowloris, headers, socketio, polling, deflate, or none (the control: nothing is sent)")
+	which := flag.String("attacks", "floods,slowloris,headers,socketio", "the attacks to run, comma-separated: floods, slowloris, headers, socketio, siofloods, polling, deflate, or none (the control: nothing is sent)")
 	maxPayload := flag.Int("max-payload", 1_000_000, "the runtime's socketIO.maxHttpBufferSize: the polling attack's bodies are one byte over it")
 	from := flag.String("from", "", "the loopback address the attacks come from, as an attacker has an address of its own (default: the system's choice)")
 	flag.Parse()
@@ -84,6 +83,7 @@ func run() error {
 		"slowloris": a.slowloris,
 		"headers":   a.oversizedHeaders,
 		"socketio":  a.socketIOAttachments,
+		"siofloods": a.sioFloods,
 		"polling":   a.polling,
 		"deflate":   a.deflateBomb,
 		"none":      idle,
@@ -157,30 +157,38 @@ func (a *attacker) token(user string) string {
 	return tok
 }
 
-// floods runs three flooders at once: unknown events, pings, and
-// subscribes naming 100 new channels a frame. Each sends as fast as it can
-// until the runtime closes it, then dials again, waiting as long as a
-// refusal's Retry-After says.
-func (a *attacker) floods(ctx context.Context) *report {
+// floodFrames builds the frames of the three flooders: unknown events,
+// pings, and subscribes naming 100 new channels a frame.
+var floodFrames = []func(i int) map[string]any{
+	func(i int) map[string]any { return map[string]any{"event": "no_such_event", "id": i} },
+	func(i int) map[string]any { return map[string]any{"event": "ping", "id": i} },
+	func(i int) map[string]any {
+		names := make([]string, 100)
+		for j := range names {
+			names[j] = fmt.Sprintf("flood:%d-%d", i, j)
+		}
+		return map[string]any{"event": "subscribe", "id": i, "data": map[string]any{"channels": names}}
+	},
+}
+
+// floods runs the three flooders at once over the native protocol. Each
+// sends as fast as it can until the runtime closes it, then dials again,
+// waiting as long as a refusal's Retry-After says.
+func (a *attacker) floods(ctx context.Context) *report { return a.runFlooders(ctx, "flooder", a.flood) }
+
+// flooder floods the runtime from one connection of user with the frames
+// build makes, and notes how the connection ended.
+type flooder func(ctx context.Context, user string, build func(int) map[string]any, r *report)
+
+func (a *attacker) runFlooders(ctx context.Context, users string, flood flooder) *report {
 	r := newReport()
-	build := []func(i int) map[string]any{
-		func(i int) map[string]any { return map[string]any{"event": "no_such_event", "id": i} },
-		func(i int) map[string]any { return map[string]any{"event": "ping", "id": i} },
-		func(i int) map[string]any {
-			names := make([]string, 100)
-			for j := range names {
-				names[j] = fmt.Sprintf("flood:%d-%d", i, j)
-			}
-			return map[string]any{"event": "subscribe", "id": i, "data": map[string]any{"channels": names}}
-		},
-	}
 	var wg sync.WaitGroup
-	for k, b := range build {
+	for k, b := range floodFrames {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for n := 0; ctx.Err() == nil && r.attempt(); n++ {
-				a.flood(ctx, fmt.Sprintf("flooder-%d-%d", k, n), b, r)
+				flood(ctx, fmt.Sprintf("%s-%d-%d", users, k, n), b, r)
 			}
 		}()
 	}
@@ -291,79 +299,6 @@ func (a *attacker) oversizedHeaders(ctx context.Context) *report {
 		}
 		_ = resp.Body.Close()
 		r.note("status "+strconv.Itoa(resp.StatusCode), 0)
-	}
-	return r
-}
-
-// socketIOAttachments connects over Socket.IO, again and again, and sends
-// a binary packet announcing 1,001 attachments, more than a packet may
-// have.
-func (a *attacker) socketIOAttachments(ctx context.Context) *report {
-	r := newReport()
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, NetDialContext: a.dialer.DialContext}
-	auth, _ := json.Marshal(map[string]string{"token": a.token("sio-attacker")})
-	for n := 0; ctx.Err() == nil && r.attempt(); n++ {
-		ws, resp, err := d.DialContext(ctx, "ws://"+a.host+"/socket.io/?EIO=4&transport=websocket", nil)
-		if err != nil {
-			waitRefused(ctx, resp, r)
-			continue
-		}
-		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, _, _ = ws.ReadMessage() // the open packet
-		_ = ws.WriteMessage(websocket.TextMessage, append([]byte("40"), auth...))
-		_ = ws.WriteMessage(websocket.TextMessage, []byte(`451001-["upload",{"_placeholder":true,"num":0}]`))
-		readToEnd(ws, r, 2)
-	}
-	return r
-}
-
-// polling opens Socket.IO sessions on the polling transport, again and
-// again, and breaks each: every other one gets a POST one byte over
-// maxHttpBufferSize, the others two GETs at once.
-func (a *attacker) polling(ctx context.Context) *report {
-	r := newReport()
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: a.dialer.DialContext}}
-	base := "http://" + a.host + "/socket.io/?EIO=4&transport=polling"
-	body := strings.Repeat("x", a.maxPayload+1)
-	do := func(method, target, body string) (*http.Response, string, error) {
-		req, _ := http.NewRequestWithContext(ctx, method, target, strings.NewReader(body))
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, "", err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return resp, string(b), nil
-	}
-	for n := 0; ctx.Err() == nil && r.attempt(); n++ {
-		resp, open, err := do(http.MethodGet, base, "")
-		if err != nil || resp.StatusCode != http.StatusOK {
-			waitRefused(ctx, resp, r)
-			continue
-		}
-		var hs struct{ SID string }
-		if err := json.Unmarshal([]byte(strings.TrimPrefix(open, "0")), &hs); err != nil {
-			r.note("bad open packet", 0)
-			continue
-		}
-		session := base + "&sid=" + url.QueryEscape(hs.SID)
-		if n%2 == 0 {
-			if resp, _, err := do(http.MethodPost, session, body); err == nil {
-				r.note("status "+strconv.Itoa(resp.StatusCode), 1)
-			}
-			continue
-		}
-		// Two GETs at once: the second is refused, and the session ends.
-		first := make(chan struct{})
-		go func() {
-			defer close(first)
-			_, _, _ = do(http.MethodGet, session, "")
-		}()
-		time.Sleep(5 * time.Millisecond) // the first is waiting for data
-		if resp, _, err := do(http.MethodGet, session, ""); err == nil {
-			r.note("status "+strconv.Itoa(resp.StatusCode), 1)
-		}
-		<-first
 	}
 	return r
 }

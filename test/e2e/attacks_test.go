@@ -39,7 +39,7 @@ import (
 // for abuse is also banned for rateLimit.abuse.ban. The attacks come from
 // 127.0.0.66, the bystander and the checks from 127.0.0.1.
 func TestAttacksInAnotherProcess(t *testing.T) {
-	const all = "floods,slowloris,headers,socketio,polling,deflate"
+	const all = "floods,slowloris,headers,socketio,siofloods,polling,deflate"
 	window, runs := 2*time.Second, []string{all}
 	full := os.Getenv("FLEETWIRE_FAULTS") == "full"
 	if full {
@@ -100,6 +100,7 @@ func attackFromAnotherProcess(t *testing.T, cfg, attacks string, window time.Dur
 		"slowloris": "cut",
 		"headers":   "status 431",
 		"socketio":  "close 1000 ",
+		"siofloods": "close_reason 1008 rate limit abuse",
 		"polling":   "status 413",
 		"deflate":   "close 1009 message too big",
 	}
