@@ -81,6 +81,7 @@ type Socket struct {
 	closeNotified bool
 	wsWriting     bool
 	reportedBad   bool  // told Config.OnBadInput
+	deaf          bool  // Deafen called: nothing more is read
 	writers       int32 // writes in progress (WebSocket writer, polling response)
 	pinged        int32 // see delivery.go
 	queuedBytes   int
@@ -282,6 +283,19 @@ func (s *Socket) Send(m Message) error {
 // Close sends what is queued, then a close packet, then closes. The
 // OnClose reason is "forced close". Idempotent.
 func (s *Socket) Close() { s.closeGraceful(ReasonForcedClose) }
+
+// Deafen makes the session read nothing more from its client, while what
+// is queued for it is still written: the WebSocket reader stops at the
+// next frame, and the packets of a polling POST are answered but not
+// handled. It is for a client about to be closed for flooding, whose
+// frames would cost as much to read as the flood. The session then ends
+// as it would have: Close, a write that fails or times out, or the
+// heartbeat.
+func (s *Socket) Deafen() {
+	s.mu.Lock()
+	s.deaf = true
+	s.mu.Unlock()
+}
 
 // Abort closes at once, dropping what is queued (see DropPending). The
 // OnClose reason is "forced close". Idempotent.
@@ -499,7 +513,7 @@ func (s *Socket) dispatch(data []byte, binary bool) {
 	s.dispatchMu.Lock()
 	defer s.dispatchMu.Unlock()
 	s.mu.Lock()
-	h, closed := s.handler, s.state == stateClosed
+	h, closed := s.handler, s.state == stateClosed || s.deaf
 	s.mu.Unlock()
 	if h != nil && !closed {
 		h.HandleMessage(data, binary)
@@ -507,7 +521,7 @@ func (s *Socket) dispatch(data []byte, binary bool) {
 }
 
 // handlePacket acts on one packet from the active transport. It returns
-// false once the session is closed, so callers stop reading.
+// false once the session is closed or deaf, so callers stop reading.
 func (s *Socket) handlePacket(p packet) bool {
 	switch p.typ {
 	case packetMessage:
@@ -530,5 +544,5 @@ func (s *Socket) handlePacket(p packet) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state != stateClosed
+	return s.state != stateClosed && !s.deaf
 }

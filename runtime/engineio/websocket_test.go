@@ -178,6 +178,47 @@ func TestServerCloseReachesAClientStillSending(t *testing.T) {
 	}
 }
 
+// TestDeafenedSessionReadsNothingMore: after Deafen, what the client sends
+// reaches no handler, while what was queued for it is still written, and
+// Close still ends the session with its close packet.
+func TestDeafenedSessionReadsNothingMore(t *testing.T) {
+	got := make(chan string, 16)
+	cfg := quietConfig()
+	cfg.OnConnection = func(s *Socket) {
+		s.OnMessage(func(data []byte, _ bool) { got <- string(data) })
+	}
+	ts := newTestServer(t, cfg)
+	c := ts.dial("EIO=4&transport=websocket")
+	readFrame(t, c)
+	s := ts.socket()
+	writeText(t, c, "4before")
+	if m := <-got; m != "before" {
+		t.Fatalf("got %q", m)
+	}
+	s.Deafen()
+	for range 3 {
+		writeText(t, c, "4after")
+	}
+	if err := s.Send(Message{Data: []byte("queued")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, f := readFrame(t, c); f != "4queued" {
+		t.Fatalf("frame %q, want 4queued", f)
+	}
+	s.Close()
+	if frames, _ := readUntilClosed(t, c); strings.Join(frames, ",") != "1" {
+		t.Errorf("frames after Close %q, want the close packet", frames)
+	}
+	if ev := ts.closed(); ev.reason != ReasonForcedClose {
+		t.Errorf("reason %q", ev.reason)
+	}
+	select {
+	case m := <-got:
+		t.Errorf("a deaf session handled %q", m)
+	default:
+	}
+}
+
 // TestOnConnectionBeforeRead: a client that sends right after the open
 // packet loses nothing, because OnConnection runs before the first read,
 // and handlers run one at a time in order.

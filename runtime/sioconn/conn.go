@@ -205,6 +205,12 @@ func (c *Conn) Close(code int, reason string) {
 	if !c.closed.CompareAndSwap(false, true) {
 		return
 	}
+	if code == protocol.ClosePolicyViolation {
+		// As a native connection closed for abuse: a flood does not stop at
+		// the close, and reading it until the session ends would cost as
+		// much as the flood.
+		c.eio.Deafen()
+	}
 	data, _ := json.Marshal(CloseReason{Code: code, Reason: reason}) // cannot fail
 	m := engineio.Message{Data: socketio.EncodeEvent(c.sock.Namespace(), "close_reason", data)}
 	if !reconnects[code] {
