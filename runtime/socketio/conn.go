@@ -53,6 +53,7 @@ type conn struct {
 // partialPacket is a binary packet and the attachments read so far.
 type partialPacket struct {
 	Packet
+	event *event
 	bufs  [][]byte
 	bytes int
 }
@@ -82,15 +83,15 @@ func (c *conn) handleMessage(data []byte, binary bool) error {
 		return fmt.Errorf("%w: text message while %d attachments are missing",
 			ErrInvalidPacket, c.pending.Attachments-len(c.pending.bufs))
 	}
-	p, err := DecodePacket(data)
+	p, ev, err := decodePacket(data)
 	if err != nil {
 		return err
 	}
 	if p.Attachments > 0 {
-		c.pending = &partialPacket{Packet: p}
+		c.pending = &partialPacket{Packet: p, event: ev}
 		return nil
 	}
-	return c.dispatch(p, nil)
+	return c.dispatch(p, ev, nil)
 }
 
 // addAttachment collects one binary message of the pending packet and
@@ -112,11 +113,11 @@ func (c *conn) addAttachment(data []byte) error {
 		return nil
 	}
 	c.pending = nil
-	return c.dispatch(pp.Packet, pp.bufs)
+	return c.dispatch(pp.Packet, pp.event, pp.bufs)
 }
 
-// dispatch acts on one complete packet.
-func (c *conn) dispatch(p Packet, bufs [][]byte) error {
+// dispatch acts on one complete packet; ev is an event's split payload.
+func (c *conn) dispatch(p Packet, ev *event, bufs [][]byte) error {
 	if p.Type == PacketConnect {
 		c.connect(p.Namespace, p.Data)
 		return nil
@@ -130,7 +131,7 @@ func (c *conn) dispatch(p Packet, bufs [][]byte) error {
 	}
 	switch p.Type {
 	case PacketEvent, PacketBinaryEvent:
-		return s.onEvent(p, bufs)
+		return s.onEvent(p, ev, bufs)
 	case PacketAck, PacketBinaryAck:
 		return s.onAck(p, bufs)
 	case PacketDisconnect:

@@ -26,12 +26,10 @@ type Event struct {
 	Ack func(args ...any) error
 }
 
-// onEvent dispatches an EVENT or BINARY_EVENT packet to the handlers.
-func (s *Socket) onEvent(p Packet, bufs [][]byte) error {
-	name, raws, err := splitEvent(p.Data)
-	if err != nil {
-		return err
-	}
+// onEvent dispatches an EVENT or BINARY_EVENT packet, split into ev, to
+// the handlers.
+func (s *Socket) onEvent(p Packet, ev *event, bufs [][]byte) error {
+	name, raws := ev.name, ev.args
 	args, err := decodeArgs(raws, p.Type.IsBinary(), bufs)
 	if err != nil {
 		return err

@@ -73,32 +73,48 @@ type Packet struct {
 // (an EVENT carries a non-empty array whose first element names the event,
 // an ACK an array, a CONNECT an optional object, a DISCONNECT nothing).
 func DecodePacket(b []byte) (Packet, error) {
+	p, _, err := decodePacket(b)
+	return p, err
+}
+
+// event is an EVENT payload split into its name and arguments. Decoding a
+// packet checks its payload by splitting it, and the split is kept for
+// the dispatch, so that an event's JSON is scanned once.
+type event struct {
+	name string
+	args []json.RawMessage
+}
+
+// decodePacket is DecodePacket, which also returns the split payload of
+// an EVENT or BINARY_EVENT (nil for other types).
+func decodePacket(b []byte) (Packet, *event, error) {
 	var p Packet
 	if len(b) == 0 || b[0] < '0' || b[0] > '6' {
-		return p, fmt.Errorf("%w: unknown packet type", ErrInvalidPacket)
+		return p, nil, fmt.Errorf("%w: unknown packet type", ErrInvalidPacket)
 	}
 	p.Type = PacketType(b[0] - '0')
 	rest := b[1:]
 	if p.Type.IsBinary() {
 		n, after, err := decodeAttachments(rest)
 		if err != nil {
-			return p, err
+			return p, nil, err
 		}
 		p.Attachments, rest = n, after
 	}
 	p.Namespace, rest = decodeNamespace(rest)
 	id, hasID, rest, err := decodeID(rest)
 	if err != nil {
-		return p, err
+		return p, nil, err
 	}
 	p.ID, p.HasID = id, hasID
 	if len(rest) > 0 {
 		p.Data = json.RawMessage(rest)
 	}
-	if err := validatePayload(p.Type, p.Data); err != nil {
-		return p, err
+	if p.Type == PacketEvent || p.Type == PacketBinaryEvent {
+		e, err := splitEvent(p.Data)
+		return p, e, err
 	}
-	return p, nil
+	return p, nil, validatePayload(p.Type, p.Data)
 }
 
 // decodeAttachments reads the "<count>-" part of a binary packet.
@@ -151,7 +167,8 @@ func allDigits(b []byte) bool {
 	return true
 }
 
-// validatePayload applies the specification's rules for each packet type.
+// validatePayload applies the specification's rules for each packet type
+// but EVENT and BINARY_EVENT, whose payload splitEvent checks.
 func validatePayload(t PacketType, data json.RawMessage) error {
 	if data != nil && !json.Valid(data) {
 		return fmt.Errorf("%w: payload is not JSON", ErrInvalidPacket)
@@ -167,12 +184,6 @@ func validatePayload(t PacketType, data json.RawMessage) error {
 		ok = kind == '{' || kind == '"'
 	case PacketAck, PacketBinaryAck:
 		ok = kind == '['
-	case PacketEvent, PacketBinaryEvent:
-		if kind != '[' {
-			break
-		}
-		_, _, err := splitEvent(data)
-		return err
 	}
 	if !ok {
 		return fmt.Errorf("%w: payload not allowed for %s", ErrInvalidPacket, t)
@@ -194,26 +205,26 @@ func jsonKind(data []byte) byte {
 
 // splitEvent splits an EVENT payload into the event name and its arguments.
 // A number is accepted as a name, as socket.io-parser does.
-func splitEvent(data json.RawMessage) (string, []json.RawMessage, error) {
+func splitEvent(data json.RawMessage) (*event, error) {
 	var elems []json.RawMessage
-	if err := json.Unmarshal(data, &elems); err != nil || len(elems) == 0 {
-		return "", nil, fmt.Errorf("%w: event payload must be a non-empty array", ErrInvalidPacket)
+	if jsonKind(data) != '[' || json.Unmarshal(data, &elems) != nil || len(elems) == 0 {
+		return nil, fmt.Errorf("%w: event payload must be a non-empty array", ErrInvalidPacket)
 	}
 	var name string
 	switch jsonKind(elems[0]) {
 	case '"':
 		if err := json.Unmarshal(elems[0], &name); err != nil {
-			return "", nil, fmt.Errorf("%w: event name: %w", ErrInvalidPacket, err)
+			return nil, fmt.Errorf("%w: event name: %w", ErrInvalidPacket, err)
 		}
 		if reservedEvents[name] {
-			return "", nil, fmt.Errorf("%w: reserved event name %q", ErrInvalidPacket, name)
+			return nil, fmt.Errorf("%w: reserved event name %q", ErrInvalidPacket, name)
 		}
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		name = string(bytes.TrimSpace(elems[0]))
 	default:
-		return "", nil, fmt.Errorf("%w: event name must be a string or a number", ErrInvalidPacket)
+		return nil, fmt.Errorf("%w: event name must be a string or a number", ErrInvalidPacket)
 	}
-	return name, elems[1:], nil
+	return &event{name: name, args: elems[1:]}, nil
 }
 
 // AppendEncode appends the text form of p to b. The caller sends it as an

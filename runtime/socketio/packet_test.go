@@ -113,15 +113,20 @@ func TestEncode(t *testing.T) {
 }
 
 func TestSplitEvent(t *testing.T) {
-	name, args, err := splitEvent(raw(` [ "ev" , 1 , {"a" : [2]} ] `))
+	ev, err := splitEvent(raw(` [ "ev" , 1 , {"a" : [2]} ] `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if name != "ev" || len(args) != 2 || string(args[0]) != "1" || string(args[1]) != `{"a" : [2]}` {
-		t.Fatalf("got %q %q", name, args)
+	if ev.name != "ev" || len(ev.args) != 2 || string(ev.args[0]) != "1" || string(ev.args[1]) != `{"a" : [2]}` {
+		t.Fatalf("got %q %q", ev.name, ev.args)
 	}
-	if name, _, err := splitEvent(raw(`[7]`)); err != nil || name != "7" {
-		t.Fatalf("numeric name: %q %v", name, err)
+	if ev, err := splitEvent(raw(`[7]`)); err != nil || ev.name != "7" {
+		t.Fatalf("numeric name: %v %v", ev, err)
+	}
+	for _, bad := range []string{``, `{}`, `"x"`, `[]`, `["x"`, `[null]`, `["connect"]`} {
+		if _, err := splitEvent(raw(bad)); !errors.Is(err, ErrInvalidPacket) {
+			t.Errorf("%q: err %v, want ErrInvalidPacket", bad, err)
+		}
 	}
 }
 
@@ -151,11 +156,11 @@ func FuzzDecodePacket(f *testing.F) {
 			t.Fatalf("%q: %+v re-encoded as %q decodes to %+v", in, p, enc, q)
 		}
 		if p.Type == PacketEvent || p.Type == PacketBinaryEvent {
-			_, rawArgs, err := splitEvent(p.Data)
+			ev, err := splitEvent(p.Data)
 			if err != nil {
 				t.Fatalf("%q: accepted event does not split: %v", in, err)
 			}
-			_, _ = decodeArgs(rawArgs, p.Type.IsBinary(), make([][]byte, p.Attachments))
+			_, _ = decodeArgs(ev.args, p.Type.IsBinary(), make([][]byte, p.Attachments))
 		}
 	})
 }
