@@ -203,6 +203,17 @@ func (a *attacker) flood(ctx context.Context, user string, build func(int) map[s
 		waitRefused(ctx, resp, r)
 		return
 	}
+	floodOn(ctx, ws, func(i int) []byte {
+		b, _ := json.Marshal(build(i)) // plain values: cannot fail
+		return b
+	}, nil, r)
+}
+
+// floodOn sends framesPerFlood text frames, the ith encode(i), on ws as
+// fast as it can, reads what comes back until ws ends, and closes it. It
+// notes how ws ended: the first name closing gives a frame read, else the
+// close itself.
+func floodOn(ctx context.Context, ws *websocket.Conn, encode func(i int) []byte, closing func([]byte) (string, bool), r *report) {
 	defer ws.Close()
 	stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
 	defer stop()
@@ -212,18 +223,25 @@ func (a *attacker) flood(ctx context.Context, user string, build func(int) map[s
 		defer close(done)
 		for i := 1; i <= framesPerFlood; i++ {
 			_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if ws.WriteJSON(build(i)) != nil {
+			if ws.WriteMessage(websocket.TextMessage, encode(i)) != nil {
 				return
 			}
 			sent = i
 		}
 	}()
+	answer := ""
 	for {
-		_, _, err := ws.ReadMessage()
+		_, p, err := ws.ReadMessage()
 		if err != nil {
 			<-done
-			r.note(closeAnswer(err), sent)
+			if answer == "" {
+				answer = closeAnswer(err)
+			}
+			r.note(answer, sent)
 			return
+		}
+		if answer == "" && closing != nil {
+			answer, _ = closing(p)
 		}
 	}
 }

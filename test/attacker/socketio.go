@@ -93,45 +93,18 @@ func (a *attacker) sioFlood(ctx context.Context, user string, build func(int) ma
 	if !ok {
 		return
 	}
-	defer ws.Close()
 	// A flooding connection is cut within the runtime's abuse window, long
 	// before Engine.IO's first ping, so the attack does not answer pings.
 	_ = ws.SetReadDeadline(time.Time{})
-	stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
-	defer stop()
-	sent := 0
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 1; i <= framesPerFlood; i++ {
-			f := build(i)
-			args := []any{f["event"]}
-			if data, ok := f["data"]; ok {
-				args = append(args, data)
-			}
-			packet, _ := json.Marshal(args) // plain values: cannot fail
-			_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if ws.WriteMessage(websocket.TextMessage, append([]byte("42"+strconv.Itoa(i)), packet...)) != nil {
-				return
-			}
-			sent = i
+	floodOn(ctx, ws, func(i int) []byte {
+		f := build(i)
+		args := []any{f["event"]}
+		if data, ok := f["data"]; ok {
+			args = append(args, data)
 		}
-	}()
-	answer := ""
-	for {
-		_, p, err := ws.ReadMessage()
-		if err != nil {
-			<-done
-			if answer == "" {
-				answer = closeAnswer(err)
-			}
-			r.note(answer, sent)
-			return
-		}
-		if reason, ok := closeReason(p); ok && answer == "" {
-			answer = reason
-		}
-	}
+		packet, _ := json.Marshal(args) // plain values: cannot fail
+		return append([]byte("42"+strconv.Itoa(i)), packet...)
+	}, closeReason, r)
 }
 
 // sioConnect opens a Socket.IO session on the WebSocket transport, with a
