@@ -56,7 +56,7 @@ func (a *API) handleClearQueue(_ http.ResponseWriter, r *http.Request, _ *auth.C
 	if err := validateUserID("userId", userID); err != nil {
 		return nil, err
 	}
-	n, err := a.cfg.Hub.Queue().Clear(r.Context(), userID)
+	n, err := a.cfg.Queue.Clear(r.Context(), userID)
 	if err != nil {
 		return nil, fmt.Errorf("while clearing the queue of %s: %w", userID, err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/fleetwire/fleetwire/runtime/hub"
 	"github.com/fleetwire/fleetwire/runtime/metrics"
 	"github.com/fleetwire/fleetwire/runtime/protocol"
+	"github.com/fleetwire/fleetwire/runtime/queue"
 	"github.com/fleetwire/fleetwire/runtime/ratelimit"
 	"github.com/fleetwire/fleetwire/runtime/socketio"
 	"github.com/fleetwire/fleetwire/runtime/transport"
@@ -30,7 +31,12 @@ import (
 // Config wires the API to the node. Zero values of the limits mean the
 // documented defaults.
 type Config struct {
-	Hub      *hub.Hub
+	Hub *hub.Hub
+	// Queue is the offline queues the hub uses: the admin API clears
+	// them, GET /ws/queue reads them. Required.
+	Queue queue.Queue
+	// Limiter applies the HTTP rules of Rates. Required.
+	Limiter  ratelimit.Limiter
 	Verifier *auth.Verifier
 	Denylist auth.Denylist
 	Upgrader *transport.Upgrader
@@ -81,8 +87,8 @@ type API struct {
 
 // New returns the API with every route registered.
 func New(cfg Config) (*API, error) {
-	if cfg.Hub == nil || cfg.Verifier == nil || cfg.Upgrader == nil || cfg.Metrics == nil || cfg.Health == nil {
-		return nil, errors.New("httpapi: Hub, Verifier, Upgrader, Metrics and Health are required")
+	if cfg.Hub == nil || cfg.Queue == nil || cfg.Limiter == nil || cfg.Verifier == nil || cfg.Upgrader == nil || cfg.Metrics == nil || cfg.Health == nil {
+		return nil, errors.New("httpapi: Hub, Queue, Limiter, Verifier, Upgrader, Metrics and Health are required")
 	}
 	if cfg.Codec == nil {
 		cfg.Codec = protocol.JSON{}
@@ -272,7 +278,7 @@ func (a *API) limit(w http.ResponseWriter, r *http.Request, ruleName, key string
 	if rule.Disabled() {
 		return nil
 	}
-	d, err := a.cfg.Hub.Limiter().Allow(r.Context(), key, rule)
+	d, err := a.cfg.Limiter.Allow(r.Context(), key, rule)
 	if err != nil {
 		a.cfg.Logger.Error(err, "rate limiter unavailable", "rule", ruleName)
 		return nil

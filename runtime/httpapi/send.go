@@ -258,7 +258,7 @@ func (a *API) handleQueue(_ http.ResponseWriter, r *http.Request, _ *auth.Claims
 
 // peekQueue reads the first limit messages of the user's offline queue.
 func (a *API) peekQueue(ctx context.Context, userID string, limit int) (QueueReply, error) {
-	msgs, depth, err := a.cfg.Hub.Queue().Peek(ctx, userID, limit)
+	msgs, depth, err := a.cfg.Queue.Peek(ctx, userID, limit)
 	if err != nil {
 		return QueueReply{}, fmt.Errorf("while reading the queue of %s: %w", userID, err)
 	}

@@ -323,10 +323,6 @@ func (h *Hub) stop() {
 // Connections returns the number of open sessions on this node.
 func (h *Hub) Connections() int { return int(h.count.Load()) }
 
-// Limiter returns the limiter the hub decides with, for the HTTP layer's
-// own rules.
-func (h *Hub) Limiter() ratelimit.Limiter { return h.cfg.Limiter }
-
 // UserConnections returns how many connections the user has open, as the
 // presence store counts them.
 func (h *Hub) UserConnections(ctx context.Context, userID string) (int, error) {
@@ -337,7 +333,8 @@ func (h *Hub) UserConnections(ctx context.Context, userID string) (int, error) {
 // HeartbeatInterval returns the configured ping interval.
 func (h *Hub) HeartbeatInterval() time.Duration { return h.cfg.HeartbeatInterval }
 
-// Queue returns the offline queue the hub delivers from.
+// Queue returns the offline queue the hub delivers from, for tests that
+// look into it; the HTTP layer is given the queue in its own Config.
 func (h *Hub) Queue() queue.Queue { return h.cfg.Queue }
 
 func (h *Hub) userShard(id string) *userShard {

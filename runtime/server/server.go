@@ -163,6 +163,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Fleet:      fl.fleet,
 		Console:    consoleFiles,
 		Hub:        h,
+		Queue:      q,
+		Limiter:    st.limiter,
 		Verifier:   verifier,
 		Denylist:   denylist,
 		Metrics:    m,
