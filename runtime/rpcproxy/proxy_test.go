@@ -125,8 +125,10 @@ func TestSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !p.TryAcquire() || !p.TryAcquire() {
-		t.Fatal("the first two slots were refused")
+	for i := range 2 {
+		if !p.TryAcquire() {
+			t.Fatalf("slot %d of 2 was refused", i+1)
+		}
 	}
 	if p.TryAcquire() {
 		t.Fatal("a third slot was given with MaxConcurrent 2")
