@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,17 +17,25 @@ import (
 )
 
 // joinTwo serves "/" and "/chat" and joins both over one raw WebSocket
-// that reads what it is sent but never answers a ping, so nothing written
-// to it is ever confirmed. It returns one socket per namespace, in that
-// order.
+// that never answers a ping, so nothing written to it is ever confirmed.
+// It returns one socket per namespace, in that order.
 func joinTwo(t *testing.T) []*socketio.Socket {
+	t.Helper()
+	sockets, _, _ := join(t, "/", "/chat")
+	return sockets
+}
+
+// join serves the namespaces nsps and joins them, in that order, over one
+// raw WebSocket that never answers a ping. It returns their sockets, the
+// WebSocket, and the text frames the client reads (the first 1,024).
+func join(t *testing.T, nsps ...string) ([]*socketio.Socket, *websocket.Conn, <-chan string) {
 	t.Helper()
 	srv, err := socketio.NewServer(socketio.Config{Engine: engineio.Config{PingInterval: time.Hour, PingTimeout: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	joined := make(chan *socketio.Socket, 2)
-	for _, nsp := range []string{"/", "/chat"} {
+	joined := make(chan *socketio.Socket, len(nsps))
+	for _, nsp := range nsps {
 		srv.Of(nsp).OnConnection(func(s *socketio.Socket) { joined <- s })
 	}
 	hs := httptest.NewServer(srv)
@@ -41,15 +50,26 @@ func joinTwo(t *testing.T) []*socketio.Socket {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ws.Close() })
-	go func() { // read and drop everything
+	frames := make(chan string, 1024)
+	go func() {
+		defer close(frames)
 		for {
-			if _, _, err := ws.ReadMessage(); err != nil {
+			_, p, err := ws.ReadMessage()
+			if err != nil {
 				return
+			}
+			select {
+			case frames <- string(p):
+			default: // past the first 1,024: dropped
 			}
 		}
 	}()
 	var sockets []*socketio.Socket
-	for _, packet := range []string{"0", "0/chat,"} { // CONNECT, after the Engine.IO message type
+	for _, nsp := range nsps {
+		packet := "0" // CONNECT, after the Engine.IO message type
+		if nsp != "/" {
+			packet += nsp + ","
+		}
 		if err := ws.WriteMessage(websocket.TextMessage, []byte("4"+packet)); err != nil {
 			t.Fatal(err)
 		}
@@ -57,10 +77,49 @@ func joinTwo(t *testing.T) []*socketio.Socket {
 		case s := <-joined:
 			sockets = append(sockets, s)
 		case <-time.After(5 * time.Second):
-			t.Fatalf("%s: no socket joined", packet)
+			t.Fatalf("%s: no socket joined", nsp)
 		}
 	}
-	return sockets
+	return sockets, ws, frames
+}
+
+// A connection closed for abuse (1008) reads nothing more, as a native
+// one: the events its client sent that were still unread when it was
+// closed reach no handler, and the client still gets close_reason.
+func TestClosedForAbuseReadsNothingMore(t *testing.T) {
+	sockets, ws, frames := join(t, "/")
+	handled, release := make(chan string, 16), make(chan struct{})
+	sockets[0].On("flood", func(e *socketio.Event) {
+		handled <- string(e.RawArgs[0])
+		<-release // the reader reads nothing more meanwhile
+	})
+	for n := 1; n <= 4; n++ {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(`42["flood",`+strconv.Itoa(n)+`]`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := <-handled; got != "1" {
+		t.Fatalf("handled %q", got)
+	}
+	New(sockets[0], &Config{}).Close(protocol.ClosePolicyViolation, "rate limit abuse")
+	close(release)
+	var closeReason string
+	for f := range frames {
+		if strings.HasPrefix(f, `42["close_reason"`) {
+			closeReason = f
+		}
+		if f == "41" { // DISCONNECT: the events were read, or not, by now
+			break
+		}
+	}
+	if want := `42["close_reason",{"code":1008,"reason":"rate limit abuse"}]`; closeReason != want {
+		t.Errorf("close_reason frame %q, want %q", closeReason, want)
+	}
+	select {
+	case got := <-handled:
+		t.Errorf("an event sent before the close and read after it was handled: %s", got)
+	default:
+	}
 }
 
 // In a multiplexed session the namespaces share the Engine.IO queue:
